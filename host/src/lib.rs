@@ -1,1 +1,9 @@
-//! placeholder
+//! sluice: a streaming host whose transforms are sandboxed WebAssembly plugins.
+//!
+//! A pipeline spec (`spec`) names a source (`sources`), a chain of plugin steps run by the
+//! wasm runtime (`wasm`) and sinks (`sinks`); `runtime` wires them together, tracks event
+//! time and drives windows. `broker` runs the embedded Kafka-protocol broker and `produce`
+//! replays MTA files into a topic.
+
+pub mod broker;
+pub mod produce;
