@@ -1,0 +1,229 @@
+//! The window state and the two counter semantics of DESIGN §6, independent of rows: readings
+//! come in as (group key, turnstile key, event time, values), closed windows go out as
+//! (group key, start, end, sums) ordered by (start, group key).
+
+#[cfg(test)]
+mod tests;
+
+use crate::intern::{FxHashMap, Interner, cmp_encoded_keys};
+use std::collections::BTreeMap;
+
+/// How ENTRIES and EXITS are to be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counters {
+    /// Register readings: count the difference between consecutive readings of a turnstile.
+    Cumulative,
+    /// Counts: sum them.
+    Incremental,
+}
+
+/// Longest gap between two readings of a turnstile that still makes a pair (24 h).
+pub const MAX_GAP_MS: i64 = 24 * 3_600_000;
+/// Largest difference between two readings that is counted; larger ones count as 0.
+pub const MAX_DELTA: i64 = 10_000;
+
+/// Epoch-aligned windows `[start, start + size)`, starting every `slide`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Windows {
+    /// Window length in ms (> 0).
+    pub size: i64,
+    /// Distance between starts in ms (0 < slide ≤ size).
+    pub slide: i64,
+}
+
+impl Windows {
+    /// Starts of every window containing `ts`, latest first.
+    pub fn starts(self, ts: i64) -> impl Iterator<Item = i64> {
+        let last = ts.div_euclid(self.slide).checked_mul(self.slide);
+        std::iter::successors(last, move |s| s.checked_sub(self.slide))
+            .take_while(move |&s| s.checked_add(self.size).is_none_or(|end| end > ts))
+    }
+
+    /// The end of the window starting at `start`.
+    pub fn end(self, start: i64) -> i64 {
+        start.saturating_add(self.size)
+    }
+}
+
+/// The last kept reading of one turnstile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Predecessor {
+    /// Its event time.
+    pub ts: i64,
+    /// Its register values.
+    pub values: Box<[i64]>,
+}
+
+/// The sums of one window, per group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WindowSums {
+    /// Group id → slot.
+    pub(crate) slots: FxHashMap<u32, u32>,
+    /// Group id of each slot.
+    pub(crate) groups: Vec<u32>,
+    /// `n_values` sums per slot.
+    pub(crate) sums: Vec<i64>,
+}
+
+/// All state of a window plugin instance.
+#[derive(Clone, Debug)]
+pub struct Aggregator {
+    pub(crate) counters: Counters,
+    pub(crate) windows: Windows,
+    pub(crate) n_values: usize,
+    pub(crate) groups: Interner,
+    pub(crate) turnstiles: Interner,
+    pub(crate) predecessors: Vec<Predecessor>,
+    pub(crate) open: BTreeMap<i64, WindowSums>,
+    /// Every window ending at or before this has been emitted.
+    pub(crate) closed_upto: i64,
+    deltas: Vec<i64>,
+}
+
+impl Aggregator {
+    /// Empty state.
+    pub fn new(counters: Counters, windows: Windows, n_values: usize) -> Self {
+        Aggregator {
+            counters,
+            windows,
+            n_values,
+            groups: Interner::default(),
+            turnstiles: Interner::default(),
+            predecessors: Vec::new(),
+            open: BTreeMap::new(),
+            closed_upto: i64::MIN,
+            deltas: vec![0; n_values],
+        }
+    }
+
+    /// Adds one reading. An `Err` is a per-record failure (late reading); the rest of the
+    /// state stays consistent.
+    pub fn add(
+        &mut self,
+        group: &[u8],
+        turnstile: &[u8],
+        ts: i64,
+        values: &[i64],
+    ) -> Result<(), String> {
+        debug_assert_eq!(values.len(), self.n_values);
+        match self.counters {
+            Counters::Incremental => self.add_to_windows(group, ts, values),
+            Counters::Cumulative => self.add_cumulative(group, turnstile, ts, values),
+        }
+    }
+
+    fn add_cumulative(
+        &mut self,
+        group: &[u8],
+        turnstile: &[u8],
+        ts: i64,
+        values: &[i64],
+    ) -> Result<(), String> {
+        let (id, new) = self.turnstiles.intern(turnstile);
+        if new {
+            self.predecessors.push(Predecessor {
+                ts,
+                values: values.into(),
+            });
+            return Ok(());
+        }
+        let pred = &mut self.predecessors[id as usize];
+        if ts == pred.ts {
+            return Ok(());
+        }
+        if ts < pred.ts {
+            return Err(format!(
+                "late reading: event time {} is before this turnstile's previous reading at {}",
+                sluice_plugin_sdk::time::format_timestamp(ts),
+                sluice_plugin_sdk::time::format_timestamp(pred.ts)
+            ));
+        }
+        let paired = ts - pred.ts <= MAX_GAP_MS;
+        if paired {
+            for ((d, &r), &p) in self.deltas.iter_mut().zip(values).zip(pred.values.iter()) {
+                *d = r
+                    .checked_sub(p)
+                    .filter(|d| (0..=MAX_DELTA).contains(d))
+                    .unwrap_or(0);
+            }
+        }
+        pred.ts = ts;
+        pred.values.copy_from_slice(values);
+        if !paired {
+            return Ok(());
+        }
+        let deltas = std::mem::take(&mut self.deltas);
+        let result = self.add_to_windows(group, ts, &deltas);
+        self.deltas = deltas;
+        result
+    }
+
+    /// Adds `values` to the sums of `group` in every open window containing `ts`.
+    fn add_to_windows(&mut self, group: &[u8], ts: i64, values: &[i64]) -> Result<(), String> {
+        let gid = self.groups.intern(group).0;
+        let mut added = false;
+        for start in self.windows.starts(ts) {
+            if self.windows.end(start) <= self.closed_upto {
+                continue;
+            }
+            added = true;
+            let w = self.open.entry(start).or_default();
+            let slot = *w.slots.entry(gid).or_insert_with(|| {
+                w.groups.push(gid);
+                w.sums.extend(std::iter::repeat_n(0, values.len()));
+                (w.groups.len() - 1) as u32
+            });
+            let at = slot as usize * values.len();
+            for (s, v) in w.sums[at..at + values.len()].iter_mut().zip(values) {
+                *s = s.wrapping_add(*v);
+            }
+        }
+        if added {
+            return Ok(());
+        }
+        Err(format!(
+            "late reading: event time {} falls only in windows already emitted (up to {})",
+            sluice_plugin_sdk::time::format_timestamp(ts),
+            sluice_plugin_sdk::time::format_timestamp(self.closed_upto)
+        ))
+    }
+
+    /// Emits and forgets every window whose end is at or before `watermark`, in start order,
+    /// each window's groups in key order: `emit(group key, start, end, sums)`.
+    pub fn advance(&mut self, watermark: i64, mut emit: impl FnMut(&[u8], i64, i64, &[i64])) {
+        let mut order = Vec::new();
+        while let Some(entry) = self.open.first_entry() {
+            let start = *entry.key();
+            let end = self.windows.end(start);
+            if end > watermark {
+                break;
+            }
+            let w = entry.remove();
+            order.clear();
+            order.extend(0..w.groups.len());
+            order.sort_unstable_by(|&a, &b| {
+                cmp_encoded_keys(self.groups.key(w.groups[a]), self.groups.key(w.groups[b]))
+            });
+            for &slot in &order {
+                let at = slot * self.n_values;
+                emit(
+                    self.groups.key(w.groups[slot]),
+                    start,
+                    end,
+                    &w.sums[at..at + self.n_values],
+                );
+            }
+        }
+        self.closed_upto = self.closed_upto.max(watermark);
+    }
+
+    /// Number of windows not yet emitted.
+    pub fn open_windows(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Number of turnstiles with a predecessor.
+    pub fn turnstiles(&self) -> usize {
+        self.predecessors.len()
+    }
+}

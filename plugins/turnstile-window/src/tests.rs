@@ -1,0 +1,199 @@
+//! Unit tests of the plugin surface: rows in, rows out, snapshot and restore.
+
+use super::*;
+use sluice_plugin_sdk::rows::decode_row;
+use sluice_plugin_sdk::{BatchBuilder, FieldType, Value};
+
+const H: i64 = 3_600_000;
+
+fn input_schema() -> Vec<Field> {
+    let s = |n| Field::new(n, FieldType::Str);
+    let mut f: Vec<Field> = ["ca", "unit", "scp", "station"].map(s).into();
+    f.push(Field::new("timestamp", FieldType::Timestamp));
+    f.push(Field::new("entries", FieldType::Int64));
+    f.push(Field::new("exits", FieldType::Int64));
+    f
+}
+
+fn spec() -> WindowSpec {
+    WindowSpec {
+        event_time: "timestamp".into(),
+        size: 4 * H,
+        slide: 4 * H,
+    }
+}
+
+fn init(counters: &str) -> TurnstileWindow {
+    let config = format!(r#"{{"counters":"{counters}"}}"#);
+    TurnstileWindow::init(&config, &input_schema(), &spec())
+        .unwrap()
+        .0
+}
+
+/// Readings: (turnstile scp, station, hour, entries, exits).
+fn batch(readings: &[(&str, &str, i64, i64, i64)]) -> BatchBuilder {
+    let mut b = BatchBuilder::new();
+    for &(scp, station, hour, e, x) in readings {
+        for s in ["A002", "R051", scp, station] {
+            b.put_str(s);
+        }
+        b.put_timestamp(hour * H);
+        b.put_i64(e);
+        b.put_i64(x);
+        b.end_row();
+    }
+    b
+}
+
+fn rows_of(out: &Output) -> Vec<String> {
+    let schema = TurnstileWindow::init(r#"{"counters":"incremental"}"#, &input_schema(), &spec())
+        .unwrap()
+        .1;
+    let text = |v: &Value<'_>| match v {
+        Value::Str(s) => s.to_string(),
+        Value::Timestamp(t) => sluice_plugin_sdk::time::format_timestamp(*t),
+        Value::Int64(i) => i.to_string(),
+        other => format!("{other:?}"),
+    };
+    let rows = out.rows.as_batch();
+    rows.rows()
+        .map(|r| {
+            decode_row(&schema, r)
+                .unwrap()
+                .iter()
+                .map(text)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+const STREAM: &[(&str, &str, i64, i64, i64)] = &[
+    ("t1", "59 ST", 1, 100, 10),
+    ("t2", "1 AV", 2, 5, 5),
+    ("t1", "59 ST", 3, 110, 12),
+    ("t2", "1 AV", 5, 9, 6),
+    ("t1", "59 ST", 7, 111, 20),
+    ("t1", "59 ST", 9, 120, 21),
+    ("t2", "1 AV", 13, 19, 8),
+];
+
+#[test]
+fn schema_and_metadata() {
+    let (_, schema) =
+        TurnstileWindow::init(r#"{"counters":"cumulative"}"#, &input_schema(), &spec()).unwrap();
+    let names: Vec<&str> = schema.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["station", "window_start", "window_end", "entries", "exits"]
+    );
+    let m = TurnstileWindow::metadata();
+    assert_eq!(m.name, "turnstile-window");
+    assert!(sluice_plugin_sdk::json::parse(&m.config_schema).is_ok());
+    assert!(TurnstileWindow::init(&m.sample_config, &input_schema(), &spec()).is_ok());
+}
+
+#[test]
+fn cumulative_rows_come_out_in_window_then_station_order() {
+    let mut w = init("cumulative");
+    let mut out = Output::default();
+    w.process(batch(STREAM).as_batch(), 0, &mut out).unwrap();
+    assert!(out.failures.is_empty() && out.rows.is_empty());
+    w.advance(i64::MAX, &mut out).unwrap();
+    assert_eq!(
+        rows_of(&out),
+        [
+            "59 ST,1970-01-01 00:00:00,1970-01-01 04:00:00,10,2",
+            "1 AV,1970-01-01 04:00:00,1970-01-01 08:00:00,4,1",
+            "59 ST,1970-01-01 04:00:00,1970-01-01 08:00:00,1,8",
+            "59 ST,1970-01-01 08:00:00,1970-01-01 12:00:00,9,1",
+            "1 AV,1970-01-01 12:00:00,1970-01-01 16:00:00,10,2",
+        ]
+    );
+    assert!(out.origins.is_empty());
+}
+
+#[test]
+fn failures_point_at_the_input_row() {
+    let mut w = init("cumulative");
+    let mut out = Output::default();
+    let mut b = batch(&[("t1", "S", 5, 1, 1), ("t1", "S", 4, 1, 1)]);
+    b.put_str("truncated");
+    b.end_row();
+    w.process(b.as_batch(), 0, &mut out).unwrap();
+    let idx: Vec<u32> = out.failures.iter().map(|f| f.0).collect();
+    assert_eq!(idx, [1, 2]);
+    assert!(out.failures[0].1.starts_with("late reading"));
+}
+
+/// Runs STREAM in two halves, snapshotting and restoring into a fresh instance in between.
+fn run_with_restore(counters: &str, cut: usize) -> Vec<String> {
+    let mut first = init(counters);
+    let mut out = Output::default();
+    first
+        .process(batch(&STREAM[..cut]).as_batch(), 0, &mut out)
+        .unwrap();
+    first.advance(4 * H, &mut out).unwrap();
+    let state = first.snapshot();
+    let mut second = init(counters);
+    second.restore(&state).unwrap();
+    assert_eq!(second.snapshot(), state);
+    second
+        .process(batch(&STREAM[cut..]).as_batch(), 0, &mut out)
+        .unwrap();
+    second.advance(i64::MAX, &mut out).unwrap();
+    rows_of(&out)
+}
+
+#[test]
+fn snapshot_restore_mid_stream_changes_nothing() {
+    for counters in ["cumulative", "incremental"] {
+        let mut w = init(counters);
+        let mut out = Output::default();
+        w.process(batch(STREAM).as_batch(), 0, &mut out).unwrap();
+        w.advance(i64::MAX, &mut out).unwrap();
+        let expected = rows_of(&out);
+        for cut in 3..STREAM.len() {
+            assert_eq!(
+                run_with_restore(counters, cut),
+                expected,
+                "{counters}, cut at {cut}"
+            );
+        }
+    }
+}
+
+#[test]
+fn restore_rejects_garbage_and_foreign_snapshots() {
+    let mut w = init("cumulative");
+    w.process(batch(STREAM).as_batch(), 0, &mut Output::default())
+        .unwrap();
+    let state = w.snapshot();
+    let mut fresh = init("cumulative");
+    for cut in 0..state.len() {
+        assert!(fresh.restore(&state[..cut]).is_err(), "cut {cut}");
+    }
+    let mut flipped = state.clone();
+    for i in 0..flipped.len() {
+        flipped[i] ^= 0x5a;
+        let _ = fresh.restore(&flipped);
+        flipped[i] ^= 0x5a;
+    }
+    assert!(
+        fresh
+            .restore(&[0xff; 64])
+            .unwrap_err()
+            .contains("not a turnstile-window snapshot")
+    );
+    let e = init("incremental").restore(&state).unwrap_err();
+    assert!(e.contains("another configuration"), "{e}");
+    let mut longer = state.clone();
+    longer.push(0);
+    assert!(
+        fresh
+            .restore(&longer)
+            .unwrap_err()
+            .contains("after the end")
+    );
+    fresh.restore(&state).unwrap();
+}

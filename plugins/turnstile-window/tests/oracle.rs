@@ -1,0 +1,187 @@
+//! The oracle test: the shared MTA weeks, replayed in event-time order through
+//! `turnstile-parse` and `turnstile-window` (4-hour tumbling windows, watermark = max event
+//! time − 4 h, advanced after every batch), must give exactly the oracle's window aggregates
+//! in `shared/data/expected/`, in both counter modes.
+
+use flate2::read::MultiGzDecoder;
+use sluice_plugin_sdk::rows::decode_row;
+use sluice_plugin_sdk::{
+    BatchBuilder, Field, FieldType, Output, Transform, Value, Window, WindowSpec, time,
+};
+use std::io::Read;
+use std::path::PathBuf;
+use turnstile_parse::TurnstileParse;
+use turnstile_window::TurnstileWindow;
+
+const H: i64 = 3_600_000;
+const BATCH: usize = 1024;
+
+fn data_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    assert!(
+        dir.is_dir(),
+        "the shared data folder is missing: expected it at {}",
+        dir.display()
+    );
+    dir
+}
+
+fn read_gz(name: &str) -> String {
+    let path = data_dir().join(name);
+    let file = std::fs::File::open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let mut text = String::new();
+    MultiGzDecoder::new(file).read_to_string(&mut text).unwrap();
+    text
+}
+
+/// Data lines of the weeks (header excluded), stably sorted by DATE+TIME.
+fn replay_order(weeks: &[&str]) -> Vec<String> {
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    for week in weeks {
+        let text = read_gz(&format!("mta-turnstile-{week}.csv.gz"));
+        for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split(',').collect();
+            let ts = time::parse_date_time(f[f.len() - 5], f[f.len() - 4])
+                .expect("a valid DATE and TIME");
+            lines.push((ts, line.to_string()));
+        }
+    }
+    lines.sort_by_key(|(ts, _)| *ts);
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+/// Runs the pipeline and returns the result rows as `station,window_start,window_end,entries,exits`.
+fn run(lines: &[String], counters: &str) -> Vec<String> {
+    let raw = [Field::new("value", FieldType::Bytes)];
+    let (mut parse, parsed) = TurnstileParse::init(r#"{"format":"auto"}"#, &raw).unwrap();
+    let spec = WindowSpec {
+        event_time: "timestamp".into(),
+        size: 4 * H,
+        slide: 4 * H,
+    };
+    let config = format!(r#"{{"counters":"{counters}","group_by":["station"]}}"#);
+    let (mut window, schema) = TurnstileWindow::init(&config, &parsed, &spec).unwrap();
+    let (mut max_ts, mut results) = (i64::MIN, Vec::new());
+    for chunk in lines.chunks(BATCH) {
+        let mut input = BatchBuilder::new();
+        for line in chunk {
+            input.put_bytes(line.as_bytes());
+            input.end_row();
+        }
+        let mut parsed_out = Output::default();
+        parse.process(input.as_batch(), &mut parsed_out).unwrap();
+        assert!(
+            parsed_out.failures.is_empty(),
+            "parse failures: {:?}",
+            &parsed_out.failures[..1]
+        );
+        for row in parsed_out.rows.as_batch().rows() {
+            max_ts = max_ts.max(match decode_row(&parsed, row).unwrap()[7] {
+                Value::Timestamp(t) => t,
+                other => panic!("timestamp is {other:?}"),
+            });
+        }
+        let watermark = max_ts - 4 * H;
+        let mut out = Output::default();
+        window
+            .process(parsed_out.rows.as_batch(), watermark, &mut out)
+            .unwrap();
+        window.advance(watermark, &mut out).unwrap();
+        assert!(
+            out.failures.is_empty(),
+            "window failures: {:?}",
+            &out.failures[..1]
+        );
+        results.extend(text_rows(&schema, &out));
+    }
+    let mut out = Output::default();
+    window.advance(i64::MAX, &mut out).unwrap();
+    results.extend(text_rows(&schema, &out));
+    results
+}
+
+fn text_rows(schema: &[Field], out: &Output) -> Vec<String> {
+    let text = |v: &Value<'_>| match v {
+        Value::Str(s) => s.to_string(),
+        Value::Timestamp(t) => time::format_timestamp(*t),
+        Value::Int64(i) => i.to_string(),
+        other => panic!("unexpected value {other:?}"),
+    };
+    let rows = out.rows.as_batch();
+    rows.rows()
+        .map(|r| {
+            decode_row(schema, r)
+                .unwrap()
+                .iter()
+                .map(text)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+fn expected(name: &str, counters: &str) -> Vec<String> {
+    let path = data_dir().join(format!("expected/mta-turnstile-{name}.{counters}.csv"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut rows: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
+    rows.sort();
+    rows
+}
+
+fn check(name: &str, weeks: &[&str], counters: &str) {
+    let mut got = run(&replay_order(weeks), counters);
+    got.sort();
+    let want = expected(name, counters);
+    if got == want {
+        return;
+    }
+    let missing: Vec<&String> = want
+        .iter()
+        .filter(|r| got.binary_search(r).is_err())
+        .take(10)
+        .collect();
+    let extra: Vec<&String> = got
+        .iter()
+        .filter(|r| want.binary_search(r).is_err())
+        .take(10)
+        .collect();
+    panic!(
+        "{name} {counters}: {} rows, oracle has {}.\nfirst oracle rows we lack:\n  {}\nfirst rows the oracle lacks:\n  {}",
+        got.len(),
+        want.len(),
+        missing
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n  "),
+        extra
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
+#[test]
+fn week_240106_cumulative_matches_the_oracle() {
+    check("240106", &["240106"], "cumulative");
+}
+
+#[test]
+fn week_240106_incremental_matches_the_oracle() {
+    check("240106", &["240106"], "incremental");
+}
+
+const THREE_WEEKS: &[&str] = &["240106", "240113", "240120"];
+
+#[test]
+fn three_weeks_cumulative_match_the_oracle() {
+    check("3weeks", THREE_WEEKS, "cumulative");
+}
+
+#[test]
+fn three_weeks_incremental_match_the_oracle() {
+    check("3weeks", THREE_WEEKS, "incremental");
+}
