@@ -6,4 +6,11 @@
 //! replays MTA files into a topic.
 
 pub mod broker;
+pub mod cli;
+pub mod objects;
 pub mod produce;
+pub mod wasm;
+pub mod spec;
+pub mod sinks;
+pub mod sources;
+pub mod runtime;

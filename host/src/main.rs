@@ -1,1 +1,21 @@
-fn main() {}
+//! The `sluice` binary: logging setup, then the command line of `sluice_host::cli`.
+
+use clap::Parser;
+
+fn main() {
+    let cli = sluice_host::cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts unless the OS is out of resources");
+    let code = runtime.block_on(sluice_host::cli::main(cli));
+    std::process::exit(code);
+}

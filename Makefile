@@ -1,0 +1,45 @@
+# sluice: build, demo, test, lint. `make help` lists the targets.
+SHELL := /bin/bash
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+SLUICE := $(CARGO_TARGET_DIR)/release/sluice
+DATA ?= ../shared/data
+WEEK ?= $(DATA)/mta-turnstile-240106.csv.gz
+TANSU_VERSION := 0.6.0
+
+.PHONY: help tools build demo test lint clean
+
+help:
+	@echo "make tools   install the wasm targets and the local broker (tansu) when missing"
+	@echo "make build   build target/release/sluice and the plugins (target/plugins)"
+	@echo "make demo    replay a real MTA week through the embedded broker into ./lake"
+	@echo "make test    run the whole test suite (unit, plugins, real broker)"
+	@echo "make lint    cargo fmt --check and clippy -D warnings"
+
+tools:
+	@rustup target add wasm32-unknown-unknown wasm32-wasip2 >/dev/null
+	@if ! command -v tansu >/dev/null && [ ! -x "$$HOME/.cargo/bin/tansu" ]; then \
+	  echo "Installing the tansu broker $(TANSU_VERSION) (15-25 minutes, once per machine)..."; \
+	  cargo install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql; \
+	fi
+
+build: tools
+	cargo build --release -p sluice-host -p sluice-plugin-artifacts
+
+demo: build
+	rm -rf lake
+	$(SLUICE) broker start
+	$(SLUICE) produce --brokers embedded --topic turnstile-stream --file $(WEEK) --order event-time
+	$(SLUICE) run --pipelines pipelines/turnstile.yaml --once
+	$(SLUICE) broker stop
+	@echo "Windows are in ./lake (station=<name>/window_start=<time>/part-*.csv.gz)."
+
+test: tools
+	cargo test --release --workspace --all-targets
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean:
+	rm -rf lake .sluice

@@ -1,0 +1,159 @@
+//! The runtime: the [`Host`] (engine, plugin registry, state folder), and running or
+//! validating the pipelines of a spec file or folder.
+
+mod chain;
+mod deadletter;
+mod pipeline;
+mod plan;
+mod stage;
+mod summary;
+mod watermark;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+
+pub use chain::{Chain, ChainOutput};
+pub use deadletter::{DeadLetter, DeadLetterSink};
+pub use pipeline::{Running, Stats};
+pub use plan::source_schema;
+pub use summary::Summary;
+pub use watermark::Watermarks;
+
+use crate::sinks::Sink;
+use crate::sources::{self, SourceHandle};
+use crate::spec::{self, DlqSpec, Loaded, SinkSpec, SourceSpec, SpecErrors};
+use crate::wasm::{PluginEngine, Registry};
+
+/// What every pipeline of a host shares.
+pub struct Host {
+    /// The wasm engine.
+    pub engine: Arc<PluginEngine>,
+    /// Installed plugins.
+    pub registry: Registry,
+    /// Where the host keeps its state (compile cache, embedded broker, dead letters).
+    pub state_dir: PathBuf,
+}
+
+impl Host {
+    /// Opens the state folder and loads the plugins of `plugin_dirs`. Files that are not
+    /// valid plugins are logged and skipped.
+    pub fn new(state_dir: &Path, plugin_dirs: &[PathBuf]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("Cannot create the state folder `{}`.", state_dir.display()))?;
+        let engine = Arc::new(PluginEngine::new(Some(state_dir.join("cache")))?);
+        let (registry, errors) = Registry::load_dirs(&engine, plugin_dirs);
+        for error in errors {
+            tracing::warn!(%error, "Skipping a file that is not a valid plugin.");
+        }
+        Ok(Self { engine, registry, state_dir: state_dir.to_owned() })
+    }
+
+    /// The plugin folders searched by default: `$SLUICE_PLUGIN_PATH` (colon-separated), the
+    /// build output `target/plugins` (next to the binary, then under the current folder), and
+    /// the uploaded plugins in `<state>/plugins`.
+    pub fn default_plugin_dirs(state_dir: &Path) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::env::var("SLUICE_PLUGIN_PATH")
+            .map(|p| p.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+            .unwrap_or_default();
+        if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+            dirs.push(exe_dir.join("../plugins"));
+        }
+        dirs.push(PathBuf::from("target/plugins"));
+        dirs.push(state_dir.join("plugins"));
+        dirs
+    }
+
+    /// Loads and plans a spec without running it; every error is returned.
+    pub fn validate(&self, path: &Path) -> Result<Loaded, SpecErrors> {
+        let loaded = spec::load_file(path)?;
+        plan::chain(self, &loaded, "", true)?;
+        Ok(loaded)
+    }
+
+    /// Builds the pipeline of `loaded` and starts its source.
+    pub fn start(&self, loaded: &Loaded, once: bool, stop: Arc<AtomicBool>) -> anyhow::Result<Running> {
+        let spec = &loaded.spec;
+        let (source, brokers) = self.start_source(loaded, once, stop)?;
+        let chain = plan::chain(self, loaded, &source.origin.topic, once)?;
+        let mut sinks = Vec::new();
+        for (i, sink) in spec.sinks.iter().enumerate() {
+            let built = Sink::build(sink, &chain.output)
+                .map_err(|m| loaded.error(&["sinks", &i.to_string(), plan::sink_key(sink)], m))?;
+            sinks.push(built);
+        }
+        let dlq = self.dead_letters(loaded, brokers.as_deref())?;
+        tracing::info!(pipeline = %spec.name, dead_letters = %dlq.describe(), "Pipeline started.");
+        Ok(Running { name: spec.name.clone(), chain, sinks, dlq, source, stats: Arc::default() })
+    }
+
+    fn start_source(&self, loaded: &Loaded, once: bool, stop: Arc<AtomicBool>) -> anyhow::Result<(SourceHandle, Option<String>)> {
+        let spec = &loaded.spec;
+        match &spec.source {
+            SourceSpec::Kafka(kafka) => {
+                let brokers = crate::broker::resolve(&kafka.brokers, &self.state_dir)?;
+                let settings = sources::kafka::KafkaSettings {
+                    brokers: brokers.clone(),
+                    group: kafka.group.clone().unwrap_or_else(|| format!("sluice-{}", spec.name)),
+                    spec: kafka.clone(),
+                    max_records: spec.batch.max_records,
+                    max_wait: spec.batch.max_wait.0,
+                    once,
+                };
+                Ok((sources::kafka::start(settings, stop)?, Some(brokers)))
+            }
+            SourceSpec::File(file) => {
+                let paths: Vec<PathBuf> = file.paths.iter().map(PathBuf::from).collect();
+                Ok((sources::file::start(&paths, spec.batch.max_records, stop)?, None))
+            }
+        }
+    }
+
+    fn dead_letters(&self, loaded: &Loaded, brokers: Option<&str>) -> anyhow::Result<DeadLetterSink> {
+        match &loaded.spec.errors.dlq {
+            Some(DlqSpec::Lake(lake)) => DeadLetterSink::lake(&lake.url, &lake.prefix),
+            Some(DlqSpec::Kafka(kafka)) => {
+                let brokers = match (&kafka.brokers, brokers) {
+                    (Some(b), _) => crate::broker::resolve(b, &self.state_dir)?,
+                    (None, Some(b)) => b.to_owned(),
+                    (None, None) => anyhow::bail!(
+                        "{}: a Kafka dead-letter topic needs `brokers:` when the source is not Kafka.",
+                        loaded.file
+                    ),
+                };
+                DeadLetterSink::kafka(&brokers, &kafka.topic)
+            }
+            None => {
+                let lake = loaded.spec.sinks.iter().find_map(|s| match s {
+                    SinkSpec::Lake(lake) => Some(lake.url.clone()),
+                    SinkSpec::Stdout(_) => None,
+                });
+                let url = lake.unwrap_or_else(|| format!("file://{}/dlq", self.state_dir.display()));
+                DeadLetterSink::lake(&url, "_dlq")
+            }
+        }
+    }
+}
+
+/// The spec files of `path`: the file itself, or every `*.yaml`/`*.yml` in the folder.
+pub fn spec_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let entries = std::fs::read_dir(path)
+        .with_context(|| format!("`{}` is neither a spec file nor a folder of specs.", path.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs `running` to completion.
+pub async fn run(running: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Summary> {
+    pipeline::run(running, stop).await
+}

@@ -1,0 +1,153 @@
+//! Turning a loaded spec into a runnable plan: resolve each plugin, instantiate it with its
+//! config and limits, check that each stage's output fits the next stage and the sinks, and
+//! choose the dead-letter destination. Every problem is reported at once, at its place in
+//! the file; `sluice validate` is exactly this.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_plugin_sdk::rows::{Field, FieldType};
+
+use super::Host;
+use super::chain::{Chain, WindowStage};
+use super::stage::TransformStage;
+use super::watermark::Watermarks;
+use crate::spec::{Loaded, SinkSpec, SpecError, SpecErrors, StepSpec, WindowStepSpec};
+use crate::wasm::{Kind, Limits, Plugin, WindowInstance, WindowSpec, describe_schema};
+
+/// The schema of raw source records.
+pub fn source_schema() -> Vec<Field> {
+    vec![Field { name: "value".into(), ty: FieldType::Bytes, nullable: false }]
+}
+
+/// Builds the chain of `loaded`, for running (`once` decides how idle partitions count).
+pub fn chain(host: &Host, loaded: &Loaded, topic: &str, once: bool) -> Result<Chain, SpecErrors> {
+    let mut errors = Vec::new();
+    let mut schema = source_schema();
+    let mut chain = Chain {
+        pipeline: loaded.spec.name.clone(),
+        topic: topic.to_owned(),
+        pre: Vec::new(),
+        window: None,
+        post: Vec::new(),
+        output: Arc::new(Vec::new()),
+        engine: host.engine.clone(),
+    };
+    for (i, step) in loaded.spec.steps.iter().enumerate() {
+        let built = match step {
+            StepSpec::Transform(t) => transform(host, loaded, i, t, &schema).map(|stage| {
+                schema = stage.output_schema().to_vec();
+                let list = if chain.window.is_some() { &mut chain.post } else { &mut chain.pre };
+                list.push(stage);
+            }),
+            StepSpec::Window(w) => window(host, loaded, i, w, &schema, once).map(|stage| {
+                schema = stage.instance.output_schema().to_vec();
+                chain.window = Some(stage);
+            }),
+        };
+        if let Err(error) = built {
+            errors.push(error);
+            return Err(SpecErrors(errors));
+        }
+    }
+    for (i, sink) in loaded.spec.sinks.iter().enumerate() {
+        if let Err(message) = check_sink(sink, &schema) {
+            errors.push(loaded.error(&["sinks", &i.to_string(), sink_key(sink)], message));
+        }
+    }
+    chain.output = Arc::new(schema);
+    if errors.is_empty() { Ok(chain) } else { Err(SpecErrors(errors)) }
+}
+
+/// The YAML key of a sink kind.
+pub fn sink_key(sink: &SinkSpec) -> &'static str {
+    match sink {
+        SinkSpec::Lake(_) => "lake",
+        SinkSpec::Stdout(_) => "stdout",
+    }
+}
+
+fn check_sink(sink: &SinkSpec, schema: &[Field]) -> Result<(), String> {
+    if let SinkSpec::Lake(lake) = sink {
+        for name in &lake.partition_by {
+            if !schema.iter().any(|f| &f.name == name) {
+                return Err(format!(
+                    "partition field `{name}` is not in the rows reaching this sink {}",
+                    describe_schema(schema)
+                ));
+            }
+        }
+        let known = ["file://", "s3://", "gs://", "az://", "abfs://", "memory://", "http://", "https://"];
+        if !known.iter().any(|p| lake.url.starts_with(p)) {
+            return Err(format!(
+                "`{}` is not an object store URL; use file://, s3://, gs://, az:// or memory://",
+                lake.url
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resolve(host: &Host, loaded: &Loaded, i: usize, key: &str, reference: &str, kind: Kind) -> Result<Arc<Plugin>, SpecError> {
+    let index = i.to_string();
+    let at = |message: String| loaded.error(&["steps", &index, key, "plugin"], message);
+    let plugin = host.registry.resolve(reference).map_err(at)?;
+    if plugin.kind != kind {
+        return Err(at(format!(
+            "plugin {} implements the `{:?}` world, but a `{key}` step needs `{kind:?}`",
+            plugin.id(), plugin.kind
+        )));
+    }
+    Ok(plugin)
+}
+
+fn config_text(config: &serde_json::Value) -> String {
+    if config.is_null() { "{}".into() } else { config.to_string() }
+}
+
+fn limits(spec: &crate::spec::LimitsSpec) -> Limits {
+    let default = Limits::default();
+    Limits {
+        memory_bytes: spec.memory.map_or(default.memory_bytes, |b| b.0 as usize),
+        call_timeout: spec.call_timeout.map_or(default.call_timeout, |d| d.0),
+        max_output_bytes: spec.max_output.map_or(default.max_output_bytes, |b| b.0 as usize),
+    }
+}
+
+fn transform(host: &Host, loaded: &Loaded, i: usize, spec: &crate::spec::TransformSpec, input: &[Field]) -> Result<TransformStage, SpecError> {
+    let plugin = resolve(host, loaded, i, "transform", &spec.plugin, Kind::Transform)?;
+    let label = format!("steps[{i}] transform {}", plugin.id());
+    TransformStage::new(&host.engine, label, plugin, limits(&spec.limits), config_text(&spec.config), input.to_vec())
+        .map_err(|e| loaded.error(&["steps", &i.to_string(), "transform", "config"], e.to_string()))
+}
+
+fn window(host: &Host, loaded: &Loaded, i: usize, spec: &WindowStepSpec, input: &[Field], once: bool) -> Result<WindowStage, SpecError> {
+    let index = i.to_string();
+    let plugin = resolve(host, loaded, i, "window", &spec.plugin, Kind::Window)?;
+    let event_time = input.iter().position(|f| f.name == spec.event_time && f.ty == FieldType::Timestamp);
+    let Some(event_time) = event_time else {
+        return Err(loaded.error(&["steps", &index, "window", "event_time"], format!(
+            "`{}` is not a timestamp field of the rows reaching this step {}",
+            spec.event_time, describe_schema(input)
+        )));
+    };
+    let size = spec.size.millis();
+    let slide = spec.slide.map_or(size, |s| s.millis());
+    let window_spec = WindowSpec { event_time: spec.event_time.clone(), size, slide };
+    let instance = WindowInstance::new(&host.engine, &plugin.component, &plugin.id(), &limits(&spec.limits),
+        &config_text(&spec.config), input, &window_spec)
+        .map_err(|e| loaded.error(&["steps", &index, "window", "config"], e.to_string()))?;
+    let delay = spec.delay.map_or(0, |d| d.millis());
+    let idle_after = if once { Duration::ZERO } else { Duration::from_secs(10) };
+    Ok(WindowStage {
+        label: format!("steps[{i}] window {}", plugin.id()),
+        plugin,
+        instance,
+        event_time,
+        input: input.to_vec(),
+        size,
+        slide,
+        late: spec.late,
+        watermarks: Watermarks::new(delay, idle_after),
+    })
+}

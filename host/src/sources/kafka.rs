@@ -1,0 +1,228 @@
+//! `kafka` source: an rdkafka consumer in a consumer group, read on its own thread into
+//! batches (by count and time). With `--once` it assigns every partition of the topic
+//! itself, resumes from the group's committed offsets, and stops at the high watermarks
+//! read at start. Offsets are committed only when the runtime says the sinks have written
+//! everything before them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use super::{Origin, SourceBatch, SourceHandle};
+use crate::spec::{KafkaSourceSpec, StartFrom};
+
+const META_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings resolved from the spec.
+pub struct KafkaSettings {
+    /// Bootstrap servers (already resolved from `embedded`).
+    pub brokers: String,
+    /// Consumer group.
+    pub group: String,
+    /// The spec.
+    pub spec: KafkaSourceSpec,
+    /// Records per batch.
+    pub max_records: usize,
+    /// Time a batch may wait to fill.
+    pub max_wait: Duration,
+    /// Stop at the high watermarks read at start.
+    pub once: bool,
+}
+
+/// Connects, checks the topic, and starts the consumer thread.
+pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<SourceHandle> {
+    let consumer = consumer(&settings)?;
+    let topic = settings.spec.topic.clone();
+    let partitions = topic_partitions(&consumer, &settings)?;
+    let mut ends = BTreeMap::new();
+    if settings.once {
+        ends = assign_all(&consumer, &settings, &partitions)?;
+    } else {
+        consumer.subscribe(&[&topic]).context("Could not subscribe to the topic.")?;
+    }
+    let (tx, rx) = mpsc::channel(4);
+    let (commit_tx, commit_rx) = std::sync::mpsc::channel();
+    let reader = Reader { consumer, settings, tx, commits: commit_rx, stop, ends };
+    let thread = std::thread::Builder::new()
+        .name("source-kafka".into())
+        .spawn(move || reader.run())?;
+    Ok(SourceHandle { batches: rx, commits: commit_tx, origin: Origin { topic }, partitions, thread })
+}
+
+fn consumer(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", &settings.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("auto.offset.reset", match settings.spec.start {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        })
+        .set("fetch.min.bytes", "1")
+        .set("queued.max.messages.kbytes", "65536")
+        .set("log_level", "3");
+    for (key, value) in &settings.spec.properties {
+        config.set(key, value);
+    }
+    config.create().context("Could not create the Kafka consumer.")
+}
+
+fn topic_partitions(consumer: &BaseConsumer, settings: &KafkaSettings) -> anyhow::Result<Vec<i32>> {
+    let topic = &settings.spec.topic;
+    let metadata = consumer.fetch_metadata(Some(topic), META_TIMEOUT).map_err(|e| {
+        anyhow::anyhow!(
+            "Cannot reach the Kafka brokers at `{}` ({e}). Check that a broker runs there, or set \
+             `brokers:` in the spec (or KAFKA_BROKERS) to a reachable address.",
+            settings.brokers
+        )
+    })?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        bail!(
+            "Topic `{topic}` does not exist on the brokers at `{}`. Create it, or fill it with \
+             `sluice produce --brokers {} --topic {topic} --file <data>`.",
+            settings.brokers, settings.brokers
+        );
+    }
+    Ok(partitions)
+}
+
+/// Assigns every partition at the group's committed offset (or `start`), and returns the
+/// high watermark of each partition: where `--once` stops.
+fn assign_all(
+    consumer: &BaseConsumer,
+    settings: &KafkaSettings,
+    partitions: &[i32],
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let topic = &settings.spec.topic;
+    let mut tpl = TopicPartitionList::new();
+    for &p in partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, META_TIMEOUT)
+        .context("Could not read the consumer group's committed offsets.")?;
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for &p in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, META_TIMEOUT)
+            .with_context(|| format!("Could not read the offsets of {topic}/{p}."))?;
+        let start = match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= low => Offset::Offset(o),
+            _ if settings.spec.start == StartFrom::Latest => Offset::Offset(high),
+            _ => Offset::Offset(low),
+        };
+        if let Offset::Offset(o) = start {
+            if o < high {
+                ends.insert(p, high);
+            }
+        }
+        assignment.add_partition_offset(topic, p, start)?;
+    }
+    consumer.assign(&assignment).context("Could not assign the topic's partitions.")?;
+    Ok(ends)
+}
+
+struct Reader {
+    consumer: BaseConsumer,
+    settings: KafkaSettings,
+    tx: mpsc::Sender<SourceBatch>,
+    commits: std::sync::mpsc::Receiver<Vec<(i32, i64)>>,
+    stop: Arc<AtomicBool>,
+    /// `--once`: partition → offset to stop at; finished partitions are removed.
+    ends: BTreeMap<i32, i64>,
+}
+
+impl Reader {
+    fn run(mut self) -> anyhow::Result<()> {
+        let mut batch = SourceBatch::default();
+        let mut deadline = Instant::now() + self.settings.max_wait;
+        if self.settings.once && self.ends.is_empty() {
+            return self.finish(batch);
+        }
+        while !self.stop.load(Ordering::Relaxed) {
+            self.commit_pending();
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.poll(wait) {
+                Some(Ok(message)) => {
+                    let (p, o) = (message.partition(), message.offset());
+                    batch.push(p, o, message.payload().unwrap_or_default());
+                    if self.settings.once && self.ends.get(&p).is_some_and(|&end| o + 1 >= end) {
+                        self.ends.remove(&p);
+                        batch.idle.push(p);
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => batch.idle.push(p),
+                Some(Err(error)) => tracing::warn!(%error, "The Kafka consumer reported an error."),
+                None => {}
+            }
+            let done = self.settings.once && self.ends.is_empty();
+            if done {
+                return self.finish(batch);
+            }
+            if batch.len() >= self.settings.max_records
+                || (Instant::now() >= deadline && (!batch.is_empty() || !batch.idle.is_empty()))
+            {
+                if self.tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                    return Ok(());
+                }
+                deadline = Instant::now() + self.settings.max_wait;
+            } else if Instant::now() >= deadline {
+                deadline = Instant::now() + self.settings.max_wait;
+            }
+        }
+        self.commit_pending();
+        Ok(())
+    }
+
+    fn finish(self, mut batch: SourceBatch) -> anyhow::Result<()> {
+        batch.end = true;
+        if self.tx.blocking_send(batch).is_err() {
+            return Ok(());
+        }
+        // Keep serving commits until the runtime drops its end of the channel.
+        while let Ok(offsets) = self.commits.recv() {
+            self.commit(&offsets);
+        }
+        Ok(())
+    }
+
+    fn commit_pending(&mut self) {
+        let mut latest: Option<Vec<(i32, i64)>> = None;
+        while let Ok(offsets) = self.commits.try_recv() {
+            latest = Some(offsets);
+        }
+        if let Some(offsets) = latest {
+            self.commit(&offsets);
+        }
+    }
+
+    fn commit(&self, offsets: &[(i32, i64)]) {
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in offsets {
+            if tpl.add_partition_offset(&self.settings.spec.topic, p, Offset::Offset(o)).is_err() {
+                return;
+            }
+        }
+        if let Err(error) = self.consumer.commit(&tpl, CommitMode::Sync) {
+            tracing::warn!(%error, "Could not commit source offsets; they will be committed with the next batch.");
+        }
+    }
+}

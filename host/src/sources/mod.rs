@@ -1,0 +1,82 @@
+//! Sources: where raw records come from. Each source runs on its own thread and hands the
+//! runtime [`SourceBatch`]es through a bounded channel (backpressure: a full channel blocks
+//! the source), and takes offset commits back once the sinks have written what came before.
+
+pub mod file;
+pub mod kafka;
+
+use sluice_plugin_sdk::rows::BatchBuilder;
+use tokio::sync::mpsc;
+
+/// A batch of raw records, packed as rows of the schema `[value: bytes]`.
+#[derive(Debug, Default)]
+pub struct SourceBatch {
+    /// One row per record: its value as `bytes`.
+    pub values: BatchBuilder,
+    /// Partition of each record.
+    pub partitions: Vec<i32>,
+    /// Offset of each record.
+    pub offsets: Vec<i64>,
+    /// Partitions that have no more records for now (caught up, or finished with `--once`).
+    pub idle: Vec<i32>,
+    /// Every partition is finished: no batch follows (`--once`, or the end of a file).
+    pub end: bool,
+}
+
+impl SourceBatch {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// True when it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    /// The encoded row of record `i` (a `bytes` value).
+    pub fn values_row(&self, i: usize) -> &[u8] {
+        sluice_plugin_sdk::rows::Batch::new(&self.values.data, &self.values.ends).row(i)
+    }
+
+    /// Appends one record.
+    pub fn push(&mut self, partition: i32, offset: i64, value: &[u8]) {
+        self.values.put_bytes(value);
+        self.values.end_row();
+        self.partitions.push(partition);
+        self.offsets.push(offset);
+    }
+
+    /// The next offset to consume in each partition, after this batch.
+    pub fn next_offsets(&self) -> Vec<(i32, i64)> {
+        let mut next: Vec<(i32, i64)> = Vec::new();
+        for (&p, &o) in self.partitions.iter().zip(&self.offsets) {
+            match next.iter_mut().find(|(q, _)| *q == p) {
+                Some(entry) => entry.1 = entry.1.max(o + 1),
+                None => next.push((p, o + 1)),
+            }
+        }
+        next
+    }
+}
+
+/// Where a source's records come from, for provenance.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    /// Topic (or file path).
+    pub topic: String,
+}
+
+/// The runtime's end of a running source.
+pub struct SourceHandle {
+    /// Batches, in order.
+    pub batches: mpsc::Receiver<SourceBatch>,
+    /// Offsets to commit: the next offset of each partition.
+    pub commits: std::sync::mpsc::Sender<Vec<(i32, i64)>>,
+    /// What the records are.
+    pub origin: Origin,
+    /// Partitions the source reads (known up front when the source assigns them itself).
+    pub partitions: Vec<i32>,
+    /// The thread; joined at shutdown.
+    pub thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}

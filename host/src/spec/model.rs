@@ -1,0 +1,279 @@
+//! The pipeline spec as typed YAML. Every struct denies unknown fields; enums are externally
+//! tagged (`- lake: {...}`) so parse errors keep their line and column.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::units::{ByteSize, Dur};
+
+/// One pipeline file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// `version: 1`
+    pub version: u32,
+    /// `name: turnstile` (letters, digits, `-` and `_`)
+    pub name: String,
+    /// `source: { kafka: {...} }`
+    pub source: SourceSpec,
+    /// `steps: [ - transform: {...}, - window: {...} ]`
+    #[serde(default)]
+    pub steps: Vec<StepSpec>,
+    /// `sinks: [ - lake: {...}, - stdout: {} ]`
+    pub sinks: Vec<SinkSpec>,
+    /// `errors: { dlq: {...} }`
+    #[serde(default)]
+    pub errors: ErrorsSpec,
+    /// `batch: { max_records: 8192, max_wait: 100ms }`
+    #[serde(default)]
+    pub batch: BatchSpec,
+}
+
+/// `source:` — exactly one kind.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceSpec {
+    /// `kafka: {...}`
+    Kafka(KafkaSourceSpec),
+    /// `file: {...}`
+    File(FileSourceSpec),
+}
+
+/// `source: { kafka: {...} }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceSpec {
+    /// `brokers: "host:9092,host2:9092"` or `brokers: embedded`
+    pub brokers: String,
+    /// `topic: turnstile-stream`
+    pub topic: String,
+    /// `group: sluice-turnstile` (consumer group; default `sluice-<pipeline name>`)
+    #[serde(default)]
+    pub group: Option<String>,
+    /// `start: earliest | latest` (where a group without committed offsets starts)
+    #[serde(default)]
+    pub start: StartFrom,
+    /// `properties: { "fetch.max.bytes": "52428800" }` (extra librdkafka settings)
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `start: earliest | latest`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StartFrom {
+    /// From the beginning of each partition.
+    #[default]
+    Earliest,
+    /// Only records produced after the pipeline starts.
+    Latest,
+}
+
+/// `source: { file: {...} }` — replays files, one record per line.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceSpec {
+    /// `paths: [data/week.csv.gz]` (plain or gzip text, read in order)
+    pub paths: Vec<String>,
+}
+
+/// One step of the chain.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepSpec {
+    /// `transform: {...}`
+    Transform(TransformSpec),
+    /// `window: {...}`
+    Window(WindowStepSpec),
+}
+
+/// `- transform: { plugin: name@^0.1, config: {...} }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSpec {
+    /// `plugin: turnstile-parse@^0.1`
+    pub plugin: String,
+    /// `config: {...}` (passed to the plugin's `init` as JSON)
+    #[serde(default)]
+    pub config: serde_json::Value,
+    /// `limits: { memory: 256MiB, call_timeout: 5s, max_output: 256MiB }`
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// `- window: {...}`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowStepSpec {
+    /// `plugin: turnstile-window@^0.1`
+    pub plugin: String,
+    /// `event_time: timestamp` (a `timestamp` field of the incoming rows)
+    pub event_time: String,
+    /// `size: 4h`
+    pub size: Dur,
+    /// `slide: 1h` (hopping windows; default: `size`, tumbling)
+    #[serde(default)]
+    pub slide: Option<Dur>,
+    /// `delay: 4h` (watermark = max event time − delay)
+    #[serde(default)]
+    pub delay: Option<Dur>,
+    /// `late: drop | dlq`
+    #[serde(default)]
+    pub late: Late,
+    /// `config: {...}`
+    #[serde(default)]
+    pub config: serde_json::Value,
+    /// `limits: {...}`
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// `late: drop | dlq`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Late {
+    /// Count late records and drop them.
+    #[default]
+    Drop,
+    /// Send late records to the dead-letter destination.
+    Dlq,
+}
+
+/// `limits: { memory: 256MiB, call_timeout: 5s, max_output: 256MiB }`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// `memory: 256MiB` (linear memory cap)
+    #[serde(default)]
+    pub memory: Option<ByteSize>,
+    /// `call_timeout: 5s` (time per call)
+    #[serde(default)]
+    pub call_timeout: Option<Dur>,
+    /// `max_output: 256MiB` (bytes of rows one call may return)
+    #[serde(default)]
+    pub max_output: Option<ByteSize>,
+}
+
+/// One sink.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkSpec {
+    /// `lake: {...}`
+    Lake(LakeSinkSpec),
+    /// `stdout: {...}`
+    Stdout(StdoutSinkSpec),
+}
+
+/// `- lake: { url: file://./lake, format: csv, compression: gzip, partition_by: [...] }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSinkSpec {
+    /// `url: file://./lake` (also `s3://`, `gs://`, `az://`, `memory://`)
+    pub url: String,
+    /// `format: csv`
+    #[serde(default)]
+    pub format: LakeFormat,
+    /// `compression: gzip | none`
+    #[serde(default)]
+    pub compression: Compression,
+    /// `partition_by: [station, window_start]` (Hive-style `field=value/` folders)
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+}
+
+/// `format: csv`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LakeFormat {
+    /// RFC 4180 CSV with a header line.
+    #[default]
+    Csv,
+}
+
+/// `compression: gzip | none`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// gzip (`.csv.gz`).
+    #[default]
+    Gzip,
+    /// None (`.csv`).
+    None,
+}
+
+/// `- stdout: { format: csv }`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutSinkSpec {}
+
+/// `errors: { dlq: {...} }`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsSpec {
+    /// `dlq: { lake: {...} }` (default: `_dlq/` under the first lake sink)
+    #[serde(default)]
+    pub dlq: Option<DlqSpec>,
+}
+
+/// Where dead letters go.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DlqSpec {
+    /// `lake: { url: file://./lake, prefix: _dlq }`
+    Lake(DlqLakeSpec),
+    /// `kafka: { topic: turnstile-dlq }` (on the source's brokers unless `brokers:` is set)
+    Kafka(DlqKafkaSpec),
+}
+
+/// `dlq: { lake: {...} }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqLakeSpec {
+    /// `url: file://./lake`
+    pub url: String,
+    /// `prefix: _dlq`
+    #[serde(default = "default_dlq_prefix")]
+    pub prefix: String,
+}
+
+fn default_dlq_prefix() -> String {
+    "_dlq".into()
+}
+
+/// `dlq: { kafka: {...} }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqKafkaSpec {
+    /// `brokers: ...` (default: the source's)
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// `topic: turnstile-dlq`
+    pub topic: String,
+}
+
+/// `batch: { max_records: 8192, max_wait: 100ms }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    /// `max_records: 8192`
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
+    /// `max_wait: 100ms`
+    #[serde(default = "default_max_wait")]
+    pub max_wait: Dur,
+}
+
+impl Default for BatchSpec {
+    fn default() -> Self {
+        Self { max_records: default_max_records(), max_wait: default_max_wait() }
+    }
+}
+
+fn default_max_records() -> usize {
+    8192
+}
+
+fn default_max_wait() -> Dur {
+    Dur(std::time::Duration::from_millis(100))
+}

@@ -1,0 +1,241 @@
+//! Running plugin instances: one wasmtime store per pipeline stage, with its memory cap,
+//! per-call epoch deadline and output-size cap, and the calls of each world.
+
+use std::time::Duration;
+
+use sluice_plugin_sdk::rows::Field as RowField;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+
+use super::PluginError;
+use super::bindings::{Batch, Output, Transform, Window, WindowSpec};
+use super::engine::{EPOCH_TICK, PluginEngine};
+use super::schema::{from_wit, to_wit};
+
+/// Resource limits of one plugin instance.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Cap on the instance's linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock budget of one call.
+    pub call_timeout: Duration,
+    /// Cap on the bytes of rows one call may return.
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            call_timeout: Duration::from_secs(5),
+            max_output_bytes: 256 << 20,
+        }
+    }
+}
+
+/// The output of one call, in host types.
+#[derive(Debug, Default)]
+pub struct PluginOutput {
+    /// Packed rows.
+    pub data: Vec<u8>,
+    /// End offset of each row.
+    pub ends: Vec<u32>,
+    /// Input index of each output row (empty for window results).
+    pub origins: Vec<u32>,
+    /// Per-record failures: input index and reason.
+    pub failures: Vec<(u32, String)>,
+}
+
+struct HostState {
+    limits: StoreLimits,
+}
+
+/// What both worlds share: the store, the plugin's identity and its limits.
+struct Sandbox {
+    store: Store<HostState>,
+    plugin: String,
+    limits: Limits,
+}
+
+impl Sandbox {
+    fn new(engine: &PluginEngine, plugin: &str, limits: &Limits) -> Self {
+        let state = HostState {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(8)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(engine.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        Self {
+            store,
+            plugin: plugin.to_owned(),
+            limits: limits.clone(),
+        }
+    }
+
+    /// Arms the deadline for the next call.
+    fn arm(&mut self) {
+        let ticks = (self.limits.call_timeout.as_micros() / EPOCH_TICK.as_micros()).max(1);
+        self.store.set_epoch_deadline(ticks as u64 + 1);
+    }
+
+    fn trap(&self, error: wasmtime::Error) -> PluginError {
+        let message = format!("{error:#}");
+        let limit = if message.contains("interrupt") {
+            Some(format!("exceeded its time limit of {:?} per call", self.limits.call_timeout))
+        } else if message.contains("memory") && message.contains("grow") {
+            Some(format!("exceeded its memory limit of {} bytes", self.limits.memory_bytes))
+        } else {
+            None
+        };
+        match limit {
+            Some(what) => PluginError::Limit { plugin: self.plugin.clone(), what },
+            None => PluginError::Trap { plugin: self.plugin.clone(), message },
+        }
+    }
+
+    fn finish(&self, out: Result<Output, String>) -> Result<PluginOutput, PluginError> {
+        let out = out.map_err(|message| PluginError::Guest {
+            plugin: self.plugin.clone(),
+            message,
+        })?;
+        if out.rows.data.len() > self.limits.max_output_bytes {
+            return Err(PluginError::Limit {
+                plugin: self.plugin.clone(),
+                what: format!(
+                    "returned {} bytes, over its output limit of {} bytes",
+                    out.rows.data.len(),
+                    self.limits.max_output_bytes
+                ),
+            });
+        }
+        let failures = out.failures.into_iter().map(|f| (f.index, f.reason)).collect();
+        Ok(PluginOutput {
+            data: out.rows.data,
+            ends: out.rows.ends,
+            origins: out.origins,
+            failures,
+        })
+    }
+}
+
+/// A running `transform` plugin.
+pub struct TransformInstance {
+    sandbox: Sandbox,
+    bindings: Transform,
+    output: Vec<RowField>,
+}
+
+impl TransformInstance {
+    /// Instantiates the plugin and calls `init(config, input)`.
+    pub fn new(
+        engine: &PluginEngine,
+        component: &Component,
+        plugin: &str,
+        limits: &Limits,
+        config: &str,
+        input: &[RowField],
+    ) -> Result<Self, PluginError> {
+        let mut sandbox = Sandbox::new(engine, plugin, limits);
+        let linker = Linker::new(engine.engine());
+        let bindings = Transform::instantiate(&mut sandbox.store, component, &linker)
+            .map_err(|e| PluginError::incompatible(plugin, "transform", &e))?;
+        sandbox.arm();
+        let schema = bindings
+            .call_init(&mut sandbox.store, config, &to_wit(input))
+            .map_err(|e| sandbox.trap(e))?
+            .map_err(|message| PluginError::Init { plugin: plugin.to_owned(), message })?;
+        Ok(Self { sandbox, bindings, output: from_wit(&schema) })
+    }
+
+    /// The schema of the rows this instance emits.
+    pub fn output_schema(&self) -> &[RowField] {
+        &self.output
+    }
+
+    /// Processes one batch.
+    pub fn process(&mut self, input: &Batch) -> Result<PluginOutput, PluginError> {
+        self.sandbox.arm();
+        let out = self
+            .bindings
+            .call_process(&mut self.sandbox.store, input)
+            .map_err(|e| self.sandbox.trap(e))?;
+        self.sandbox.finish(out)
+    }
+}
+
+/// A running `window` plugin.
+pub struct WindowInstance {
+    sandbox: Sandbox,
+    bindings: Window,
+    output: Vec<RowField>,
+}
+
+impl WindowInstance {
+    /// Instantiates the plugin and calls `init(config, input, window)`.
+    pub fn new(
+        engine: &PluginEngine,
+        component: &Component,
+        plugin: &str,
+        limits: &Limits,
+        config: &str,
+        input: &[RowField],
+        window: &WindowSpec,
+    ) -> Result<Self, PluginError> {
+        let mut sandbox = Sandbox::new(engine, plugin, limits);
+        let linker = Linker::new(engine.engine());
+        let bindings = Window::instantiate(&mut sandbox.store, component, &linker)
+            .map_err(|e| PluginError::incompatible(plugin, "window", &e))?;
+        sandbox.arm();
+        let schema = bindings
+            .call_init(&mut sandbox.store, config, &to_wit(input), window)
+            .map_err(|e| sandbox.trap(e))?
+            .map_err(|message| PluginError::Init { plugin: plugin.to_owned(), message })?;
+        Ok(Self { sandbox, bindings, output: from_wit(&schema) })
+    }
+
+    /// The schema of the rows this instance emits.
+    pub fn output_schema(&self) -> &[RowField] {
+        &self.output
+    }
+
+    /// Adds one batch of on-time rows.
+    pub fn process(&mut self, input: &Batch, watermark: i64) -> Result<PluginOutput, PluginError> {
+        self.sandbox.arm();
+        let out = self
+            .bindings
+            .call_process(&mut self.sandbox.store, input, watermark)
+            .map_err(|e| self.sandbox.trap(e))?;
+        self.sandbox.finish(out)
+    }
+
+    /// Emits the windows that end at or before `watermark`.
+    pub fn advance(&mut self, watermark: i64) -> Result<PluginOutput, PluginError> {
+        self.sandbox.arm();
+        let out = self
+            .bindings
+            .call_advance(&mut self.sandbox.store, watermark)
+            .map_err(|e| self.sandbox.trap(e))?;
+        self.sandbox.finish(out)
+    }
+
+    /// Serialises the plugin's state.
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, PluginError> {
+        self.sandbox.arm();
+        self.bindings
+            .call_snapshot(&mut self.sandbox.store)
+            .map_err(|e| self.sandbox.trap(e))
+    }
+
+    /// Replaces the plugin's state.
+    pub fn restore(&mut self, state: &[u8]) -> Result<(), PluginError> {
+        self.sandbox.arm();
+        self.bindings
+            .call_restore(&mut self.sandbox.store, state)
+            .map_err(|e| self.sandbox.trap(e))?
+            .map_err(|message| PluginError::Guest { plugin: self.sandbox.plugin.clone(), message })
+    }
+}

@@ -1,0 +1,80 @@
+//! The wasm runtime: the only host bindings of `wit/`, the engine and compile cache, the
+//! plugin registry, and sandboxed instances with memory, time and output limits.
+
+mod bindings;
+mod engine;
+mod instance;
+mod registry;
+mod schema;
+
+pub use bindings::{Batch, WindowSpec};
+pub use engine::{PluginEngine, sha256_hex};
+pub use instance::{Limits, PluginOutput, TransformInstance, WindowInstance};
+pub use registry::{Kind, Plugin, Registry, load_bytes, load_file};
+pub use schema::describe as describe_schema;
+
+/// What can go wrong with a plugin. `Trap` is a bug in the plugin; `Guest` is an error it
+/// returned; `Limit` is a sandbox limit it ran into.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The file could not be loaded as a plugin.
+    #[error("{path}: {message}")]
+    Load {
+        /// The component file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The component does not match the world it claims.
+    #[error("plugin {plugin} does not implement the `{world}` world of sluice:plugin@0.1: {message}")]
+    Incompatible {
+        /// Plugin id.
+        plugin: String,
+        /// Expected world.
+        world: String,
+        /// wasmtime's type-check message.
+        message: String,
+    },
+    /// `init` refused the config.
+    #[error("plugin {plugin} rejected its config: {message}")]
+    Init {
+        /// Plugin id.
+        plugin: String,
+        /// The plugin's message.
+        message: String,
+    },
+    /// The plugin returned an error for a whole batch.
+    #[error("plugin {plugin} failed: {message}")]
+    Guest {
+        /// Plugin id.
+        plugin: String,
+        /// The plugin's message.
+        message: String,
+    },
+    /// The plugin trapped.
+    #[error("plugin {plugin} trapped: {message}")]
+    Trap {
+        /// Plugin id.
+        plugin: String,
+        /// The trap.
+        message: String,
+    },
+    /// The plugin hit a sandbox limit.
+    #[error("plugin {plugin} {what}")]
+    Limit {
+        /// Plugin id.
+        plugin: String,
+        /// Which limit, with its value.
+        what: String,
+    },
+}
+
+impl PluginError {
+    fn incompatible(plugin: &str, world: &str, error: &wasmtime::Error) -> Self {
+        Self::Incompatible {
+            plugin: plugin.to_owned(),
+            world: world.to_owned(),
+            message: format!("{error:#}"),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Shared helpers of the integration tests: a real tansu broker, the `sluice` binary, the
+//! shared MTA data, and reading a lake back.
+
+#![allow(dead_code, reason = "each test binary uses a part of the helpers")]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub use sluice_host::broker::LocalBroker;
+
+/// The shared data folder (`../shared/data` beside the repository).
+pub fn data_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    assert!(dir.is_dir(), "the shared MTA data is missing: expected it at {}", dir.display());
+    dir
+}
+
+/// A shared MTA week.
+pub fn week(name: &str) -> PathBuf {
+    data_dir().join(format!("mta-turnstile-{name}.csv.gz"))
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `sluice` binary with the plugins of this build and a private state folder.
+pub fn sluice(state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.current_dir(state)
+        .env("SLUICE_STATE_DIR", state.join(".sluice"))
+        .env("SLUICE_PLUGIN_PATH", sluice_plugin_artifacts::PLUGIN_DIR)
+        .env("RUST_LOG", "info,rdkafka=warn");
+    cmd
+}
+
+/// Runs `cmd`, failing the test with its output unless it exits 0.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the sluice binary runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every data line of every `station=*` gzip CSV object under `lake`, sorted.
+pub fn lake_rows(lake: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    let mut files = Vec::new();
+    collect(lake, &mut files);
+    for file in files {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&file).unwrap())
+            .read_to_string(&mut text)
+            .unwrap_or_else(|e| panic!("{} is not gzip text: {e}", file.display()));
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("station,window_start,window_end,entries,exits"), "{}", file.display());
+        rows.extend(lines.map(str::to_owned));
+    }
+    rows.sort();
+    rows
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() && !name.starts_with('_') {
+            collect(&path, out);
+        } else if name.ends_with(".csv.gz") {
+            out.push(path);
+        }
+    }
+}
+
+/// The rows of an oracle file, sorted, header removed.
+pub fn expected_rows(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(data_dir().join("expected").join(name)).unwrap();
+    let mut rows: Vec<String> = text.lines().skip(1).map(str::to_owned).collect();
+    rows.sort();
+    rows
+}
+
+/// Asserts two sorted row lists are equal, showing the first differences.
+pub fn assert_same_rows(actual: &[String], expected: &[String]) {
+    if actual == expected {
+        return;
+    }
+    let missing: Vec<&String> = expected.iter().filter(|r| actual.binary_search(r).is_err()).take(10).collect();
+    let extra: Vec<&String> = actual.iter().filter(|r| expected.binary_search(r).is_err()).take(10).collect();
+    panic!(
+        "lake rows differ from the oracle: {} rows vs {} expected\nmissing (first 10): {missing:#?}\nunexpected (first 10): {extra:#?}",
+        actual.len(),
+        expected.len()
+    );
+}
