@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use object_store::ObjectStore;
-use object_store::path::{Path, PathPart};
+use object_store::path::Path;
 
 /// An object store with the prefix its URL names.
 #[derive(Clone, Debug)]
@@ -15,8 +15,6 @@ pub struct Location {
     pub store: Arc<dyn ObjectStore>,
     /// Prefix under which every key is written.
     pub prefix: Vec<String>,
-    /// True for `file://` (the local filesystem decodes `%` escapes in names).
-    local: bool,
 }
 
 /// Opens the store of `url`. Relative `file://` URLs (`file://./lake`) are resolved against
@@ -28,11 +26,11 @@ pub fn open(url: &str) -> anyhow::Result<Location> {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .with_context(|| format!("cannot open `{}` as a local object store", dir.display()))?;
-        return Ok(Location { store: Arc::new(store), prefix: Vec::new(), local: true });
+        return Ok(Location { store: Arc::new(store), prefix: Vec::new() });
     }
     if url.starts_with("memory://") {
         let store = object_store::memory::InMemory::new();
-        return Ok(Location { store: Arc::new(store), prefix: Vec::new(), local: false });
+        return Ok(Location { store: Arc::new(store), prefix: Vec::new() });
     }
     let parsed = url::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
     let options: Vec<(String, String)> =
@@ -41,20 +39,14 @@ pub fn open(url: &str) -> anyhow::Result<Location> {
         format!("`{url}` is not a supported object store URL (file://, s3://, gs://, az://, memory://)")
     })?;
     let prefix = prefix.parts().map(|p| p.as_ref().to_owned()).collect();
-    Ok(Location { store: Arc::from(store), prefix, local: false })
+    Ok(Location { store: Arc::from(store), prefix })
 }
 
 impl Location {
-    /// The object path of `key` (segments separated by `/`, already percent-encoded where
-    /// needed). On the local filesystem a `%` is escaped once more, because the filesystem
-    /// store decodes names: the file is then named exactly like the key.
+    /// The object path of `key`: segments separated by `/`, each already percent-encoded
+    /// where needed, used as they are (object and file names are exactly the key).
     pub fn path(&self, key: &str) -> anyhow::Result<Path> {
-        let segments = self.prefix.iter().map(String::as_str).chain(key.split('/'));
-        if self.local {
-            Ok(Path::from_iter(segments.map(PathPart::from)))
-        } else {
-            let joined: Vec<&str> = segments.collect();
-            Ok(Path::parse(joined.join("/"))?)
-        }
+        let segments: Vec<&str> = self.prefix.iter().map(String::as_str).chain(key.split('/')).collect();
+        Ok(Path::parse(segments.join("/"))?)
     }
 }

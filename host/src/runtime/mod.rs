@@ -69,7 +69,7 @@ impl Host {
     /// Loads and plans a spec without running it; every error is returned.
     pub fn validate(&self, path: &Path) -> Result<Loaded, SpecErrors> {
         let loaded = spec::load_file(path)?;
-        plan::chain(self, &loaded, "", true)?;
+        plan::chain(self, &loaded, "", &[], true)?;
         Ok(loaded)
     }
 
@@ -77,7 +77,7 @@ impl Host {
     pub fn start(&self, loaded: &Loaded, once: bool, stop: Arc<AtomicBool>) -> anyhow::Result<Running> {
         let spec = &loaded.spec;
         let (source, brokers) = self.start_source(loaded, once, stop)?;
-        let chain = plan::chain(self, loaded, &source.origin.topic, once)?;
+        let chain = plan::chain(self, loaded, &source.origin.topic, &source.partitions, once)?;
         let mut sinks = Vec::new();
         for (i, sink) in spec.sinks.iter().enumerate() {
             let built = Sink::build(sink, &chain.output)

@@ -21,7 +21,9 @@ pub fn source_schema() -> Vec<Field> {
 }
 
 /// Builds the chain of `loaded`, for running (`once` decides how idle partitions count).
-pub fn chain(host: &Host, loaded: &Loaded, topic: &str, once: bool) -> Result<Chain, SpecErrors> {
+/// `partitions` are the source partitions known at start: each holds the watermark back until
+/// it delivers data or reports that it has none.
+pub fn chain(host: &Host, loaded: &Loaded, topic: &str, partitions: &[i32], once: bool) -> Result<Chain, SpecErrors> {
     let mut errors = Vec::new();
     let mut schema = source_schema();
     let mut chain = Chain {
@@ -40,7 +42,11 @@ pub fn chain(host: &Host, loaded: &Loaded, topic: &str, once: bool) -> Result<Ch
                 let list = if chain.window.is_some() { &mut chain.post } else { &mut chain.pre };
                 list.push(stage);
             }),
-            StepSpec::Window(w) => window(host, loaded, i, w, &schema, once).map(|stage| {
+            StepSpec::Window(w) => window(host, loaded, i, w, &schema, once).map(|mut stage| {
+                let now = std::time::Instant::now();
+                for &p in partitions {
+                    stage.watermarks.register(p, once, now);
+                }
                 schema = stage.instance.output_schema().to_vec();
                 chain.window = Some(stage);
             }),

@@ -33,6 +33,13 @@ impl Watermarks {
         self.current
     }
 
+    /// Declares a partition before it delivers anything, so that it holds the watermark back
+    /// until it does, or (when `holding` is false) until it stays silent for `idle_after`.
+    pub fn register(&mut self, partition: i32, holding: bool, now: Instant) {
+        let caught_up = if holding { None } else { Some(now) };
+        self.partitions.entry(partition).or_insert(PartitionTime { max: i64::MIN, caught_up });
+    }
+
     /// Records an event at `ts` in `partition`.
     pub fn observe(&mut self, partition: i32, ts: i64) {
         let entry = self.partitions.entry(partition).or_insert(PartitionTime { max: ts, caught_up: None });
@@ -56,7 +63,7 @@ impl Watermarks {
             .map(|p| p.max)
             .min();
         let candidate = active.or_else(|| self.partitions.values().map(|p| p.max).max());
-        if let Some(max) = candidate {
+        if let Some(max) = candidate.filter(|&m| m != i64::MIN) {
             self.current = self.current.max(max.saturating_sub(self.delay));
         }
         self.current
@@ -97,6 +104,18 @@ mod tests {
         w.observe(1, 20);
         assert_eq!(w.update(now), 100);
         assert_eq!(w.finish(), i64::MAX);
+    }
+
+    #[test]
+    fn registered_partitions_hold_until_they_deliver_or_go_idle() {
+        let now = Instant::now();
+        let mut w = Watermarks::new(0, Duration::from_secs(5));
+        w.register(0, true, now);
+        w.register(1, false, now);
+        w.observe(1, 100);
+        assert_eq!(w.update(now), i64::MIN);
+        w.caught_up(0, now);
+        assert_eq!(w.update(now + Duration::from_secs(6)), 100);
     }
 
     #[test]

@@ -43,15 +43,15 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     let consumer = consumer(&settings)?;
     let topic = settings.spec.topic.clone();
     let partitions = topic_partitions(&consumer, &settings)?;
-    let mut ends = BTreeMap::new();
+    let (mut ends, mut positions) = (BTreeMap::new(), BTreeMap::new());
     if settings.once {
-        ends = assign_all(&consumer, &settings, &partitions)?;
+        (ends, positions) = assign_all(&consumer, &settings, &partitions)?;
     } else {
         consumer.subscribe(&[&topic]).context("Could not subscribe to the topic.")?;
     }
     let (tx, rx) = mpsc::channel(4);
     let (commit_tx, commit_rx) = std::sync::mpsc::channel();
-    let reader = Reader { consumer, settings, tx, commits: commit_rx, stop, ends };
+    let reader = Reader { consumer, settings, tx, commits: commit_rx, stop, ends, positions };
     let thread = std::thread::Builder::new()
         .name("source-kafka".into())
         .spawn(move || reader.run())?;
@@ -106,12 +106,13 @@ fn topic_partitions(consumer: &BaseConsumer, settings: &KafkaSettings) -> anyhow
 }
 
 /// Assigns every partition at the group's committed offset (or `start`), and returns the
-/// high watermark of each partition: where `--once` stops.
+/// high watermark of each partition with something to read (where `--once` stops) and the
+/// start position of every partition.
 fn assign_all(
     consumer: &BaseConsumer,
     settings: &KafkaSettings,
     partitions: &[i32],
-) -> anyhow::Result<BTreeMap<i32, i64>> {
+) -> anyhow::Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>)> {
     let topic = &settings.spec.topic;
     let mut tpl = TopicPartitionList::new();
     for &p in partitions {
@@ -121,6 +122,7 @@ fn assign_all(
         .context("Could not read the consumer group's committed offsets.")?;
     let mut assignment = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
+    let mut positions = BTreeMap::new();
     for &p in partitions {
         let (low, high) = consumer.fetch_watermarks(topic, p, META_TIMEOUT)
             .with_context(|| format!("Could not read the offsets of {topic}/{p}."))?;
@@ -129,7 +131,9 @@ fn assign_all(
             _ if settings.spec.start == StartFrom::Latest => Offset::Offset(high),
             _ => Offset::Offset(low),
         };
+        tracing::debug!(partition = p, low, high, ?start, "Assigned a partition.");
         if let Offset::Offset(o) = start {
+            positions.insert(p, o);
             if o < high {
                 ends.insert(p, high);
             }
@@ -137,7 +141,7 @@ fn assign_all(
         assignment.add_partition_offset(topic, p, start)?;
     }
     consumer.assign(&assignment).context("Could not assign the topic's partitions.")?;
-    Ok(ends)
+    Ok((ends, positions))
 }
 
 struct Reader {
@@ -148,48 +152,62 @@ struct Reader {
     stop: Arc<AtomicBool>,
     /// `--once`: partition → offset to stop at; finished partitions are removed.
     ends: BTreeMap<i32, i64>,
+    /// Next offset of each assigned partition.
+    positions: BTreeMap<i32, i64>,
 }
 
 impl Reader {
     fn run(mut self) -> anyhow::Result<()> {
         let mut batch = SourceBatch::default();
+        // Partitions with nothing to read are idle from the start.
+        let topic = self.settings.spec.topic.clone();
+        batch.idle.extend(self.positions.keys().filter(|p| !self.ends.contains_key(p)).copied());
         let mut deadline = Instant::now() + self.settings.max_wait;
-        if self.settings.once && self.ends.is_empty() {
-            return self.finish(batch);
-        }
         while !self.stop.load(Ordering::Relaxed) {
+            if self.settings.once && self.ends.is_empty() {
+                return self.finish(batch);
+            }
             self.commit_pending();
             let wait = deadline.saturating_duration_since(Instant::now());
             match self.consumer.poll(wait) {
                 Some(Ok(message)) => {
                     let (p, o) = (message.partition(), message.offset());
-                    batch.push(p, o, message.payload().unwrap_or_default());
-                    if self.settings.once && self.ends.get(&p).is_some_and(|&end| o + 1 >= end) {
-                        self.ends.remove(&p);
-                        batch.idle.push(p);
+                    if self.settings.once && !self.ends.contains_key(&p) {
+                        continue; // finished: records produced after the start are not ours
                     }
+                    batch.push(p, o, message.payload().unwrap_or_default());
+                    self.positions.insert(p, o + 1);
                 }
-                Some(Err(KafkaError::PartitionEOF(p))) => batch.idle.push(p),
-                Some(Err(error)) => tracing::warn!(%error, "The Kafka consumer reported an error."),
+                Some(Err(KafkaError::PartitionEOF(p))) => self.caught_up(p, &mut batch),
+                Some(Err(error)) => tracing::warn!(%error, topic, "The Kafka consumer reported an error."),
                 None => {}
             }
-            let done = self.settings.once && self.ends.is_empty();
-            if done {
-                return self.finish(batch);
-            }
-            if batch.len() >= self.settings.max_records
-                || (Instant::now() >= deadline && (!batch.is_empty() || !batch.idle.is_empty()))
-            {
+            let now = Instant::now();
+            if batch.len() >= self.settings.max_records || (now >= deadline && !batch.is_empty()) {
                 if self.tx.blocking_send(std::mem::take(&mut batch)).is_err() {
                     return Ok(());
                 }
-                deadline = Instant::now() + self.settings.max_wait;
-            } else if Instant::now() >= deadline {
-                deadline = Instant::now() + self.settings.max_wait;
+                deadline = now + self.settings.max_wait;
+            } else if now >= deadline {
+                deadline = now + self.settings.max_wait;
             }
         }
         self.commit_pending();
         Ok(())
+    }
+
+    /// The consumer reached the end of `p`. With `--once` the partition is finished once its
+    /// position is at or past the end read at start (the broker's end-of-partition signal is
+    /// trusted over the listed high watermark, which some brokers report low).
+    fn caught_up(&mut self, p: i32, batch: &mut SourceBatch) {
+        batch.idle.push(p);
+        if !self.settings.once {
+            return;
+        }
+        let position = self.positions.get(&p).copied().unwrap_or(0);
+        if self.ends.get(&p).is_some_and(|&end| position >= end) {
+            self.ends.remove(&p);
+        }
     }
 
     fn finish(self, mut batch: SourceBatch) -> anyhow::Result<()> {

@@ -96,7 +96,10 @@ pub fn load_str(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, SpecErrors> {
     let text = env::interpolate(file, text, lookup).map_err(SpecErrors)?;
-    let spec: PipelineSpec = serde_yaml::from_str(&text).map_err(|e| {
+    // Externally tagged enums are written as one-key maps (`- lake: {...}`), not YAML tags.
+    let deserializer = serde_yaml::Deserializer::from_str(&text);
+    let parsed = serde_yaml::with::singleton_map_recursive::deserialize(deserializer);
+    let spec: PipelineSpec = parsed.map_err(|e: serde_yaml::Error| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         let message = strip_location(&e.to_string());
         SpecErrors(vec![SpecError::at(file, line, column, message)])

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sluice_plugin_sdk::rows::Field as RowField;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 
 use super::PluginError;
@@ -140,7 +140,8 @@ impl TransformInstance {
         input: &[RowField],
     ) -> Result<Self, PluginError> {
         let mut sandbox = Sandbox::new(engine, plugin, limits);
-        let linker = Linker::new(engine.engine());
+        let linker = super::sandbox::linker(engine, component)
+            .map_err(|e| PluginError::incompatible(plugin, "transform", &e))?;
         let bindings = Transform::instantiate(&mut sandbox.store, component, &linker)
             .map_err(|e| PluginError::incompatible(plugin, "transform", &e))?;
         sandbox.arm();
@@ -186,7 +187,8 @@ impl WindowInstance {
         window: &WindowSpec,
     ) -> Result<Self, PluginError> {
         let mut sandbox = Sandbox::new(engine, plugin, limits);
-        let linker = Linker::new(engine.engine());
+        let linker = super::sandbox::linker(engine, component)
+            .map_err(|e| PluginError::incompatible(plugin, "window", &e))?;
         let bindings = Window::instantiate(&mut sandbox.store, component, &linker)
             .map_err(|e| PluginError::incompatible(plugin, "window", &e))?;
         sandbox.arm();

@@ -5,6 +5,7 @@ mod bindings;
 mod engine;
 mod instance;
 mod registry;
+mod sandbox;
 mod schema;
 
 pub use bindings::{Batch, WindowSpec};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use semver::{Version, VersionReq};
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 
 use super::PluginError;
 use super::bindings::{Metadata, Transform, Window};
@@ -132,14 +132,8 @@ pub fn load_bytes(engine: &PluginEngine, bytes: &[u8], path: &Path) -> Result<Pl
     let (component, hash) = engine.compile(bytes).map_err(|e| {
         format!("not a valid WebAssembly component (core modules must be wrapped): {e:#}")
     })?;
+    super::sandbox::check_imports(engine, &component)?;
     let ty = component.component_type();
-    let imports: Vec<&str> = ty.imports(engine.engine()).map(|(name, _)| name).collect();
-    if !imports.is_empty() {
-        return Err(format!(
-            "it imports {}; plugins get no host capabilities, so a plugin must import nothing",
-            imports.join(", ")
-        ));
-    }
     let exports: Vec<&str> = ty.exports(engine.engine()).map(|(name, _)| name).collect();
     let kind = if exports.contains(&"advance") && exports.contains(&"snapshot") {
         Kind::Window
@@ -169,7 +163,7 @@ pub fn load_bytes(engine: &PluginEngine, bytes: &[u8], path: &Path) -> Result<Pl
 fn read_metadata(engine: &PluginEngine, component: &Component, kind: Kind) -> Result<Metadata, String> {
     let mut store = Store::new(engine.engine(), ());
     store.set_epoch_deadline(1000);
-    let linker = Linker::new(engine.engine());
+    let linker = super::sandbox::linker(engine, component).map_err(|e| format!("{e:#}"))?;
     let incompatible = |e: wasmtime::Error| PluginError::incompatible("plugin", "", &e).to_string();
     let meta = match kind {
         Kind::Transform => Transform::instantiate(&mut store, component, &linker)
