@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 use sluice_host::broker::{self, LocalBroker};
 use sluice_host::produce::{self, Order, ProduceArgs};
 
@@ -175,6 +176,36 @@ fn three_weeks_go_through_a_real_broker_complete_and_in_order() {
         3,
         "all three partitions hold records"
     );
+    resume_inside_a_batch(
+        &broker.bootstrap(),
+        &args.topic,
+        check.next_offset[&0] / 2 + 7,
+    );
+}
+
+/// tansu's memory storage serves fetches from batch starts only: a consumer resuming at an
+/// offset inside a batch must fetch from `MAX_BATCH_RECORDS` earlier and skip up to it.
+fn resume_inside_a_batch(bootstrap: &str, topic: &str, resume_at: i64) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "sluice-broker-resume-test")
+        .create()
+        .unwrap();
+    let look_back = resume_at - produce::MAX_BATCH_RECORDS as i64;
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Offset(look_back.max(0)))
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) if m.offset() >= resume_at => return assert_eq!(m.offset(), resume_at),
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            _ => {}
+        }
+    }
+    panic!("nothing was fetched after resuming {topic}/0 at {resume_at}");
 }
 
 #[test]

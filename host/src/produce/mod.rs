@@ -11,6 +11,8 @@ mod pace;
 mod sender;
 mod topic;
 
+pub use sender::MAX_BATCH_RECORDS;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;

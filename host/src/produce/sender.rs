@@ -18,6 +18,10 @@ use super::fields::{self, Fields};
 use super::input::{InputFile, Line};
 use super::pace::{Progress, TokenBucket};
 
+/// Records per producer batch at most. tansu's memory storage only serves fetches from batch
+/// starts, so a consumer resuming at offset `o` must fetch from `o - MAX_BATCH_RECORDS` (or
+/// earlier) and skip what precedes `o`; this bounds that window for topics we fill.
+pub const MAX_BATCH_RECORDS: usize = 10_000;
 /// How long a record may wait for its delivery before it counts as failed.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -122,7 +126,7 @@ fn producer(brokers: &str) -> Result<BaseProducer<Deliveries>, ProduceError> {
         .set("client.id", "sluice-produce")
         .set("enable.idempotence", "true")
         .set("linger.ms", "10")
-        .set("batch.num.messages", "100000")
+        .set("batch.num.messages", MAX_BATCH_RECORDS.to_string())
         .set("batch.size", "1000000")
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
