@@ -7,6 +7,13 @@
 //! `$SLUICE_TANSU`, then `tansu` on `PATH`, then `~/.cargo/bin/tansu`. The broker's own log
 //! level is `$SLUICE_TANSU_LOG` (a `RUST_LOG` filter, default `warn`).
 //!
+//! tansu 0.6.0 quirks that clients must respect: topics are never auto-created (producing to
+//! a missing topic waits until the message times out), and the memory storage serves a fetch
+//! only from batch starts at or after the fetch offset, so resuming at an offset inside a
+//! batch silently skips the rest of that batch; fetch from
+//! [`crate::produce::MAX_BATCH_RECORDS`] earlier and drop what precedes the offset. The
+//! sqlite storage has neither problem but produces ~10x slower.
+//!
 //! All functions here block (process start and readiness probes take up to a few seconds);
 //! call them from `tokio::task::spawn_blocking` inside an async runtime if that matters.
 
