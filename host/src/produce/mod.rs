@@ -1,8 +1,8 @@
 //! `sluice produce`: replays MTA turnstile files (weekly `.csv`/`.csv.gz` files or message
 //! files with one message per line) into a Kafka topic, in event-time or file order.
 //!
-//! Each record's value is the raw line, its key `CA/UNIT/SCP` (see [`fields`]); the order and
-//! what is skipped is described in [`input`]. All files are held in memory, decompressed, so
+//! Each record's value is the raw line, its key `CA/UNIT/SCP` (see `fields`); the order and
+//! what is skipped is described in `input`. All files are held in memory, decompressed, so
 //! that several weeks can be merged by event time. The topic is created when missing.
 
 mod fields;
