@@ -132,13 +132,16 @@ fn assign_all(
             _ => Offset::Offset(low),
         };
         tracing::debug!(partition = p, low, high, ?start, "Assigned a partition.");
-        if let Offset::Offset(o) = start {
-            positions.insert(p, o);
-            if o < high {
-                ends.insert(p, high);
-            }
+        let Offset::Offset(o) = start else { unreachable!("start is always an exact offset") };
+        positions.insert(p, o);
+        if o < high {
+            ends.insert(p, high);
         }
-        assignment.add_partition_offset(topic, p, start)?;
+        // Some brokers (tansu 0.6) only return record batches that start at or after the
+        // fetch offset, silently skipping the rest of a batch a resume point falls into. Fetch
+        // from a bounded look-back instead; records before the resume point are skipped.
+        let fetch_from = (o - crate::produce::MAX_BATCH_RECORDS as i64).max(low);
+        assignment.add_partition_offset(topic, p, Offset::Offset(fetch_from))?;
     }
     consumer.assign(&assignment).context("Could not assign the topic's partitions.")?;
     Ok((ends, positions))
@@ -174,6 +177,9 @@ impl Reader {
                     let (p, o) = (message.partition(), message.offset());
                     if self.settings.once && !self.ends.contains_key(&p) {
                         continue; // finished: records produced after the start are not ours
+                    }
+                    if self.positions.get(&p).is_some_and(|&next| o < next) {
+                        continue; // before the resume point (see `assign_all`)
                     }
                     batch.push(p, o, message.payload().unwrap_or_default());
                     self.positions.insert(p, o + 1);

@@ -37,7 +37,7 @@ fn loads_a_full_spec() {
 fn unknown_field_names_the_place() {
     let text = GOOD.replace("size: 4h", "sise: 4h");
     let err = load_str("t.yaml", &text, &no_env).unwrap_err().to_string();
-    assert!(err.starts_with("t.yaml:7:7: "), "{err}");
+    assert!(err.starts_with("t.yaml:10:7: "), "{err}");
     assert!(err.contains("unknown field `sise`"), "{err}");
 }
 
@@ -45,7 +45,7 @@ fn unknown_field_names_the_place() {
 fn unknown_sink_kind_names_the_place() {
     let text = GOOD.replace("- lake:", "- lakehouse:");
     let err = load_str("t.yaml", &text, &no_env).unwrap_err().to_string();
-    assert!(err.starts_with("t.yaml:15:5: "), "{err}");
+    assert!(err.starts_with("t.yaml:14:5: "), "{err}");
     assert!(err.contains("unknown variant `lakehouse`"), "{err}");
 }
 
@@ -54,7 +54,7 @@ fn bad_duration_and_version_and_name() {
     let text = GOOD.replace("delay: 4h", "delay: soon");
     let err = load_str("t.yaml", &text, &no_env).unwrap_err().to_string();
     assert!(err.contains("`soon` is not a duration"), "{err}");
-    assert!(err.starts_with("t.yaml:11:"), "{err}");
+    assert!(err.starts_with("t.yaml:8:7: steps[1].window: "), "{err}");
 
     let text = GOOD.replace("version: 1", "version: 3").replace("name: turnstile", "name: a b");
     let err = load_str("t.yaml", &text, &no_env).unwrap_err();
