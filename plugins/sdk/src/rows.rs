@@ -44,6 +44,7 @@ impl FieldType {
     }
 
     /// The encoded width of a value of this type, if it is fixed.
+    #[inline]
     pub fn fixed_width(self) -> Option<usize> {
         match self {
             FieldType::Int64 | FieldType::Float64 | FieldType::Timestamp => Some(8),
@@ -162,16 +163,19 @@ impl<'a> Batch<'a> {
     }
 
     /// Number of rows.
+    #[inline]
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
     /// Whether the batch has no rows.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
     /// The bytes of row `i`; an empty slice if `i` is out of range or the offsets are bad.
+    #[inline]
     pub fn row(&self, i: usize) -> &'a [u8] {
         let Some(&end) = self.ends.get(i) else {
             return &[];

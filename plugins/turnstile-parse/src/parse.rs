@@ -93,36 +93,53 @@ pub fn parse_message<'a>(
     format: Format,
     mut emit: impl FnMut(Result<Record<'a>, LineError>),
 ) {
-    for (i, raw) in message.split(|&b| b == b'\n').enumerate() {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let result = match std::str::from_utf8(raw) {
-            Ok(line) => parse_line(line, format),
-            Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to())),
-        };
-        match result {
-            Ok(Some(record)) => emit(Ok(record)),
-            Ok(None) => {}
-            Err(message) => emit(Err(LineError {
+    // One UTF-8 check for the whole message; line by line only to report a bad one.
+    let Ok(text) = std::str::from_utf8(message) else {
+        return parse_invalid_utf8(message, format, emit);
+    };
+    for (i, line) in text.split('\n').enumerate() {
+        if let Some(result) = parse_text_line(line, format) {
+            emit(result.map_err(|message| LineError {
                 line: i + 1,
                 message,
-            })),
+            }));
         }
     }
+}
+
+/// [`parse_message`] of a message that is not all UTF-8.
+fn parse_invalid_utf8<'a>(
+    message: &'a [u8],
+    format: Format,
+    mut emit: impl FnMut(Result<Record<'a>, LineError>),
+) {
+    for (i, raw) in message.split(|&b| b == b'\n').enumerate() {
+        let result = match std::str::from_utf8(raw) {
+            Ok(line) => parse_text_line(line, format),
+            Err(e) => Some(Err(format!("not valid UTF-8 (byte {})", e.valid_up_to()))),
+        };
+        if let Some(result) = result {
+            emit(result.map_err(|message| LineError {
+                line: i + 1,
+                message,
+            }));
+        }
+    }
+}
+
+/// One line without its `\n`: `None` when blank or a header.
+fn parse_text_line(line: &str, format: Format) -> Option<Result<Record<'_>, String>> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.bytes().all(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    parse_line(line, format).transpose()
 }
 
 /// Parses one line: `Ok(None)` for a header line.
 pub fn parse_line(line: &str, format: Format) -> Result<Option<Record<'_>>, String> {
     let mut fields = [""; MAX_FIELDS];
-    let mut n = 0;
-    for field in line.split(',') {
-        if n < MAX_FIELDS {
-            fields[n] = clean(field);
-        }
-        n += 1;
-    }
+    let n = split_fields(line, &mut fields);
     let fields = &fields[..n.min(MAX_FIELDS)];
     if is_header(fields) {
         return Ok(None);
@@ -136,8 +153,58 @@ pub fn parse_line(line: &str, format: Format) -> Result<Option<Record<'_>>, Stri
     Ok(Some(record))
 }
 
+/// Splits `line` on commas into `out` (cleaned, at most [`MAX_FIELDS`]); returns the count of
+/// all fields. Finds commas eight bytes at a time.
+fn split_fields<'a>(line: &'a str, out: &mut [&'a str; MAX_FIELDS]) -> usize {
+    let bytes = line.as_bytes();
+    let (mut n, mut start) = (0, 0);
+    let mut cut = |end: usize| {
+        if n < MAX_FIELDS {
+            out[n] = clean(&line[start..end]);
+        }
+        n += 1;
+        start = end + 1;
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let mut mask = comma_mask(u64::from_le_bytes(word));
+        while mask != 0 {
+            cut(base + (mask.trailing_zeros() / 8) as usize);
+            mask &= mask - 1;
+        }
+        base += 8;
+    }
+    for (i, &c) in chunks.remainder().iter().enumerate() {
+        if c == b',' {
+            cut(base + i);
+        }
+    }
+    if n < MAX_FIELDS {
+        out[n] = clean(&line[start..]);
+    }
+    n + 1
+}
+
+/// The high bit of each byte of `word` that is a comma (exact: no carries between bytes).
+#[inline]
+fn comma_mask(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ 0x2c2c_2c2c_2c2c_2c2c;
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
 /// Trims a field and removes the quotes around it.
+#[inline]
 fn clean(field: &str) -> &str {
+    let edge =
+        |c: Option<&u8>| c.is_some_and(|&c| c <= b' ' || c == b'"' || c == b'\'' || c >= 0x80);
+    let b = field.as_bytes();
+    if !edge(b.first()) && !edge(b.last()) {
+        return field;
+    }
     field.trim().trim_matches(['"', '\'']).trim()
 }
 

@@ -5,7 +5,7 @@
 #[cfg(test)]
 mod tests;
 
-use crate::intern::{FxHashMap, Interner, cmp_encoded_keys};
+use crate::intern::{FxHashMap, Interner, cmp_encoded_keys, is_text_key};
 use std::collections::BTreeMap;
 
 /// How ENTRIES and EXITS are to be read.
@@ -160,7 +160,11 @@ impl Aggregator {
 
     /// Adds `values` to the sums of `group` in every open window containing `ts`.
     fn add_to_windows(&mut self, group: &[u8], ts: i64, values: &[i64]) -> Result<(), String> {
-        let gid = self.groups.intern(group).0;
+        let gid = match self.groups.get(group) {
+            Some(gid) => gid,
+            None if is_text_key(group) => self.groups.intern(group).0,
+            None => return Err("a group_by field is not valid UTF-8 text".to_string()),
+        };
         let mut added = false;
         for start in self.windows.starts(ts) {
             if self.windows.end(start) <= self.closed_upto {

@@ -204,8 +204,9 @@ impl Plan {
             }
             let start = r.position();
             match field.ty {
+                // Text is checked when a group key is first seen (Aggregator::add), not per row.
                 FieldType::Str => {
-                    r.str().map_err(|e| decode_error(field, e))?;
+                    r.bytes().map_err(|e| decode_error(field, e))?;
                 }
                 _ => {
                     let v = r.i64().map_err(|e| decode_error(field, e))?;

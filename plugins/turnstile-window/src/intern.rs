@@ -79,6 +79,12 @@ impl Interner {
         (id, true)
     }
 
+    /// The id of `key`, if it has one.
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<u32> {
+        self.ids.get(key).copied()
+    }
+
     /// The key of `id` (empty if unknown).
     pub fn key(&self, id: u32) -> &[u8] {
         self.keys.get(id as usize).map_or(&[], |k| k)
@@ -98,6 +104,17 @@ impl Interner {
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
         self.keys.iter().map(|k| &**k)
     }
+}
+
+/// Whether `key` is made of row-encoded `str` fields (`u32` length + UTF-8 bytes each).
+pub fn is_text_key(key: &[u8]) -> bool {
+    let mut r = sluice_plugin_sdk::RowReader::new(key);
+    while r.remaining() > 0 {
+        if r.str().is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Orders two keys made of row-encoded `str` fields (`u32` length + bytes each) as the tuples
@@ -155,6 +172,7 @@ mod tests {
         assert_eq!((i.len(), i.key(1), i.key(9)), (2, &b"a"[..], &b""[..]));
         assert_eq!(i.keys().collect::<Vec<_>>(), vec![&b"b"[..], b"a"]);
         assert!(!i.is_empty());
+        assert_eq!((i.get(b"a"), i.get(b"c")), (Some(1), None));
     }
 
     #[test]
@@ -171,6 +189,14 @@ mod tests {
         );
         assert_eq!(cmp_encoded_keys(&k(&["A"]), &k(&["A", ""])), Ordering::Less);
         assert_eq!(cmp_encoded_keys(&[9, 9], &k(&["A"])), Ordering::Less);
+    }
+
+    #[test]
+    fn text_keys() {
+        assert!(is_text_key(&enc(&["59 ST", "é"])));
+        assert!(is_text_key(&[]));
+        assert!(!is_text_key(&[2, 0, 0, 0, 0xc3, 0x28]));
+        assert!(!is_text_key(&[9, 0, 0, 0, b'a']));
     }
 
     #[test]

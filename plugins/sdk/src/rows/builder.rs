@@ -28,11 +28,13 @@ impl BatchBuilder {
     }
 
     /// Writes a `str` value.
+    #[inline]
     pub fn put_str(&mut self, s: &str) {
         self.put_bytes(s.as_bytes());
     }
 
     /// Writes a `bytes` value. Panics if it is 4 GiB or longer.
+    #[inline]
     pub fn put_bytes(&mut self, b: &[u8]) {
         let len = u32::try_from(b.len()).expect("a field value must be shorter than 4 GiB");
         self.data.extend_from_slice(&len.to_le_bytes());
@@ -40,31 +42,37 @@ impl BatchBuilder {
     }
 
     /// Writes an `int64` value.
+    #[inline]
     pub fn put_i64(&mut self, v: i64) {
         self.data.extend_from_slice(&v.to_le_bytes());
     }
 
     /// Writes a `timestamp` value (ms since the epoch).
+    #[inline]
     pub fn put_timestamp(&mut self, ms: i64) {
         self.put_i64(ms);
     }
 
     /// Writes a `float64` value.
+    #[inline]
     pub fn put_f64(&mut self, v: f64) {
         self.data.extend_from_slice(&v.to_le_bytes());
     }
 
     /// Writes a `boolean` value.
+    #[inline]
     pub fn put_bool(&mut self, v: bool) {
         self.data.push(u8::from(v));
     }
 
     /// Writes the null of a nullable field (tag byte `0`).
+    #[inline]
     pub fn put_null(&mut self) {
         self.data.push(0);
     }
 
     /// Writes the "a value follows" tag (`1`) of a nullable field; write the value next.
+    #[inline]
     pub fn put_present(&mut self) {
         self.data.push(1);
     }
@@ -72,6 +80,7 @@ impl BatchBuilder {
     /// Writes `v` as the value of `field`, with the tag byte when the field is nullable.
     ///
     /// Panics if `v` does not fit `field` (see [`Value::fits`]): that is a bug in the caller.
+    #[inline]
     pub fn put_value(&mut self, field: &Field, v: Value<'_>) {
         assert!(
             v.fits(field),
@@ -97,17 +106,20 @@ impl BatchBuilder {
     }
 
     /// Finishes the current row. Panics if the batch data reaches 4 GiB.
+    #[inline]
     pub fn end_row(&mut self) {
         let end = u32::try_from(self.data.len()).expect("a batch must be smaller than 4 GiB");
         self.ends.push(end);
     }
 
     /// Number of finished rows.
+    #[inline]
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
     /// Whether no row has been finished.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }

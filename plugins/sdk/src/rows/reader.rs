@@ -17,11 +17,13 @@ impl<'a> RowReader<'a> {
     }
 
     /// The current byte offset in the row.
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
 
     /// Bytes not read yet.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.row.len() - self.pos
     }
@@ -33,6 +35,7 @@ impl<'a> RowReader<'a> {
         }
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
             let have = self.remaining();
@@ -43,6 +46,7 @@ impl<'a> RowReader<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn fixed<const N: usize>(&mut self, what: &str) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N, what)?);
@@ -50,12 +54,14 @@ impl<'a> RowReader<'a> {
     }
 
     /// Reads a `bytes` value.
+    #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = u32::from_le_bytes(self.fixed::<4>("a length")?);
         self.take(len as usize, "a value")
     }
 
     /// Reads a `str` value, checking it is UTF-8.
+    #[inline]
     pub fn str(&mut self) -> Result<&'a str, DecodeError> {
         let start = self.pos;
         let b = self.bytes()?;
@@ -66,21 +72,25 @@ impl<'a> RowReader<'a> {
     }
 
     /// Reads an `int64` value.
+    #[inline]
     pub fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.fixed::<8>("an int64")?))
     }
 
     /// Reads a `timestamp` value (ms since the epoch).
+    #[inline]
     pub fn timestamp(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.fixed::<8>("a timestamp")?))
     }
 
     /// Reads a `float64` value.
+    #[inline]
     pub fn f64(&mut self) -> Result<f64, DecodeError> {
         Ok(f64::from_le_bytes(self.fixed::<8>("a float64")?))
     }
 
     /// Reads a `boolean` value (byte `0` or `1`).
+    #[inline]
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.fixed::<1>("a boolean")?[0] {
             0 => Ok(false),
@@ -93,6 +103,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// Reads the tag byte of a nullable field: `true` when a value follows.
+    #[inline]
     pub fn is_present(&mut self) -> Result<bool, DecodeError> {
         match self.fixed::<1>("a null tag")?[0] {
             0 => Ok(false),
@@ -105,6 +116,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// Reads the value of `field` (with its tag when the field is nullable).
+    #[inline]
     pub fn value(&mut self, field: &Field) -> Result<Value<'a>, DecodeError> {
         if field.nullable && !self.is_present()? {
             return Ok(Value::Null);
@@ -120,6 +132,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// Skips the value of `field` without validating text.
+    #[inline]
     pub fn skip(&mut self, field: &Field) -> Result<(), DecodeError> {
         if field.nullable && !self.is_present()? {
             return Ok(());

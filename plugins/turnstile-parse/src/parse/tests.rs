@@ -201,3 +201,37 @@ fn formats_by_name() {
     assert_eq!(Format::from_name("auto"), Some(Format::Auto));
     assert_eq!(Format::from_name("csv"), None);
 }
+
+#[test]
+fn splits_fields_at_every_comma() {
+    for line in [
+        "",
+        ",",
+        "a",
+        "a,b",
+        ",,,,,,,,,,,,,,,,",
+        "abcdefgh,ijklmnop,q",
+        "é,ü,,ç,aaaaaaaaaaaaaaa,b",
+        "1234567,9",
+    ] {
+        let mut out = [""; MAX_FIELDS];
+        let n = split_fields(line, &mut out);
+        let expected: Vec<&str> = line.split(',').collect();
+        assert_eq!(n, expected.len(), "{line:?}");
+        assert_eq!(
+            &out[..n.min(MAX_FIELDS)],
+            &expected[..n.min(MAX_FIELDS)],
+            "{line:?}"
+        );
+    }
+    for w in 0..=255u8 {
+        let mask = comma_mask(u64::from_le_bytes([w, b',', w, 0, 0x2d, 0xac, b',', 0x2b]));
+        let commas: Vec<u32> = (0..8).filter(|i| mask >> (i * 8 + 7) & 1 == 1).collect();
+        let expected: Vec<u32> = if w == b',' {
+            vec![0, 1, 2, 6]
+        } else {
+            vec![1, 6]
+        };
+        assert_eq!(commas, expected, "byte {w}");
+    }
+}

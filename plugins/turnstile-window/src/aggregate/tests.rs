@@ -165,3 +165,11 @@ fn readings_for_emitted_windows_are_late() {
     add(&mut a, "S", "t", 4, [1, 1]).unwrap();
     assert_eq!(drain(&mut a, i64::MAX), vec![row("S", 4, &[1, 1])]);
 }
+
+#[test]
+fn group_keys_must_be_text() {
+    let mut a = Aggregator::new(Counters::Incremental, TUMBLING_4H, 1);
+    let e = a.add(&[2, 0, 0, 0, 0xc3, 0x28], b"", 0, &[1]).unwrap_err();
+    assert!(e.contains("not valid UTF-8"), "{e}");
+    assert_eq!(a.open_windows(), 0);
+}

@@ -1,0 +1,248 @@
+//! Builds every plugin crate under `plugins/` (each folder with a `Cargo.toml`, except the SDK)
+//! for `wasm32-unknown-unknown` with the `release-wasm` profile, in its own target folder
+//! (`target/wasm-build`), wraps each core module into a component with `wit-component` (zero
+//! imports: the plugins use no WASI), and writes `target/plugins/<crate>.wasm` atomically.
+//! Generates `plugins.rs` in `OUT_DIR` with the paths, for `src/lib.rs` to include.
+
+use anyhow::{Context, Result, bail};
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use wit_component::StringEncoding;
+use wit_parser::{PackageId, Resolve};
+
+const TARGET: &str = "wasm32-unknown-unknown";
+const PROFILE: &str = "release-wasm";
+
+/// Variables the outer cargo sets that must not leak into the nested build.
+const REMOVED_VARS: &[&str] = &[
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTFLAGS",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_TARGET_DIR",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "OUT_DIR",
+    "TARGET",
+    "HOST",
+    "NUM_JOBS",
+    "OPT_LEVEL",
+    "DEBUG",
+    "PROFILE",
+    "RUSTC_LINKER",
+];
+
+/// Prefixes of variables removed for the same reason.
+const REMOVED_PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "DEP_"];
+
+/// One plugin crate.
+struct Plugin {
+    /// Package name (`turnstile-parse`).
+    name: String,
+}
+
+impl Plugin {
+    /// File name of the core module cargo produces.
+    fn module_file(&self) -> String {
+        format!("{}.wasm", self.name.replace('-', "_"))
+    }
+
+    /// Name of the generated constant (`TURNSTILE_PARSE`).
+    fn const_name(&self) -> String {
+        self.name.replace('-', "_").to_uppercase()
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        // `{:#}` prints the whole chain, including the nested cargo's output.
+        panic!("building the wasm plugins failed: {e:#}");
+    }
+}
+
+fn run() -> Result<()> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let workspace = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .context("finding the workspace root")?;
+    for watched in ["plugins", "wit", "Cargo.toml", "Cargo.lock"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
+    }
+    let plugins = find_plugins(&workspace.join("plugins"))?;
+    let build_dir = workspace.join("target/wasm-build");
+    let out_dir = workspace.join("target/plugins");
+    build_modules(&workspace, &build_dir, &plugins)?;
+    fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let modules = build_dir.join(TARGET).join(PROFILE);
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve
+        .push_dir(workspace.join("wit"))
+        .context("reading wit/")?;
+    let wit = (resolve, package);
+    for plugin in &plugins {
+        let component = componentize(&modules.join(plugin.module_file()), &wit)
+            .with_context(|| format!("making a component of plugin {}", plugin.name))?;
+        write_atomically(&out_dir.join(format!("{}.wasm", plugin.name)), &component)?;
+    }
+    let generated = PathBuf::from(env::var("OUT_DIR")?).join("plugins.rs");
+    fs::write(&generated, constants(&out_dir, &plugins)).context("writing plugins.rs")?;
+    Ok(())
+}
+
+/// Every folder of `plugins/` with a `Cargo.toml`, except the SDK, sorted by name.
+fn find_plugins(dir: &Path) -> Result<Vec<Plugin>> {
+    let mut plugins = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let manifest = entry?.path().join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let name = package_name(&manifest)?;
+        if name != "sluice-plugin-sdk" {
+            plugins.push(Plugin { name });
+        }
+    }
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    if plugins.is_empty() {
+        bail!("no plugin crates found in {}", dir.display());
+    }
+    Ok(plugins)
+}
+
+/// The `name` of the `[package]` table of a manifest.
+fn package_name(manifest: &Path) -> Result<String> {
+    let text =
+        fs::read_to_string(manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let mut in_package = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if let Some(value) = line.strip_prefix("name").map(str::trim_start)
+            && in_package
+            && let Some(value) = value.strip_prefix('=')
+        {
+            return Ok(value.trim().trim_matches('"').to_string());
+        }
+    }
+    bail!("{} has no [package] name", manifest.display())
+}
+
+/// Runs the nested `cargo build` of every plugin, with a clean environment.
+fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[Plugin]) -> Result<()> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args([
+            "build",
+            "--profile",
+            PROFILE,
+            "--target",
+            TARGET,
+            "--locked",
+        ])
+        .args(plugins.iter().flat_map(|p| ["-p", p.name.as_str()]));
+    for (key, _) in env::vars_os() {
+        let key = key.to_string_lossy();
+        if REMOVED_VARS.contains(&key.as_ref())
+            || REMOVED_PREFIXES.iter().any(|p| key.starts_with(p))
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd.env("CARGO_TARGET_DIR", build_dir);
+    let output = cmd.output().context("running cargo for the wasm plugins")?;
+    if !output.status.success() {
+        bail!(
+            "`cargo build --profile {PROFILE} --target {TARGET}` of the plugins failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Wraps a core module into a component of exactly its world of `wit/`.
+///
+/// Every plugin module carries the `component-type` sections of both SDK bindgen sites (their
+/// imports only) besides the full world its export macro embeds; merged as they are, a
+/// transform plugin would also declare the window world's types. So the sections are
+/// replaced by the plugin's own world, read from `wit/`.
+fn componentize(module: &Path, wit: &(Resolve, PackageId)) -> Result<Vec<u8>> {
+    let bytes = fs::read(module).with_context(|| format!("reading {}", module.display()))?;
+    let (stripped, bindgen) = wit_component::metadata::decode(&bytes)?;
+    let mut stripped = stripped.context("the module has no component-type section")?;
+    let (resolve, package) = wit;
+    let world = resolve.select_world(&[*package], Some(plugin_world(&bindgen.resolve)?))?;
+    wit_component::embed_component_metadata(
+        &mut stripped,
+        resolve,
+        world,
+        StringEncoding::UTF8,
+        false,
+    )?;
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&stripped)?
+        .encode()
+}
+
+/// The world a plugin module exports, from the worlds named in its sections.
+fn plugin_world(resolve: &Resolve) -> Result<&'static str> {
+    let has = |name: &str| resolve.worlds.iter().any(|(_, w)| w.name == name);
+    match (has("transform"), has("window")) {
+        (true, false) => Ok("transform"),
+        (false, true) => Ok("window"),
+        (true, true) => bail!("the plugin exports both the transform and the window world"),
+        (false, false) => {
+            bail!("the plugin exports no world: call export_transform! or export_window!")
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("wasm.tmp-{}", std::process::id()));
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))
+}
+
+/// The Rust source of the path constants.
+fn constants(out_dir: &Path, plugins: &[Plugin]) -> String {
+    let mut src = format!(
+        "/// Absolute path of the folder holding the built plugin components.\n\
+         pub const PLUGIN_DIR: &str = {:?};\n",
+        out_dir.display().to_string()
+    );
+    for p in plugins {
+        let path = out_dir
+            .join(format!("{}.wasm", p.name))
+            .display()
+            .to_string();
+        src += &format!(
+            "/// Absolute path of the `{}` component.\npub const {}: &str = {path:?};\n",
+            p.name,
+            p.const_name()
+        );
+    }
+    src += "/// Every plugin: (crate name, component path).\npub const ALL: &[(&str, &str)] = &[\n";
+    for p in plugins {
+        src += &format!("    ({:?}, {}),\n", p.name, p.const_name());
+    }
+    src + "];\n"
+}
