@@ -92,29 +92,20 @@ fn bytes_batch(lines: &[&str]) -> Val {
     ])
 }
 
-#[test]
-fn parse_then_window_through_the_components() {
-    let engine = Engine::default();
-    let mut parse = Plugin::load(&engine, TURNSTILE_PARSE);
+/// Runs turnstile-parse on a header, two rows and garbage; returns (output schema, output).
+fn parse_some_lines(engine: &Engine) -> (Val, Val) {
+    let mut parse = Plugin::load(engine, TURNSTILE_PARSE);
     let meta = parse.call("metadata", &[]);
     assert_eq!(get(&meta, "name"), &Val::String("turnstile-parse".into()));
     let not_yet = parse.call("process", &[bytes_batch(&[])]);
     assert_eq!(err(not_yet), "not initialised");
+    let input = || Val::List(vec![field("value", "bytes")]);
     let bad = parse.call(
         "init",
-        &[
-            Val::String(r#"{"format":"csv"}"#.into()),
-            Val::List(vec![field("value", "bytes")]),
-        ],
+        &[Val::String(r#"{"format":"csv"}"#.into()), input()],
     );
     assert!(err(bad).contains("`format`"));
-    let schema = ok(parse.call(
-        "init",
-        &[
-            Val::String("{}".into()),
-            Val::List(vec![field("value", "bytes")]),
-        ],
-    ));
+    let schema = ok(parse.call("init", &[Val::String("{}".into()), input()]));
     assert_eq!(list_len(&schema), 10);
     let lines = [
         ",CA,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EXITS",
@@ -128,7 +119,13 @@ fn parse_then_window_through_the_components() {
         &Val::List(vec![Val::U32(1), Val::U32(2)])
     );
     assert_eq!(list_len(get(&parsed, "failures")), 1);
+    (schema, parsed)
+}
 
+#[test]
+fn parse_then_window_through_the_components() {
+    let engine = Engine::default();
+    let (schema, parsed) = parse_some_lines(&engine);
     let mut window = Plugin::load(&engine, TURNSTILE_WINDOW);
     let spec = Val::Record(vec![
         ("event-time".into(), Val::String("timestamp".into())),

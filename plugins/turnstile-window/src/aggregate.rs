@@ -52,7 +52,12 @@ pub struct Predecessor {
     pub ts: i64,
     /// Its register values.
     pub values: Box<[i64]>,
+    /// The group id of its last paired reading ([`NO_GROUP`] if none); a cache.
+    pub group: u32,
 }
+
+/// The `group` of a [`Predecessor`] with no cached group.
+pub const NO_GROUP: u32 = u32::MAX;
 
 /// The sums of one window, per group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -107,7 +112,10 @@ impl Aggregator {
     ) -> Result<(), String> {
         debug_assert_eq!(values.len(), self.n_values);
         match self.counters {
-            Counters::Incremental => self.add_to_windows(group, ts, values),
+            Counters::Incremental => {
+                let gid = self.group_id(group)?;
+                self.add_to_windows(gid, ts, values)
+            }
             Counters::Cumulative => self.add_cumulative(group, turnstile, ts, values),
         }
     }
@@ -120,16 +128,37 @@ impl Aggregator {
         values: &[i64],
     ) -> Result<(), String> {
         let (id, new) = self.turnstiles.intern(turnstile);
+        let id = id as usize;
         if new {
+            let values = values.into();
             self.predecessors.push(Predecessor {
                 ts,
-                values: values.into(),
+                values,
+                group: NO_GROUP,
             });
             return Ok(());
         }
-        let pred = &mut self.predecessors[id as usize];
-        if ts == pred.ts {
+        if !self.pair_with_predecessor(id, ts, values)? {
             return Ok(());
+        }
+        let gid = self.turnstile_group(id, group)?;
+        let deltas = std::mem::take(&mut self.deltas);
+        let result = self.add_to_windows(gid, ts, &deltas);
+        self.deltas = deltas;
+        result
+    }
+
+    /// Makes the reading turnstile `id`'s predecessor, unless it repeats or precedes the
+    /// current one; returns whether it made a pair (then `self.deltas` holds the counts).
+    fn pair_with_predecessor(
+        &mut self,
+        id: usize,
+        ts: i64,
+        values: &[i64],
+    ) -> Result<bool, String> {
+        let pred = &mut self.predecessors[id];
+        if ts == pred.ts {
+            return Ok(false);
         }
         if ts < pred.ts {
             return Err(format!(
@@ -141,30 +170,38 @@ impl Aggregator {
         let paired = ts - pred.ts <= MAX_GAP_MS;
         if paired {
             for ((d, &r), &p) in self.deltas.iter_mut().zip(values).zip(pred.values.iter()) {
-                *d = r
-                    .checked_sub(p)
-                    .filter(|d| (0..=MAX_DELTA).contains(d))
-                    .unwrap_or(0);
+                let delta = r.checked_sub(p).filter(|d| (0..=MAX_DELTA).contains(d));
+                *d = delta.unwrap_or(0);
             }
         }
         pred.ts = ts;
         pred.values.copy_from_slice(values);
-        if !paired {
-            return Ok(());
-        }
-        let deltas = std::mem::take(&mut self.deltas);
-        let result = self.add_to_windows(group, ts, &deltas);
-        self.deltas = deltas;
-        result
+        Ok(paired)
     }
 
-    /// Adds `values` to the sums of `group` in every open window containing `ts`.
-    fn add_to_windows(&mut self, group: &[u8], ts: i64, values: &[i64]) -> Result<(), String> {
-        let gid = match self.groups.get(group) {
-            Some(gid) => gid,
-            None if is_text_key(group) => self.groups.intern(group).0,
-            None => return Err("a group_by field is not valid UTF-8 text".to_string()),
-        };
+    /// The group id of a reading of turnstile `id`, cached per turnstile (whose group
+    /// rarely changes) to save a hash lookup.
+    fn turnstile_group(&mut self, id: usize, group: &[u8]) -> Result<u32, String> {
+        let cached = self.predecessors[id].group;
+        if cached != NO_GROUP && self.groups.key(cached) == group {
+            return Ok(cached);
+        }
+        let gid = self.group_id(group)?;
+        self.predecessors[id].group = gid;
+        Ok(gid)
+    }
+
+    /// The id of a group key, checking a new key is text.
+    fn group_id(&mut self, group: &[u8]) -> Result<u32, String> {
+        match self.groups.get(group) {
+            Some(gid) => Ok(gid),
+            None if is_text_key(group) => Ok(self.groups.intern(group).0),
+            None => Err("a group_by field is not valid UTF-8 text".to_string()),
+        }
+    }
+
+    /// Adds `values` to the sums of group `gid` in every open window containing `ts`.
+    fn add_to_windows(&mut self, gid: u32, ts: i64, values: &[i64]) -> Result<(), String> {
         let mut added = false;
         for start in self.windows.starts(ts) {
             if self.windows.end(start) <= self.closed_upto {

@@ -140,22 +140,7 @@ impl Plan {
     /// Checks that every named field exists with the right type and builds the plan.
     pub fn new(settings: &Settings, input: &[Field], event_time: &str) -> Result<Plan, String> {
         let mut uses = vec![Use::default(); input.len()];
-        let find = |role: &str, name: &str, ty: FieldType| -> Result<usize, String> {
-            let i = input.iter().position(|f| f.name == name).ok_or_else(|| {
-                let names: Vec<&str> = input.iter().map(|f| f.name.as_str()).collect();
-                format!(
-                    "{role} field `{name}` is not in the input schema [{}]",
-                    names.join(", ")
-                )
-            })?;
-            match input[i].ty == ty {
-                true => Ok(i),
-                false => Err(format!(
-                    "{role} field `{name}` must be {ty}, but the input has {}",
-                    input[i].ty
-                )),
-            }
-        };
+        let find = |role, name, ty| find_field(input, role, name, ty);
         for (k, name) in settings.group_by.iter().enumerate() {
             uses[find("group_by", name, FieldType::Str)?].group = Some(k);
         }
@@ -203,20 +188,17 @@ impl Plan {
                 return Err(format!("field `{}` is null", field.name));
             }
             let start = r.position();
-            match field.ty {
-                // Text is checked when a group key is first seen (Aggregator::add), not per row.
-                FieldType::Str => {
-                    r.bytes().map_err(|e| decode_error(field, e))?;
-                }
-                _ => {
-                    let v = r.i64().map_err(|e| decode_error(field, e))?;
-                    if let Some(k) = u.value {
-                        out.values[k] = v;
-                    }
-                    if u.time {
-                        out.ts = v;
-                    }
-                }
+            // Text is checked when a group key is first seen (Aggregator::add), not per row.
+            let v = match field.ty {
+                FieldType::Str => r.bytes().map(|_| 0),
+                _ => r.i64(),
+            };
+            let v = v.map_err(|e| decode_error(field, e))?;
+            if let Some(k) = u.value {
+                out.values[k] = v;
+            }
+            if u.time {
+                out.ts = v;
             }
             let span = (start, r.position());
             if let Some(k) = u.group {
@@ -235,6 +217,25 @@ impl Plan {
     pub fn n_values(&self) -> usize {
         self.n_values
     }
+}
+
+/// The index of the input field `name`, which must have type `ty`; `role` is the config key
+/// naming it, for messages.
+fn find_field(input: &[Field], role: &str, name: &str, ty: FieldType) -> Result<usize, String> {
+    let Some(i) = input.iter().position(|f| f.name == name) else {
+        let names: Vec<&str> = input.iter().map(|f| f.name.as_str()).collect();
+        let names = names.join(", ");
+        return Err(format!(
+            "{role} field `{name}` is not in the input schema [{names}]"
+        ));
+    };
+    if input[i].ty != ty {
+        let has = input[i].ty;
+        return Err(format!(
+            "{role} field `{name}` must be {ty}, but the input has {has}"
+        ));
+    }
+    Ok(i)
 }
 
 fn concat(dst: &mut Vec<u8>, row: &[u8], spans: &[(usize, usize)]) {

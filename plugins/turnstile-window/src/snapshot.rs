@@ -6,7 +6,7 @@
 //! turnstiles (key, time, values) and the open windows (start, then group id and sums per
 //! group). Restoring checks everything and fails, never panics, on bad or foreign input.
 
-use crate::aggregate::{Aggregator, Counters, Predecessor, WindowSums};
+use crate::aggregate::{Aggregator, Counters, NO_GROUP, Predecessor, WindowSums};
 use crate::config::Settings;
 use crate::intern::Interner;
 use sluice_plugin_sdk::{BatchBuilder, RowReader};
@@ -128,6 +128,7 @@ fn read_body(r: &mut RowReader<'_>, agg: &mut Aggregator, settings: &Settings) -
         preds.push(Predecessor {
             ts,
             values: values.into(),
+            group: NO_GROUP,
         });
         Ok(())
     })?;

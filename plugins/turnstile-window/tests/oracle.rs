@@ -51,6 +51,32 @@ fn replay_order(weeks: &[&str]) -> Vec<String> {
     lines.into_iter().map(|(_, l)| l).collect()
 }
 
+/// Parses one batch of raw lines; returns the parsed rows and their latest event time.
+fn parse_batch(parse: &mut TurnstileParse, schema: &[Field], lines: &[String]) -> (Output, i64) {
+    let mut input = BatchBuilder::new();
+    for line in lines {
+        input.put_bytes(line.as_bytes());
+        input.end_row();
+    }
+    let mut out = Output::default();
+    parse.process(input.as_batch(), &mut out).unwrap();
+    assert!(
+        out.failures.is_empty(),
+        "parse failures: {:?}",
+        &out.failures[..1]
+    );
+    let max_ts = out
+        .rows
+        .as_batch()
+        .rows()
+        .map(|row| match decode_row(schema, row).unwrap()[7] {
+            Value::Timestamp(t) => t,
+            other => panic!("timestamp is {other:?}"),
+        })
+        .max();
+    (out, max_ts.unwrap_or(i64::MIN))
+}
+
 /// Runs the pipeline and returns the result rows as `station,window_start,window_end,entries,exits`.
 fn run(lines: &[String], counters: &str) -> Vec<String> {
     let raw = [Field::new("value", FieldType::Bytes)];
@@ -64,28 +90,12 @@ fn run(lines: &[String], counters: &str) -> Vec<String> {
     let (mut window, schema) = TurnstileWindow::init(&config, &parsed, &spec).unwrap();
     let (mut max_ts, mut results) = (i64::MIN, Vec::new());
     for chunk in lines.chunks(BATCH) {
-        let mut input = BatchBuilder::new();
-        for line in chunk {
-            input.put_bytes(line.as_bytes());
-            input.end_row();
-        }
-        let mut parsed_out = Output::default();
-        parse.process(input.as_batch(), &mut parsed_out).unwrap();
-        assert!(
-            parsed_out.failures.is_empty(),
-            "parse failures: {:?}",
-            &parsed_out.failures[..1]
-        );
-        for row in parsed_out.rows.as_batch().rows() {
-            max_ts = max_ts.max(match decode_row(&parsed, row).unwrap()[7] {
-                Value::Timestamp(t) => t,
-                other => panic!("timestamp is {other:?}"),
-            });
-        }
+        let (rows, batch_max) = parse_batch(&mut parse, &parsed, chunk);
+        max_ts = max_ts.max(batch_max);
         let watermark = max_ts - 4 * H;
         let mut out = Output::default();
         window
-            .process(parsed_out.rows.as_batch(), watermark, &mut out)
+            .process(rows.rows.as_batch(), watermark, &mut out)
             .unwrap();
         window.advance(watermark, &mut out).unwrap();
         assert!(

@@ -1,5 +1,6 @@
 //! Unit tests of the turnstile formats.
 
+use super::fields::{comma_mask, split_fields};
 use super::*;
 
 /// 2024-01-06 03:00:00 UTC.

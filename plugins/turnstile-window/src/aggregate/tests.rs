@@ -173,3 +173,16 @@ fn group_keys_must_be_text() {
     assert!(e.contains("not valid UTF-8"), "{e}");
     assert_eq!(a.open_windows(), 0);
 }
+
+#[test]
+fn a_turnstile_moving_station_counts_where_the_reading_is() {
+    let mut a = Aggregator::new(Counters::Cumulative, TUMBLING_4H, 2);
+    add(&mut a, "A", "t1", 0, [0, 0]).unwrap();
+    add(&mut a, "A", "t1", 1, [1, 1]).unwrap();
+    add(&mut a, "B", "t1", 2, [3, 3]).unwrap();
+    add(&mut a, "A", "t1", 3, [6, 6]).unwrap();
+    assert_eq!(
+        drain(&mut a, i64::MAX),
+        vec![row("A", 0, &[4, 4]), row("B", 0, &[2, 2])]
+    );
+}
