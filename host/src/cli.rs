@@ -18,7 +18,12 @@ use crate::spec::SpecErrors;
 #[command(version, about)]
 pub struct Cli {
     /// Folder for the host's state: compile cache, embedded broker, uploaded plugins.
-    #[arg(long, global = true, env = "SLUICE_STATE_DIR", default_value = ".sluice")]
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_STATE_DIR",
+        default_value = ".sluice"
+    )]
     pub state_dir: PathBuf,
     /// Extra folder of plugin components (repeatable); `target/plugins` is always searched.
     #[arg(long = "plugin-dir", global = true)]
@@ -84,7 +89,8 @@ pub async fn main(cli: Cli) -> i32 {
     match dispatch(cli).await {
         Ok(()) => 0,
         Err(error) => {
-            let user = error.downcast_ref::<UserError>().is_some() || error.downcast_ref::<SpecErrors>().is_some();
+            let user = error.downcast_ref::<UserError>().is_some()
+                || error.downcast_ref::<SpecErrors>().is_some();
             eprintln!("error: {}", paragraph(&error));
             if user { 2 } else { 1 }
         }
@@ -100,15 +106,36 @@ fn paragraph(error: &anyhow::Error) -> String {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { ref pipelines, once } => run(&cli, pipelines, once).await,
-        Command::Produce { brokers, topic, files, order, rate, partitions } => {
+        Command::Run {
+            ref pipelines,
+            once,
+        } => run(&cli, pipelines, once).await,
+        Command::Produce {
+            brokers,
+            topic,
+            files,
+            order,
+            rate,
+            partitions,
+        } => {
             let order = match order.as_str() {
                 "event-time" => Order::EventTime,
                 "file" => Order::File,
-                other => return Err(UserError(format!("--order `{other}`: use `event-time` or `file`")).into()),
+                other => {
+                    return Err(
+                        UserError(format!("--order `{other}`: use `event-time` or `file`")).into(),
+                    );
+                }
             };
             let brokers = crate::broker::resolve(&brokers, &cli.state_dir).map_err(user)?;
-            let args = ProduceArgs { brokers, topic, files, order, rate, partitions };
+            let args = ProduceArgs {
+                brokers,
+                topic,
+                files,
+                order,
+                rate,
+                partitions,
+            };
             let report = produce::run(&args).await.map_err(user)?;
             eprintln!("Produced {report:?}");
             Ok(())
@@ -139,7 +166,11 @@ fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
             }
         }
     }
-    if failed.is_empty() { Ok(()) } else { Err(UserError(failed.join("\n")).into()) }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(UserError(failed.join("\n")).into())
+    }
 }
 
 async fn run(cli: &Cli, path: &Path, once: bool) -> anyhow::Result<()> {
@@ -160,7 +191,11 @@ async fn run(cli: &Cli, path: &Path, once: bool) -> anyhow::Result<()> {
     for file in &files {
         let loaded = crate::spec::load_file(file)?;
         let running = host.start(&loaded, once, stop.clone()).map_err(|e| {
-            if e.downcast_ref::<SpecErrors>().is_some() { e } else { user(e) }
+            if e.downcast_ref::<SpecErrors>().is_some() {
+                e
+            } else {
+                user(e)
+            }
         })?;
         let name = loaded.spec.name.clone();
         let task = tokio::spawn(runtime::run(running, stop.clone()));
@@ -196,9 +231,19 @@ fn broker(state_dir: &Path, action: &str) -> anyhow::Result<()> {
         }
         "stop" => {
             let stopped = crate::broker::stop_embedded(state_dir)?;
-            println!("{}", if stopped { "Embedded broker stopped." } else { "No embedded broker was running." });
+            println!(
+                "{}",
+                if stopped {
+                    "Embedded broker stopped."
+                } else {
+                    "No embedded broker was running."
+                }
+            );
             Ok(())
         }
-        other => Err(UserError(format!("unknown broker action `{other}`: use start, stop or address")).into()),
+        other => Err(UserError(format!(
+            "unknown broker action `{other}`: use start, stop or address"
+        ))
+        .into()),
     }
 }

@@ -10,13 +10,18 @@ use common::*;
 
 fn stderr_of(cmd: &mut Command) -> (i32, String) {
     let out = cmd.output().expect("the sluice binary runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn every_example_pipeline_validates() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ok(sluice(dir.path()).arg("validate").arg(repo().join("pipelines")));
+    let out = ok(sluice(dir.path())
+        .arg("validate")
+        .arg(repo().join("pipelines")));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let specs = std::fs::read_dir(repo().join("pipelines")).unwrap().count();
     assert_eq!(stdout.matches("valid pipeline").count(), specs, "{stdout}");
@@ -30,8 +35,17 @@ fn a_bad_spec_is_exit_2_with_file_line_and_column() {
     std::fs::write(&bad, text.replace("size: 4h", "sise: 4h")).unwrap();
     let (code, err) = stderr_of(sluice(dir.path()).arg("validate").arg(&bad));
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains(&format!("{}:22:7: steps[1].window: unknown field `sise`", bad.display())), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:22:7: steps[1].window: unknown field `sise`",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -39,11 +53,21 @@ fn an_unknown_plugin_is_exit_2_naming_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap();
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, text.replace("turnstile-parse@^0.1", "turnstile-prase@^0.1")).unwrap();
+    std::fs::write(
+        &bad,
+        text.replace("turnstile-parse@^0.1", "turnstile-prase@^0.1"),
+    )
+    .unwrap();
     let (code, err) = stderr_of(sluice(dir.path()).arg("validate").arg(&bad));
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains(":17:7: no plugin named `turnstile-prase`"), "{err}");
-    assert!(err.contains("turnstile-parse"), "the message lists the known plugins: {err}");
+    assert!(
+        err.contains(":17:7: no plugin named `turnstile-prase`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("turnstile-parse"),
+        "the message lists the known plugins: {err}"
+    );
 }
 
 #[test]
@@ -56,7 +80,10 @@ fn an_unreachable_broker_is_exit_2_with_the_fix() {
             .env("KAFKA_BROKERS", "127.0.0.1:1"),
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("Cannot reach the Kafka brokers at `127.0.0.1:1`"), "{err}");
+    assert!(
+        err.contains("Cannot reach the Kafka brokers at `127.0.0.1:1`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -72,7 +99,18 @@ fn bad_records_are_dead_lettered_with_provenance() {
     ];
     std::fs::write(&messages, lines.join("\n") + "\n").unwrap();
     ok(sluice(dir.path())
-        .args(["produce", "--brokers", &broker.bootstrap(), "--topic", "t", "--order", "file", "--partitions", "1", "--file"])
+        .args([
+            "produce",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            "t",
+            "--order",
+            "file",
+            "--partitions",
+            "1",
+            "--file",
+        ])
         .arg(&messages));
     let lake = dir.path().join("lake");
     ok(sluice(dir.path())
@@ -81,25 +119,50 @@ fn bad_records_are_dead_lettered_with_provenance() {
         .env("KAFKA_BROKERS", broker.bootstrap())
         .env("TURNSTILE_TOPIC", "t")
         .env("LAKE_URL", format!("file://{}", lake.display())));
-    assert_eq!(lake_rows(&lake), vec!["59 ST,2024-01-01 08:00:00,2024-01-01 12:00:00,50,60".to_owned()]);
+    assert_eq!(
+        lake_rows(&lake),
+        vec!["59 ST,2024-01-01 08:00:00,2024-01-01 12:00:00,50,60".to_owned()]
+    );
     let letters = dead_letters(&lake.join("_dlq"));
     assert_eq!(letters.len(), 2, "{letters:#?}");
-    let offsets: Vec<i64> = letters.iter().map(|l| l["offset"].as_i64().unwrap()).collect();
+    let offsets: Vec<i64> = letters
+        .iter()
+        .map(|l| l["offset"].as_i64().unwrap())
+        .collect();
     assert_eq!(offsets, vec![1, 2]);
     for letter in &letters {
         assert_eq!(letter["pipeline"], "turnstile");
         assert_eq!(letter["topic"], "t");
         assert_eq!(letter["partition"], 0);
-        assert!(letter["stage"].as_str().unwrap().contains("transform turnstile-parse@0.1"), "{letter}");
+        assert!(
+            letter["stage"]
+                .as_str()
+                .unwrap()
+                .contains("transform turnstile-parse@0.1"),
+            "{letter}"
+        );
         assert!(!letter["reason"].as_str().unwrap().is_empty());
     }
     assert!(letters[1]["record"].as_str().unwrap().contains("1x0"));
 
     // A second run resumes after the committed offsets: it reads only what was added.
     let more = dir.path().join("more.txt");
-    std::fs::write(&more, "A002,R051,02-00-00,59 ST,NQR456W,BMT,01/01/2024,12:00:00,REGULAR,170,300\n").unwrap();
+    std::fs::write(
+        &more,
+        "A002,R051,02-00-00,59 ST,NQR456W,BMT,01/01/2024,12:00:00,REGULAR,170,300\n",
+    )
+    .unwrap();
     ok(sluice(dir.path())
-        .args(["produce", "--brokers", &broker.bootstrap(), "--topic", "t", "--order", "file", "--file"])
+        .args([
+            "produce",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            "t",
+            "--order",
+            "file",
+            "--file",
+        ])
         .arg(&more));
     let out = ok(sluice(dir.path())
         .args(["run", "--once", "--pipelines"])
@@ -122,8 +185,13 @@ fn dead_letters(dir: &std::path::Path) -> Vec<serde_json::Value> {
                 stack.push(path);
             } else {
                 let mut text = String::new();
-                flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()).read_to_string(&mut text).unwrap();
-                out.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
+                flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+                    .read_to_string(&mut text)
+                    .unwrap();
+                out.extend(
+                    text.lines()
+                        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+                );
             }
         }
     }

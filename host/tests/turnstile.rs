@@ -10,7 +10,15 @@ fn replay_and_run(weeks: &[&str], counters: &str, expected: &str) {
     let broker = LocalBroker::start().expect("tansu starts");
     let dir = tempfile::tempdir().unwrap();
     let mut produce = sluice(dir.path());
-    produce.args(["produce", "--brokers", &broker.bootstrap(), "--topic", "turnstile", "--order", "event-time"]);
+    produce.args([
+        "produce",
+        "--brokers",
+        &broker.bootstrap(),
+        "--topic",
+        "turnstile",
+        "--order",
+        "event-time",
+    ]);
     for w in weeks {
         produce.arg("--file").arg(week(w));
     }
@@ -24,22 +32,40 @@ fn replay_and_run(weeks: &[&str], counters: &str, expected: &str) {
         .env("TURNSTILE_COUNTERS", counters)
         .env("LAKE_URL", format!("file://{}", lake.display())));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Pipeline `turnstile` finished."), "{stdout}");
+    assert!(
+        stdout.contains("Pipeline `turnstile` finished."),
+        "{stdout}"
+    );
     assert_same_rows(&lake_rows(&lake), &expected_rows(expected));
-    assert!(!lake.join("_dlq").exists(), "no record of the real weeks should be dead-lettered");
+    assert!(
+        !lake.join("_dlq").exists(),
+        "no record of the real weeks should be dead-lettered"
+    );
 }
 
 #[test]
 fn week_240106_cumulative_equals_the_oracle() {
-    replay_and_run(&["240106"], "cumulative", "mta-turnstile-240106.cumulative.csv");
+    replay_and_run(
+        &["240106"],
+        "cumulative",
+        "mta-turnstile-240106.cumulative.csv",
+    );
 }
 
 #[test]
 fn week_240106_incremental_equals_the_oracle() {
-    replay_and_run(&["240106"], "incremental", "mta-turnstile-240106.incremental.csv");
+    replay_and_run(
+        &["240106"],
+        "incremental",
+        "mta-turnstile-240106.incremental.csv",
+    );
 }
 
 #[test]
 fn three_weeks_cumulative_equal_the_oracle() {
-    replay_and_run(&["240106", "240113", "240120"], "cumulative", "mta-turnstile-3weeks.cumulative.csv");
+    replay_and_run(
+        &["240106", "240113", "240120"],
+        "cumulative",
+        "mta-turnstile-3weeks.cumulative.csv",
+    );
 }

@@ -81,6 +81,10 @@ pub struct ChainError {
     pub source: PluginError,
 }
 
+/// Rows kept, late rows (source index, event time) and rows without an event time
+/// (source index, reason).
+type Split = (Flow, Vec<(u32, i64)>, Vec<(u32, String)>);
+
 /// Rows flowing through the chain, each with the index of the source record it came from.
 struct Flow {
     batch: Batch,
@@ -90,9 +94,18 @@ struct Flow {
 impl Chain {
     /// Runs one source batch through every stage.
     pub fn process(&mut self, source: SourceBatch) -> Result<ChainOutput, ChainError> {
-        let mut out = ChainOutput { records_in: source.len() as u64, ..Default::default() };
-        let values = Batch { data: source.values.data.clone(), ends: source.values.ends.clone() };
-        let mut flow = Flow { provenance: (0..source.len() as u32).collect(), batch: values };
+        let mut out = ChainOutput {
+            records_in: source.len() as u64,
+            ..Default::default()
+        };
+        let values = Batch {
+            data: source.values.data.clone(),
+            ends: source.values.ends.clone(),
+        };
+        let mut flow = Flow {
+            provenance: (0..source.len() as u32).collect(),
+            batch: values,
+        };
         for i in 0..self.pre.len() {
             flow = self.run_transform(i, flow, &source, &mut out);
         }
@@ -107,36 +120,64 @@ impl Chain {
         Ok(out)
     }
 
-    fn run_transform(&mut self, i: usize, flow: Flow, source: &SourceBatch, out: &mut ChainOutput) -> Flow {
+    fn run_transform(
+        &mut self,
+        i: usize,
+        flow: Flow,
+        source: &SourceBatch,
+        out: &mut ChainOutput,
+    ) -> Flow {
         let stage = &mut self.pre[i];
         match stage.process(&self.engine, &flow.batch) {
             Ok(result) => {
                 for (index, reason) in &result.failures {
                     let origin = flow.provenance.get(*index as usize).copied();
-                    out.dead.push(self.letter(i, origin, source, reason.clone()));
+                    out.dead
+                        .push(self.letter(i, origin, source, reason.clone()));
                 }
                 let provenance = result
                     .origins
                     .iter()
                     .map(|&o| flow.provenance.get(o as usize).copied().unwrap_or(u32::MAX))
                     .collect();
-                Flow { batch: Batch { data: result.data, ends: result.ends }, provenance }
+                Flow {
+                    batch: Batch {
+                        data: result.data,
+                        ends: result.ends,
+                    },
+                    provenance,
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, stage = %stage.label, "A batch failed; its records go to the dead-letter destination.");
                 for &origin in &flow.provenance {
-                    out.dead.push(self.letter(i, Some(origin), source, error.to_string()));
+                    out.dead
+                        .push(self.letter(i, Some(origin), source, error.to_string()));
                 }
-                Flow { batch: Batch { data: Vec::new(), ends: Vec::new() }, provenance: Vec::new() }
+                Flow {
+                    batch: Batch {
+                        data: Vec::new(),
+                        ends: Vec::new(),
+                    },
+                    provenance: Vec::new(),
+                }
             }
         }
     }
 
-    fn letter(&self, stage: usize, origin: Option<u32>, source: &SourceBatch, reason: String) -> DeadLetter {
+    fn letter(
+        &self,
+        stage: usize,
+        origin: Option<u32>,
+        source: &SourceBatch,
+        reason: String,
+    ) -> DeadLetter {
         let (label, plugin, hash) = self.stage_identity(stage);
         let origin = origin.map(|o| o as usize).filter(|&o| o < source.len());
         let record = origin.map_or_else(String::new, |o| {
-            let bytes = RowReader::new(source.values_row(o)).bytes().unwrap_or_default();
+            let bytes = RowReader::new(source.values_row(o))
+                .bytes()
+                .unwrap_or_default();
             String::from_utf8_lossy(bytes).into_owned()
         });
         DeadLetter {
@@ -157,7 +198,11 @@ impl Chain {
     /// Label, plugin id and hash of stage `i` (pre transforms, then the window).
     fn stage_identity(&self, i: usize) -> (String, String, String) {
         if let Some(stage) = self.pre.get(i) {
-            return (stage.label.clone(), stage.plugin.id(), stage.plugin.hash.clone());
+            return (
+                stage.label.clone(),
+                stage.plugin.id(),
+                stage.plugin.hash.clone(),
+            );
         }
         match &self.window {
             Some(w) => (w.label.clone(), w.plugin.id(), w.plugin.hash.clone()),
@@ -175,16 +220,22 @@ impl Chain {
         let stage_index = self.pre.len();
         let (on_time, late, bad) = self.split_late(flow, source);
         for (origin, reason) in bad {
-            out.dead.push(self.letter(stage_index, Some(origin), source, reason));
+            out.dead
+                .push(self.letter(stage_index, Some(origin), source, reason));
         }
         for (origin, ts) in late {
             let window = self.window.as_ref().expect("window stage");
             if window.late == Late::Dlq {
-                let mut letter = self.letter(stage_index, Some(origin), source, format!(
-                    "late: event time {} is behind the watermark {}",
-                    sluice_plugin_sdk::time::format_timestamp(ts),
-                    sluice_plugin_sdk::time::format_timestamp(window.watermarks.current())
-                ));
+                let mut letter = self.letter(
+                    stage_index,
+                    Some(origin),
+                    source,
+                    format!(
+                        "late: event time {} is behind the watermark {}",
+                        sluice_plugin_sdk::time::format_timestamp(ts),
+                        sluice_plugin_sdk::time::format_timestamp(window.watermarks.current())
+                    ),
+                );
                 letter.event_time = Some(sluice_plugin_sdk::time::format_timestamp(ts));
                 out.dead.push(letter);
             } else {
@@ -194,7 +245,10 @@ impl Chain {
         let window = self.window.as_mut().expect("window stage");
         let wm = window.watermarks.current();
         let label = window.label.clone();
-        let fatal = |source| ChainError { stage: label.clone(), source };
+        let fatal = |source| ChainError {
+            stage: label.clone(),
+            source,
+        };
         let result = window.instance.process(&on_time.batch, wm).map_err(fatal)?;
         let failures: Vec<(Option<u32>, String)> = result
             .failures
@@ -206,21 +260,30 @@ impl Chain {
         for &p in &source.idle {
             window.watermarks.caught_up(p, now);
         }
-        let new_wm = if source.end { window.watermarks.finish() } else { window.watermarks.update(now) };
+        let new_wm = if source.end {
+            window.watermarks.finish()
+        } else {
+            window.watermarks.update(now)
+        };
         if new_wm > wm {
             let closed = window.instance.advance(new_wm).map_err(fatal)?;
             append(results, &closed);
         }
         out.watermark = new_wm;
         for (origin, reason) in failures {
-            out.dead.push(self.letter(stage_index, origin, source, reason));
+            out.dead
+                .push(self.letter(stage_index, origin, source, reason));
         }
         Ok(())
     }
 
     /// Reads each row's event time, updates the watermarks, and splits off late rows and
     /// rows without a readable event time.
-    fn split_late(&mut self, flow: Flow, source: &SourceBatch) -> (Flow, Vec<(u32, i64)>, Vec<(u32, String)>) {
+    fn split_late(
+        &mut self,
+        flow: Flow,
+        source: &SourceBatch,
+    ) -> Split {
         let window = self.window.as_mut().expect("window stage");
         let wm = window.watermarks.current();
         let mut late = Vec::new();
@@ -260,12 +323,25 @@ impl Chain {
                 provenance.push(flow.provenance[i]);
             }
         }
-        (Flow { batch: Batch { data: kept.data, ends: kept.ends }, provenance }, late, bad)
+        (
+            Flow {
+                batch: Batch {
+                    data: kept.data,
+                    ends: kept.ends,
+                },
+                provenance,
+            },
+            late,
+            bad,
+        )
     }
 
     /// Runs the transforms after the window and packages the rows for the sinks.
     fn finish(&mut self, results: BatchBuilder, out: &mut ChainOutput) {
-        let mut batch = Batch { data: results.data, ends: results.ends };
+        let mut batch = Batch {
+            data: results.data,
+            ends: results.ends,
+        };
         for stage in &mut self.post {
             match stage.process(&self.engine, &batch) {
                 Ok(result) => {
@@ -284,16 +360,26 @@ impl Chain {
                             time_ms: now_ms(),
                         });
                     }
-                    batch = Batch { data: result.data, ends: result.ends };
+                    batch = Batch {
+                        data: result.data,
+                        ends: result.ends,
+                    };
                 }
                 Err(error) => {
                     tracing::error!(%error, stage = %stage.label, "A batch of results failed.");
-                    batch = Batch { data: Vec::new(), ends: Vec::new() };
+                    batch = Batch {
+                        data: Vec::new(),
+                        ends: Vec::new(),
+                    };
                 }
             }
         }
         if !batch.ends.is_empty() {
-            out.rows = Some(RowBatch { schema: self.output.clone(), data: batch.data, ends: batch.ends });
+            out.rows = Some(RowBatch {
+                schema: self.output.clone(),
+                data: batch.data,
+                ends: batch.ends,
+            });
         }
     }
 }

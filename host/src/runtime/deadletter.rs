@@ -44,13 +44,19 @@ pub enum DeadLetterSink {
     /// `_dlq/pipeline=<name>/…jsonl.gz` objects.
     Lake { location: Location, prefix: String },
     /// A Kafka topic, one JSON message per dead letter with provenance headers.
-    Kafka { producer: FutureProducer, topic: String },
+    Kafka {
+        producer: FutureProducer,
+        topic: String,
+    },
 }
 
 impl DeadLetterSink {
     /// A lake destination.
     pub fn lake(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        Ok(Self::Lake { location: objects::open(url)?, prefix: prefix.trim_matches('/').to_owned() })
+        Ok(Self::Lake {
+            location: objects::open(url)?,
+            prefix: prefix.trim_matches('/').to_owned(),
+        })
     }
 
     /// A Kafka destination.
@@ -61,7 +67,10 @@ impl DeadLetterSink {
             .set("log_level", "3")
             .create()
             .context("Could not create the dead-letter producer.")?;
-        Ok(Self::Kafka { producer, topic: topic.to_owned() })
+        Ok(Self::Kafka {
+            producer,
+            topic: topic.to_owned(),
+        })
     }
 
     /// Where, for logs.
@@ -74,7 +83,9 @@ impl DeadLetterSink {
 
     /// Writes `letters` durably.
     pub async fn write(&self, letters: &[DeadLetter]) -> anyhow::Result<()> {
-        let Some(first) = letters.first() else { return Ok(()) };
+        let Some(first) = letters.first() else {
+            return Ok(());
+        };
         match self {
             Self::Lake { location, prefix } => {
                 let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -85,10 +96,16 @@ impl DeadLetterSink {
                 let body = gz.finish()?;
                 let key = format!(
                     "{prefix}/pipeline={}/{}-{}-{}-{:016x}.jsonl.gz",
-                    first.pipeline, sanitize(&first.topic), first.partition, first.offset,
+                    first.pipeline,
+                    sanitize(&first.topic),
+                    first.partition,
+                    first.offset,
                     crate::sinks::lake::fnv1a(&body)
                 );
-                location.store.put(&location.path(&key)?, body.into()).await?;
+                location
+                    .store
+                    .put(&location.path(&key)?, body.into())
+                    .await?;
             }
             Self::Kafka { producer, topic } => {
                 for letter in letters {
@@ -101,7 +118,16 @@ impl DeadLetterSink {
 }
 
 fn sanitize(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(60).collect()
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect()
 }
 
 async fn send(producer: &FutureProducer, topic: &str, letter: &DeadLetter) -> anyhow::Result<()> {
@@ -109,15 +135,39 @@ async fn send(producer: &FutureProducer, topic: &str, letter: &DeadLetter) -> an
     let partition = letter.partition.to_string();
     let offset = letter.offset.to_string();
     let headers = OwnedHeaders::new()
-        .insert(Header { key: "sluice.pipeline", value: Some(&letter.pipeline) })
-        .insert(Header { key: "sluice.stage", value: Some(&letter.stage) })
-        .insert(Header { key: "sluice.plugin", value: Some(&letter.plugin) })
-        .insert(Header { key: "sluice.source.topic", value: Some(&letter.topic) })
-        .insert(Header { key: "sluice.source.partition", value: Some(&partition) })
-        .insert(Header { key: "sluice.source.offset", value: Some(&offset) })
-        .insert(Header { key: "sluice.reason", value: Some(&letter.reason) });
+        .insert(Header {
+            key: "sluice.pipeline",
+            value: Some(&letter.pipeline),
+        })
+        .insert(Header {
+            key: "sluice.stage",
+            value: Some(&letter.stage),
+        })
+        .insert(Header {
+            key: "sluice.plugin",
+            value: Some(&letter.plugin),
+        })
+        .insert(Header {
+            key: "sluice.source.topic",
+            value: Some(&letter.topic),
+        })
+        .insert(Header {
+            key: "sluice.source.partition",
+            value: Some(&partition),
+        })
+        .insert(Header {
+            key: "sluice.source.offset",
+            value: Some(&offset),
+        })
+        .insert(Header {
+            key: "sluice.reason",
+            value: Some(&letter.reason),
+        });
     let key = format!("{}/{}/{}", letter.topic, letter.partition, letter.offset);
-    let record = FutureRecord::to(topic).payload(&body).key(&key).headers(headers);
+    let record = FutureRecord::to(topic)
+        .payload(&body)
+        .key(&key)
+        .headers(headers);
     producer
         .send(record, Duration::from_secs(30))
         .await

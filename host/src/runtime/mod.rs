@@ -41,14 +41,19 @@ impl Host {
     /// Opens the state folder and loads the plugins of `plugin_dirs`. Files that are not
     /// valid plugins are logged and skipped.
     pub fn new(state_dir: &Path, plugin_dirs: &[PathBuf]) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(state_dir)
-            .with_context(|| format!("Cannot create the state folder `{}`.", state_dir.display()))?;
+        std::fs::create_dir_all(state_dir).with_context(|| {
+            format!("Cannot create the state folder `{}`.", state_dir.display())
+        })?;
         let engine = Arc::new(PluginEngine::new(Some(state_dir.join("cache")))?);
         let (registry, errors) = Registry::load_dirs(&engine, plugin_dirs);
         for error in errors {
             tracing::warn!(%error, "Skipping a file that is not a valid plugin.");
         }
-        Ok(Self { engine, registry, state_dir: state_dir.to_owned() })
+        Ok(Self {
+            engine,
+            registry,
+            state_dir: state_dir.to_owned(),
+        })
     }
 
     /// The plugin folders searched by default: `$SLUICE_PLUGIN_PATH` (colon-separated), the
@@ -56,9 +61,17 @@ impl Host {
     /// the uploaded plugins in `<state>/plugins`.
     pub fn default_plugin_dirs(state_dir: &Path) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = std::env::var("SLUICE_PLUGIN_PATH")
-            .map(|p| p.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+            .map(|p| {
+                p.split(':')
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
             .unwrap_or_default();
-        if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+        if let Some(exe_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_owned))
+        {
             dirs.push(exe_dir.join("../plugins"));
         }
         dirs.push(PathBuf::from("target/plugins"));
@@ -74,7 +87,12 @@ impl Host {
     }
 
     /// Builds the pipeline of `loaded` and starts its source.
-    pub fn start(&self, loaded: &Loaded, once: bool, stop: Arc<AtomicBool>) -> anyhow::Result<Running> {
+    pub fn start(
+        &self,
+        loaded: &Loaded,
+        once: bool,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<Running> {
         let spec = &loaded.spec;
         let (source, brokers) = self.start_source(loaded, once, stop)?;
         let chain = plan::chain(self, loaded, &source.origin.topic, &source.partitions, once)?;
@@ -86,17 +104,32 @@ impl Host {
         }
         let dlq = self.dead_letters(loaded, brokers.as_deref())?;
         tracing::info!(pipeline = %spec.name, dead_letters = %dlq.describe(), "Pipeline started.");
-        Ok(Running { name: spec.name.clone(), chain, sinks, dlq, source, stats: Arc::default() })
+        Ok(Running {
+            name: spec.name.clone(),
+            chain,
+            sinks,
+            dlq,
+            source,
+            stats: Arc::default(),
+        })
     }
 
-    fn start_source(&self, loaded: &Loaded, once: bool, stop: Arc<AtomicBool>) -> anyhow::Result<(SourceHandle, Option<String>)> {
+    fn start_source(
+        &self,
+        loaded: &Loaded,
+        once: bool,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<(SourceHandle, Option<String>)> {
         let spec = &loaded.spec;
         match &spec.source {
             SourceSpec::Kafka(kafka) => {
                 let brokers = crate::broker::resolve(&kafka.brokers, &self.state_dir)?;
                 let settings = sources::kafka::KafkaSettings {
                     brokers: brokers.clone(),
-                    group: kafka.group.clone().unwrap_or_else(|| format!("sluice-{}", spec.name)),
+                    group: kafka
+                        .group
+                        .clone()
+                        .unwrap_or_else(|| format!("sluice-{}", spec.name)),
                     spec: kafka.clone(),
                     max_records: spec.batch.max_records,
                     max_wait: spec.batch.max_wait.0,
@@ -106,12 +139,19 @@ impl Host {
             }
             SourceSpec::File(file) => {
                 let paths: Vec<PathBuf> = file.paths.iter().map(PathBuf::from).collect();
-                Ok((sources::file::start(&paths, spec.batch.max_records, stop)?, None))
+                Ok((
+                    sources::file::start(&paths, spec.batch.max_records, stop)?,
+                    None,
+                ))
             }
         }
     }
 
-    fn dead_letters(&self, loaded: &Loaded, brokers: Option<&str>) -> anyhow::Result<DeadLetterSink> {
+    fn dead_letters(
+        &self,
+        loaded: &Loaded,
+        brokers: Option<&str>,
+    ) -> anyhow::Result<DeadLetterSink> {
         match &loaded.spec.errors.dlq {
             Some(DlqSpec::Lake(lake)) => DeadLetterSink::lake(&lake.url, &lake.prefix),
             Some(DlqSpec::Kafka(kafka)) => {
@@ -130,7 +170,8 @@ impl Host {
                     SinkSpec::Lake(lake) => Some(lake.url.clone()),
                     SinkSpec::Stdout(_) => None,
                 });
-                let url = lake.unwrap_or_else(|| format!("file://{}/dlq", self.state_dir.display()));
+                let url =
+                    lake.unwrap_or_else(|| format!("file://{}/dlq", self.state_dir.display()));
                 DeadLetterSink::lake(&url, "_dlq")
             }
         }
@@ -142,8 +183,12 @@ pub fn spec_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_owned()]);
     }
-    let entries = std::fs::read_dir(path)
-        .with_context(|| format!("`{}` is neither a spec file nor a folder of specs.", path.display()))?;
+    let entries = std::fs::read_dir(path).with_context(|| {
+        format!(
+            "`{}` is neither a spec file nor a folder of specs.",
+            path.display()
+        )
+    })?;
     let mut files: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())

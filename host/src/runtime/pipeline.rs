@@ -50,8 +50,20 @@ pub struct Running {
 
 /// Runs until the source ends (`--once`) or `stop` is set; returns the summary.
 pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Summary> {
-    let Running { name, chain, sinks, dlq, source, stats } = pipeline;
-    let SourceHandle { batches, commits, thread, .. } = source;
+    let Running {
+        name,
+        chain,
+        sinks,
+        dlq,
+        source,
+        stats,
+    } = pipeline;
+    let SourceHandle {
+        batches,
+        commits,
+        thread,
+        ..
+    } = source;
     let (tx, rx) = mpsc::channel::<(ChainOutput, Vec<(i32, i64)>, bool)>(4);
     let processor = tokio::task::spawn_blocking(move || process_loop(chain, batches, tx));
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
@@ -80,7 +92,10 @@ fn process_loop(
         let offsets = batch.next_offsets();
         let end = batch.end;
         let output = chain.process(batch).map_err(|e| {
-            anyhow::anyhow!("Pipeline `{}` stopped: {e}. Fix or replace the plugin, then restart it.", chain.pipeline)
+            anyhow::anyhow!(
+                "Pipeline `{}` stopped: {e}. Fix or replace the plugin, then restart it.",
+                chain.pipeline
+            )
         })?;
         if tx.blocking_send((output, offsets, end)).is_err() || end {
             break;
@@ -102,13 +117,17 @@ async fn write_loop(
     while let Some((output, offsets, end)) = rx.recv().await {
         if let Some(rows) = &output.rows {
             let writes = sinks.iter().map(|sink| async move {
-                sink.write(rows).await.with_context(|| format!("The {} sink could not write.", sink.name()))
+                sink.write(rows)
+                    .await
+                    .with_context(|| format!("The {} sink could not write.", sink.name()))
             });
             for result in futures::future::join_all(writes).await {
                 result?;
             }
             summary.add_rows(rows);
-            stats.rows_out.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            stats
+                .rows_out
+                .fetch_add(rows.len() as u64, Ordering::Relaxed);
         }
         if !output.dead.is_empty() {
             dlq.write(&output.dead).await.with_context(|| {
@@ -117,7 +136,9 @@ async fn write_loop(
             tracing::warn!(pipeline = name, count = output.dead.len(), first = %output.dead[0].reason,
                 "Records were dead-lettered.");
             summary.dead_letters += output.dead.len() as u64;
-            stats.dead_letters.fetch_add(output.dead.len() as u64, Ordering::Relaxed);
+            stats
+                .dead_letters
+                .fetch_add(output.dead.len() as u64, Ordering::Relaxed);
         }
         for (p, o) in offsets {
             let entry = positions.entry(p).or_insert(o);
@@ -128,8 +149,12 @@ async fn write_loop(
         }
         summary.records_in += output.records_in;
         summary.late_dropped += output.late_dropped;
-        stats.records_in.fetch_add(output.records_in, Ordering::Relaxed);
-        stats.late_dropped.fetch_add(output.late_dropped, Ordering::Relaxed);
+        stats
+            .records_in
+            .fetch_add(output.records_in, Ordering::Relaxed);
+        stats
+            .late_dropped
+            .fetch_add(output.late_dropped, Ordering::Relaxed);
         stats.watermark.store(output.watermark, Ordering::Relaxed);
         if end {
             break;
@@ -147,7 +172,9 @@ async fn progress_loop(name: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
         tick.tick().await;
         let records = stats.records_in.load(Ordering::Relaxed);
         let watermark = stats.watermark.load(Ordering::Relaxed);
-        let wm = if watermark == i64::MIN { "none yet".to_owned() } else {
+        let wm = if watermark == i64::MIN {
+            "none yet".to_owned()
+        } else {
             sluice_plugin_sdk::time::format_timestamp(watermark)
         };
         tracing::info!(

@@ -17,13 +17,23 @@ use crate::wasm::{Kind, Limits, Plugin, WindowInstance, WindowSpec, describe_sch
 
 /// The schema of raw source records.
 pub fn source_schema() -> Vec<Field> {
-    vec![Field { name: "value".into(), ty: FieldType::Bytes, nullable: false }]
+    vec![Field {
+        name: "value".into(),
+        ty: FieldType::Bytes,
+        nullable: false,
+    }]
 }
 
 /// Builds the chain of `loaded`, for running (`once` decides how idle partitions count).
 /// `partitions` are the source partitions known at start: each holds the watermark back until
 /// it delivers data or reports that it has none.
-pub fn chain(host: &Host, loaded: &Loaded, topic: &str, partitions: &[i32], once: bool) -> Result<Chain, SpecErrors> {
+pub fn chain(
+    host: &Host,
+    loaded: &Loaded,
+    topic: &str,
+    partitions: &[i32],
+    once: bool,
+) -> Result<Chain, SpecErrors> {
     let mut errors = Vec::new();
     let mut schema = source_schema();
     let mut chain = Chain {
@@ -39,7 +49,11 @@ pub fn chain(host: &Host, loaded: &Loaded, topic: &str, partitions: &[i32], once
         let built = match step {
             StepSpec::Transform(t) => transform(host, loaded, i, t, &schema).map(|stage| {
                 schema = stage.output_schema().to_vec();
-                let list = if chain.window.is_some() { &mut chain.post } else { &mut chain.pre };
+                let list = if chain.window.is_some() {
+                    &mut chain.post
+                } else {
+                    &mut chain.pre
+                };
                 list.push(stage);
             }),
             StepSpec::Window(w) => window(host, loaded, i, w, &schema, once).map(|mut stage| {
@@ -62,7 +76,11 @@ pub fn chain(host: &Host, loaded: &Loaded, topic: &str, partitions: &[i32], once
         }
     }
     chain.output = Arc::new(schema);
-    if errors.is_empty() { Ok(chain) } else { Err(SpecErrors(errors)) }
+    if errors.is_empty() {
+        Ok(chain)
+    } else {
+        Err(SpecErrors(errors))
+    }
 }
 
 /// The YAML key of a sink kind.
@@ -83,7 +101,16 @@ fn check_sink(sink: &SinkSpec, schema: &[Field]) -> Result<(), String> {
                 ));
             }
         }
-        let known = ["file://", "s3://", "gs://", "az://", "abfs://", "memory://", "http://", "https://"];
+        let known = [
+            "file://",
+            "s3://",
+            "gs://",
+            "az://",
+            "abfs://",
+            "memory://",
+            "http://",
+            "https://",
+        ];
         if !known.iter().any(|p| lake.url.starts_with(p)) {
             return Err(format!(
                 "`{}` is not an object store URL; use file://, s3://, gs://, az:// or memory://",
@@ -94,21 +121,33 @@ fn check_sink(sink: &SinkSpec, schema: &[Field]) -> Result<(), String> {
     Ok(())
 }
 
-fn resolve(host: &Host, loaded: &Loaded, i: usize, key: &str, reference: &str, kind: Kind) -> Result<Arc<Plugin>, SpecError> {
+fn resolve(
+    host: &Host,
+    loaded: &Loaded,
+    i: usize,
+    key: &str,
+    reference: &str,
+    kind: Kind,
+) -> Result<Arc<Plugin>, SpecError> {
     let index = i.to_string();
     let at = |message: String| loaded.error(&["steps", &index, key, "plugin"], message);
     let plugin = host.registry.resolve(reference).map_err(at)?;
     if plugin.kind != kind {
         return Err(at(format!(
             "plugin {} implements the `{:?}` world, but a `{key}` step needs `{kind:?}`",
-            plugin.id(), plugin.kind
+            plugin.id(),
+            plugin.kind
         )));
     }
     Ok(plugin)
 }
 
 fn config_text(config: &serde_json::Value) -> String {
-    if config.is_null() { "{}".into() } else { config.to_string() }
+    if config.is_null() {
+        "{}".into()
+    } else {
+        config.to_string()
+    }
 }
 
 fn limits(spec: &crate::spec::LimitsSpec) -> Limits {
@@ -116,35 +155,83 @@ fn limits(spec: &crate::spec::LimitsSpec) -> Limits {
     Limits {
         memory_bytes: spec.memory.map_or(default.memory_bytes, |b| b.0 as usize),
         call_timeout: spec.call_timeout.map_or(default.call_timeout, |d| d.0),
-        max_output_bytes: spec.max_output.map_or(default.max_output_bytes, |b| b.0 as usize),
+        max_output_bytes: spec
+            .max_output
+            .map_or(default.max_output_bytes, |b| b.0 as usize),
     }
 }
 
-fn transform(host: &Host, loaded: &Loaded, i: usize, spec: &crate::spec::TransformSpec, input: &[Field]) -> Result<TransformStage, SpecError> {
+fn transform(
+    host: &Host,
+    loaded: &Loaded,
+    i: usize,
+    spec: &crate::spec::TransformSpec,
+    input: &[Field],
+) -> Result<TransformStage, SpecError> {
     let plugin = resolve(host, loaded, i, "transform", &spec.plugin, Kind::Transform)?;
     let label = format!("steps[{i}] transform {}", plugin.id());
-    TransformStage::new(&host.engine, label, plugin, limits(&spec.limits), config_text(&spec.config), input.to_vec())
-        .map_err(|e| loaded.error(&["steps", &i.to_string(), "transform", "config"], e.to_string()))
+    TransformStage::new(
+        &host.engine,
+        label,
+        plugin,
+        limits(&spec.limits),
+        config_text(&spec.config),
+        input.to_vec(),
+    )
+    .map_err(|e| {
+        loaded.error(
+            &["steps", &i.to_string(), "transform", "config"],
+            e.to_string(),
+        )
+    })
 }
 
-fn window(host: &Host, loaded: &Loaded, i: usize, spec: &WindowStepSpec, input: &[Field], once: bool) -> Result<WindowStage, SpecError> {
+fn window(
+    host: &Host,
+    loaded: &Loaded,
+    i: usize,
+    spec: &WindowStepSpec,
+    input: &[Field],
+    once: bool,
+) -> Result<WindowStage, SpecError> {
     let index = i.to_string();
     let plugin = resolve(host, loaded, i, "window", &spec.plugin, Kind::Window)?;
-    let event_time = input.iter().position(|f| f.name == spec.event_time && f.ty == FieldType::Timestamp);
+    let event_time = input
+        .iter()
+        .position(|f| f.name == spec.event_time && f.ty == FieldType::Timestamp);
     let Some(event_time) = event_time else {
-        return Err(loaded.error(&["steps", &index, "window", "event_time"], format!(
-            "`{}` is not a timestamp field of the rows reaching this step {}",
-            spec.event_time, describe_schema(input)
-        )));
+        return Err(loaded.error(
+            &["steps", &index, "window", "event_time"],
+            format!(
+                "`{}` is not a timestamp field of the rows reaching this step {}",
+                spec.event_time,
+                describe_schema(input)
+            ),
+        ));
     };
     let size = spec.size.millis();
     let slide = spec.slide.map_or(size, |s| s.millis());
-    let window_spec = WindowSpec { event_time: spec.event_time.clone(), size, slide };
-    let instance = WindowInstance::new(&host.engine, &plugin.component, &plugin.id(), &limits(&spec.limits),
-        &config_text(&spec.config), input, &window_spec)
-        .map_err(|e| loaded.error(&["steps", &index, "window", "config"], e.to_string()))?;
+    let window_spec = WindowSpec {
+        event_time: spec.event_time.clone(),
+        size,
+        slide,
+    };
+    let instance = WindowInstance::new(
+        &host.engine,
+        &plugin.component,
+        &plugin.id(),
+        &limits(&spec.limits),
+        &config_text(&spec.config),
+        input,
+        &window_spec,
+    )
+    .map_err(|e| loaded.error(&["steps", &index, "window", "config"], e.to_string()))?;
     let delay = spec.delay.map_or(0, |d| d.millis());
-    let idle_after = if once { Duration::ZERO } else { Duration::from_secs(10) };
+    let idle_after = if once {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(10)
+    };
     Ok(WindowStage {
         label: format!("steps[{i}] window {}", plugin.id()),
         plugin,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use sluice_plugin_sdk::rows::Field;
 
-use crate::wasm::{Batch, Limits, Plugin, PluginEngine, PluginError, PluginOutput, TransformInstance};
+use crate::wasm::{
+    Batch, Limits, Plugin, PluginEngine, PluginError, PluginOutput, TransformInstance,
+};
 
 /// A transform step.
 pub struct TransformStage {
@@ -30,9 +32,22 @@ impl TransformStage {
         config: String,
         input: Vec<Field>,
     ) -> Result<Self, PluginError> {
-        let instance =
-            TransformInstance::new(engine, &plugin.component, &plugin.id(), &limits, &config, &input)?;
-        Ok(Self { label, plugin, limits, config, input, instance })
+        let instance = TransformInstance::new(
+            engine,
+            &plugin.component,
+            &plugin.id(),
+            &limits,
+            &config,
+            &input,
+        )?;
+        Ok(Self {
+            label,
+            plugin,
+            limits,
+            config,
+            input,
+            instance,
+        })
     }
 
     /// The schema of its output rows.
@@ -41,13 +56,26 @@ impl TransformStage {
     }
 
     /// Processes a batch; after a trap or a limit the instance is replaced.
-    pub fn process(&mut self, engine: &PluginEngine, batch: &Batch) -> Result<PluginOutput, PluginError> {
+    pub fn process(
+        &mut self,
+        engine: &PluginEngine,
+        batch: &Batch,
+    ) -> Result<PluginOutput, PluginError> {
         let result = self.instance.process(batch);
         if let Err(PluginError::Trap { .. } | PluginError::Limit { .. }) = &result {
             let plugin = &self.plugin;
-            match TransformInstance::new(engine, &plugin.component, &plugin.id(), &self.limits, &self.config, &self.input) {
+            match TransformInstance::new(
+                engine,
+                &plugin.component,
+                &plugin.id(),
+                &self.limits,
+                &self.config,
+                &self.input,
+            ) {
                 Ok(instance) => self.instance = instance,
-                Err(error) => tracing::error!(%error, stage = %self.label, "Could not restart the plugin."),
+                Err(error) => {
+                    tracing::error!(%error, stage = %self.label, "Could not restart the plugin.")
+                }
             }
         }
         result

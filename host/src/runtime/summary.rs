@@ -31,9 +31,15 @@ impl Summary {
     pub fn add_rows(&mut self, rows: &RowBatch) {
         self.rows_out += rows.len() as u64;
         let schema = &rows.schema;
-        let text = schema.iter().position(|f| f.ty == FieldType::Str && !f.nullable);
-        let number = schema.iter().position(|f| f.ty == FieldType::Int64 && !f.nullable);
-        let (Some(text), Some(number)) = (text, number) else { return };
+        let text = schema
+            .iter()
+            .position(|f| f.ty == FieldType::Str && !f.nullable);
+        let number = schema
+            .iter()
+            .position(|f| f.ty == FieldType::Int64 && !f.nullable);
+        let (Some(text), Some(number)) = (text, number) else {
+            return;
+        };
         self.top_columns = Some((schema[text].name.clone(), schema[number].name.clone()));
         for row in rows.batch().rows() {
             let mut reader = RowReader::new(row);

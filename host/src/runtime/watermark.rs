@@ -25,7 +25,12 @@ impl Watermarks {
     /// `delay` in ms; `idle_after`: how long a caught-up partition may stay silent before it
     /// stops holding the watermark back (zero with `--once`, where caught up means done).
     pub fn new(delay: i64, idle_after: Duration) -> Self {
-        Self { delay, idle_after, partitions: BTreeMap::new(), current: i64::MIN }
+        Self {
+            delay,
+            idle_after,
+            partitions: BTreeMap::new(),
+            current: i64::MIN,
+        }
     }
 
     /// The current watermark (`i64::MIN` before any event).
@@ -37,12 +42,18 @@ impl Watermarks {
     /// until it does, or (when `holding` is false) until it stays silent for `idle_after`.
     pub fn register(&mut self, partition: i32, holding: bool, now: Instant) {
         let caught_up = if holding { None } else { Some(now) };
-        self.partitions.entry(partition).or_insert(PartitionTime { max: i64::MIN, caught_up });
+        self.partitions.entry(partition).or_insert(PartitionTime {
+            max: i64::MIN,
+            caught_up,
+        });
     }
 
     /// Records an event at `ts` in `partition`.
     pub fn observe(&mut self, partition: i32, ts: i64) {
-        let entry = self.partitions.entry(partition).or_insert(PartitionTime { max: ts, caught_up: None });
+        let entry = self.partitions.entry(partition).or_insert(PartitionTime {
+            max: ts,
+            caught_up: None,
+        });
         entry.max = entry.max.max(ts);
         entry.caught_up = None;
     }
@@ -59,7 +70,10 @@ impl Watermarks {
         let active = self
             .partitions
             .values()
-            .filter(|p| p.caught_up.is_none_or(|t| now.duration_since(t) < self.idle_after))
+            .filter(|p| {
+                p.caught_up
+                    .is_none_or(|t| now.duration_since(t) < self.idle_after)
+            })
             .map(|p| p.max)
             .min();
         let candidate = active.or_else(|| self.partitions.values().map(|p| p.max).max());

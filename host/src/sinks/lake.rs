@@ -16,7 +16,11 @@ use crate::objects::{self, Location};
 use crate::spec::{Compression, LakeSinkSpec};
 
 /// Characters kept as they are in partition values.
-const PARTITION_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const PARTITION_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Objects written at once.
 const CONCURRENCY: usize = 32;
@@ -36,12 +40,20 @@ impl LakeSink {
         for name in &spec.partition_by {
             let index = schema.iter().position(|f| &f.name == name).ok_or_else(|| {
                 let names: Vec<&str> = schema.iter().map(|f| f.name.as_str()).collect();
-                format!("partition field `{name}` is not in the rows ({})", names.join(", "))
+                format!(
+                    "partition field `{name}` is not in the rows ({})",
+                    names.join(", ")
+                )
             })?;
             partition_fields.push(index);
         }
         let location = objects::open(&spec.url).map_err(|e| format!("{e:#}"))?;
-        Ok(Self { location, header: csv_header(schema), partition_fields, compression: spec.compression })
+        Ok(Self {
+            location,
+            header: csv_header(schema),
+            partition_fields,
+            compression: spec.compression,
+        })
     }
 
     /// Writes `rows`, one object per partition.
@@ -104,7 +116,8 @@ impl LakeSink {
         match self.compression {
             Compression::None => Ok(text.to_vec()),
             Compression::Gzip => {
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                 gz.write_all(text)?;
                 Ok(gz.finish()?)
             }
@@ -114,5 +127,7 @@ impl LakeSink {
 
 /// 64-bit FNV-1a: stable across runs and platforms, unlike `DefaultHasher`.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

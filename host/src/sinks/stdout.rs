@@ -16,7 +16,10 @@ pub struct StdoutSink {
 impl StdoutSink {
     /// For rows of `schema`.
     pub fn new(schema: &[Field]) -> Self {
-        Self { header: csv_header(schema), header_done: AtomicBool::new(false) }
+        Self {
+            header: csv_header(schema),
+            header_done: AtomicBool::new(false),
+        }
     }
 
     /// Prints the rows.

@@ -4,8 +4,8 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use tokio::sync::mpsc;
@@ -13,9 +13,17 @@ use tokio::sync::mpsc;
 use super::{Origin, SourceBatch, SourceHandle};
 
 /// Starts reading `paths`; batches of at most `max_records` lines.
-pub fn start(paths: &[PathBuf], max_records: usize, stop: Arc<AtomicBool>) -> anyhow::Result<SourceHandle> {
+pub fn start(
+    paths: &[PathBuf],
+    max_records: usize,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<SourceHandle> {
     for path in paths {
-        anyhow::ensure!(path.is_file(), "the file source cannot read `{}`: no such file", path.display());
+        anyhow::ensure!(
+            path.is_file(),
+            "the file source cannot read `{}`: no such file",
+            path.display()
+        );
     }
     let (tx, rx) = mpsc::channel(4);
     let (commit_tx, _commit_rx) = std::sync::mpsc::channel();
@@ -26,24 +34,34 @@ pub fn start(paths: &[PathBuf], max_records: usize, stop: Arc<AtomicBool>) -> an
     Ok(SourceHandle {
         batches: rx,
         commits: commit_tx,
-        origin: Origin { topic: display(paths) },
+        origin: Origin {
+            topic: display(paths),
+        },
         partitions: vec![0],
         thread,
     })
 }
 
 fn display(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Opens a file, transparently gunzipping it when it starts with the gzip magic bytes.
 pub fn open_text(path: &std::path::Path) -> anyhow::Result<Box<dyn BufRead + Send>> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
     let mut magic = [0u8; 2];
     let n = file.read(&mut magic)?;
     let file = std::fs::File::open(path)?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(file))))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(file),
+        )))
     } else {
         Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
     }

@@ -47,15 +47,31 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     if settings.once {
         (ends, positions) = assign_all(&consumer, &settings, &partitions)?;
     } else {
-        consumer.subscribe(&[&topic]).context("Could not subscribe to the topic.")?;
+        consumer
+            .subscribe(&[&topic])
+            .context("Could not subscribe to the topic.")?;
     }
     let (tx, rx) = mpsc::channel(4);
     let (commit_tx, commit_rx) = std::sync::mpsc::channel();
-    let reader = Reader { consumer, settings, tx, commits: commit_rx, stop, ends, positions };
+    let reader = Reader {
+        consumer,
+        settings,
+        tx,
+        commits: commit_rx,
+        stop,
+        ends,
+        positions,
+    };
     let thread = std::thread::Builder::new()
         .name("source-kafka".into())
         .spawn(move || reader.run())?;
-    Ok(SourceHandle { batches: rx, commits: commit_tx, origin: Origin { topic }, partitions, thread })
+    Ok(SourceHandle {
+        batches: rx,
+        commits: commit_tx,
+        origin: Origin { topic },
+        partitions,
+        thread,
+    })
 }
 
 fn consumer(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
@@ -67,17 +83,22 @@ fn consumer(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("auto.offset.reset", match settings.spec.start {
-            StartFrom::Earliest => "earliest",
-            StartFrom::Latest => "latest",
-        })
+        .set(
+            "auto.offset.reset",
+            match settings.spec.start {
+                StartFrom::Earliest => "earliest",
+                StartFrom::Latest => "latest",
+            },
+        )
         .set("fetch.min.bytes", "1")
         .set("queued.max.messages.kbytes", "65536")
         .set("log_level", "3");
     for (key, value) in &settings.spec.properties {
         config.set(key, value);
     }
-    config.create().context("Could not create the Kafka consumer.")
+    config
+        .create()
+        .context("Could not create the Kafka consumer.")
 }
 
 fn topic_partitions(consumer: &BaseConsumer, settings: &KafkaSettings) -> anyhow::Result<Vec<i32>> {
@@ -99,7 +120,8 @@ fn topic_partitions(consumer: &BaseConsumer, settings: &KafkaSettings) -> anyhow
         bail!(
             "Topic `{topic}` does not exist on the brokers at `{}`. Create it, or fill it with \
              `sluice produce --brokers {} --topic {topic} --file <data>`.",
-            settings.brokers, settings.brokers
+            settings.brokers,
+            settings.brokers
         );
     }
     Ok(partitions)
@@ -118,13 +140,15 @@ fn assign_all(
     for &p in partitions {
         tpl.add_partition(topic, p);
     }
-    let committed = consumer.committed_offsets(tpl, META_TIMEOUT)
+    let committed = consumer
+        .committed_offsets(tpl, META_TIMEOUT)
         .context("Could not read the consumer group's committed offsets.")?;
     let mut assignment = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
     let mut positions = BTreeMap::new();
     for &p in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, p, META_TIMEOUT)
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, META_TIMEOUT)
             .with_context(|| format!("Could not read the offsets of {topic}/{p}."))?;
         let start = match committed.find_partition(topic, p).map(|e| e.offset()) {
             Some(Offset::Offset(o)) if o >= low => Offset::Offset(o),
@@ -132,7 +156,9 @@ fn assign_all(
             _ => Offset::Offset(low),
         };
         tracing::debug!(partition = p, low, high, ?start, "Assigned a partition.");
-        let Offset::Offset(o) = start else { unreachable!("start is always an exact offset") };
+        let Offset::Offset(o) = start else {
+            unreachable!("start is always an exact offset")
+        };
         positions.insert(p, o);
         if o < high {
             ends.insert(p, high);
@@ -143,7 +169,9 @@ fn assign_all(
         let fetch_from = (o - crate::produce::MAX_BATCH_RECORDS as i64).max(low);
         assignment.add_partition_offset(topic, p, Offset::Offset(fetch_from))?;
     }
-    consumer.assign(&assignment).context("Could not assign the topic's partitions.")?;
+    consumer
+        .assign(&assignment)
+        .context("Could not assign the topic's partitions.")?;
     Ok((ends, positions))
 }
 
@@ -164,7 +192,12 @@ impl Reader {
         let mut batch = SourceBatch::default();
         // Partitions with nothing to read are idle from the start.
         let topic = self.settings.spec.topic.clone();
-        batch.idle.extend(self.positions.keys().filter(|p| !self.ends.contains_key(p)).copied());
+        batch.idle.extend(
+            self.positions
+                .keys()
+                .filter(|p| !self.ends.contains_key(p))
+                .copied(),
+        );
         let mut deadline = Instant::now() + self.settings.max_wait;
         while !self.stop.load(Ordering::Relaxed) {
             if self.settings.once && self.ends.is_empty() {
@@ -185,7 +218,9 @@ impl Reader {
                     self.positions.insert(p, o + 1);
                 }
                 Some(Err(KafkaError::PartitionEOF(p))) => self.caught_up(p, &mut batch),
-                Some(Err(error)) => tracing::warn!(%error, topic, "The Kafka consumer reported an error."),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, topic, "The Kafka consumer reported an error.")
+                }
                 None => {}
             }
             let now = Instant::now();
@@ -241,7 +276,10 @@ impl Reader {
     fn commit(&self, offsets: &[(i32, i64)]) {
         let mut tpl = TopicPartitionList::new();
         for &(p, o) in offsets {
-            if tpl.add_partition_offset(&self.settings.spec.topic, p, Offset::Offset(o)).is_err() {
+            if tpl
+                .add_partition_offset(&self.settings.spec.topic, p, Offset::Offset(o))
+                .is_err()
+            {
                 return;
             }
         }

@@ -18,11 +18,21 @@ pub fn interpolate(
             out.push_str(line);
             continue;
         }
-        interpolate_line(line, n + 1, &mut out, &mut |col, message| {
-            errors.push(SpecError::at(file, n + 1, col, message));
-        }, lookup);
+        interpolate_line(
+            line,
+            n + 1,
+            &mut out,
+            &mut |col, message| {
+                errors.push(SpecError::at(file, n + 1, col, message));
+            },
+            lookup,
+        );
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 fn interpolate_line(
@@ -74,7 +84,9 @@ fn expand(expr: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if !valid {
-        return Err(format!("`${{{expr}}}`: `{name}` is not an environment variable name"));
+        return Err(format!(
+            "`${{{expr}}}`: `{name}` is not an environment variable name"
+        ));
     }
     match (lookup(name).filter(|v| !v.is_empty()), default) {
         (Some(value), _) => Ok(value),
@@ -109,7 +121,10 @@ mod tests {
         let errors = interpolate("f.yaml", "a: 1\nb: x ${NOPE}\n", &env).unwrap_err();
         assert_eq!(errors.len(), 1);
         let text = errors[0].to_string();
-        assert!(text.starts_with("f.yaml:2:6: environment variable `NOPE`"), "{text}");
+        assert!(
+            text.starts_with("f.yaml:2:6: environment variable `NOPE`"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -124,6 +139,10 @@ mod tests {
         let errors = interpolate("f.yaml", "a: ${OPEN\nb: ${1X}\n", &env).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].to_string().contains("not closed"));
-        assert!(errors[1].to_string().contains("not an environment variable name"));
+        assert!(
+            errors[1]
+                .to_string()
+                .contains("not an environment variable name")
+        );
     }
 }

@@ -106,8 +106,14 @@ mod tests {
     #[test]
     fn finds_block_and_flow_keys() {
         assert_eq!(locate(SPEC, &["name"]), (2, 1));
-        assert_eq!(locate(SPEC, &["steps", "0", "transform", "plugin"]), (4, 18));
-        assert_eq!(locate(SPEC, &["steps", "1", "window", "event_time"]), (7, 7));
+        assert_eq!(
+            locate(SPEC, &["steps", "0", "transform", "plugin"]),
+            (4, 18)
+        );
+        assert_eq!(
+            locate(SPEC, &["steps", "1", "window", "event_time"]),
+            (7, 7)
+        );
         assert_eq!(locate(SPEC, &["sinks", "0", "lake", "url"]), (9, 13));
     }
 

@@ -31,7 +31,12 @@ pub struct SpecError {
 impl SpecError {
     /// An error at `file:line:column`.
     pub fn at(file: &str, line: usize, column: usize, message: impl Into<String>) -> Self {
-        Self { file: file.to_owned(), line, column, message: message.into() }
+        Self {
+            file: file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        }
     }
 
     /// An error at the field `path` of the spec `text`.
@@ -46,7 +51,11 @@ impl fmt::Display for SpecError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         }
     }
 }
@@ -59,7 +68,11 @@ impl std::error::Error for SpecError {}
 pub struct SpecErrors(pub Vec<SpecError>);
 
 fn display_all(errors: &[SpecError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A parsed spec with the text it came from (for locating later errors).
@@ -84,7 +97,12 @@ impl Loaded {
 pub fn load_file(path: &Path) -> Result<Loaded, SpecErrors> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        SpecErrors(vec![SpecError::at(&file, 0, 0, format!("cannot read the file: {e}"))])
+        SpecErrors(vec![SpecError::at(
+            &file,
+            0,
+            0,
+            format!("cannot read the file: {e}"),
+        )])
     })?;
     load_str(&file, &text, &|name| std::env::var(name).ok())
 }
@@ -104,9 +122,17 @@ pub fn load_str(
         let message = strip_location(&e.to_string());
         SpecErrors(vec![SpecError::at(file, line, column, message)])
     })?;
-    let loaded = Loaded { file: file.to_owned(), text, spec };
+    let loaded = Loaded {
+        file: file.to_owned(),
+        text,
+        spec,
+    };
     let errors = check(&loaded);
-    if errors.is_empty() { Ok(loaded) } else { Err(SpecErrors(errors)) }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(SpecErrors(errors))
+    }
 }
 
 /// serde_yaml appends " at line L column C"; we print the place first instead.
@@ -122,21 +148,36 @@ fn check(loaded: &Loaded) -> Vec<SpecError> {
     let spec = &loaded.spec;
     let mut errors = Vec::new();
     if spec.version != 1 {
-        errors.push(loaded.error(&["version"], format!(
-            "spec version {} is not supported; this host reads `version: 1`", spec.version
-        )));
+        errors.push(loaded.error(
+            &["version"],
+            format!(
+                "spec version {} is not supported; this host reads `version: 1`",
+                spec.version
+            ),
+        ));
     }
     let name_ok = !spec.name.is_empty()
-        && spec.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && spec
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !name_ok {
-        errors.push(loaded.error(&["name"], format!(
-            "pipeline name `{}` must be letters, digits, `-` or `_`", spec.name
-        )));
+        errors.push(loaded.error(
+            &["name"],
+            format!(
+                "pipeline name `{}` must be letters, digits, `-` or `_`",
+                spec.name
+            ),
+        ));
     }
     if spec.sinks.is_empty() {
         errors.push(loaded.error(&["sinks"], "a pipeline needs at least one sink"));
     }
-    let windows = spec.steps.iter().filter(|s| matches!(s, StepSpec::Window(_))).count();
+    let windows = spec
+        .steps
+        .iter()
+        .filter(|s| matches!(s, StepSpec::Window(_)))
+        .count();
     if windows > 1 {
         errors.push(loaded.error(&["steps"], "a pipeline may have at most one window step"));
     }
@@ -145,11 +186,15 @@ fn check(loaded: &Loaded) -> Vec<SpecError> {
             let index = i.to_string();
             let path = ["steps", index.as_str(), "window"];
             if w.size.0.is_zero() {
-                errors.push(loaded.error(&[&path[..], &["size"]].concat(), "window size must be > 0"));
+                errors.push(
+                    loaded.error(&[&path[..], &["size"]].concat(), "window size must be > 0"),
+                );
             }
             if w.slide.is_some_and(|s| s.0.is_zero() || s.0 > w.size.0) {
-                errors.push(loaded.error(&[&path[..], &["slide"]].concat(),
-                    "slide must be > 0 and at most the window size"));
+                errors.push(loaded.error(
+                    &[&path[..], &["slide"]].concat(),
+                    "slide must be > 0 and at most the window size",
+                ));
             }
         }
     }

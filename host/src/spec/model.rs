@@ -266,7 +266,10 @@ pub struct BatchSpec {
 
 impl Default for BatchSpec {
     fn default() -> Self {
-        Self { max_records: default_max_records(), max_wait: default_max_wait() }
+        Self {
+            max_records: default_max_records(),
+            max_wait: default_max_wait(),
+        }
     }
 }
 

@@ -25,10 +25,14 @@ sinks:
 #[test]
 fn loads_a_full_spec() {
     let loaded = load_str("t.yaml", GOOD, &no_env).unwrap();
-    let SourceSpec::Kafka(kafka) = &loaded.spec.source else { panic!("kafka source") };
+    let SourceSpec::Kafka(kafka) = &loaded.spec.source else {
+        panic!("kafka source")
+    };
     assert_eq!(kafka.brokers, "embedded");
     assert_eq!(loaded.spec.steps.len(), 2);
-    let StepSpec::Window(w) = &loaded.spec.steps[1] else { panic!("window step") };
+    let StepSpec::Window(w) = &loaded.spec.steps[1] else {
+        panic!("window step")
+    };
     assert_eq!(w.size.millis(), 4 * 3_600_000);
     assert_eq!(w.config["counters"], "cumulative");
 }
@@ -56,7 +60,9 @@ fn bad_duration_and_version_and_name() {
     assert!(err.contains("`soon` is not a duration"), "{err}");
     assert!(err.starts_with("t.yaml:8:7: steps[1].window: "), "{err}");
 
-    let text = GOOD.replace("version: 1", "version: 3").replace("name: turnstile", "name: a b");
+    let text = GOOD
+        .replace("version: 1", "version: 3")
+        .replace("name: turnstile", "name: a b");
     let err = load_str("t.yaml", &text, &no_env).unwrap_err();
     assert_eq!(err.0.len(), 2);
     assert_eq!((err.0[0].line, err.0[0].column), (1, 1));
@@ -67,11 +73,16 @@ fn bad_duration_and_version_and_name() {
 fn unset_variable_is_reported() {
     let text = GOOD.replace("topic: t", "topic: ${TOPIC}");
     let err = load_str("t.yaml", &text, &no_env).unwrap_err().to_string();
-    assert!(err.contains("t.yaml:4:") && err.contains("`TOPIC` is not set"), "{err}");
+    assert!(
+        err.contains("t.yaml:4:") && err.contains("`TOPIC` is not set"),
+        "{err}"
+    );
 }
 
 #[test]
 fn not_yaml_at_all() {
-    let err = load_str("t.yaml", "version: [1\n", &no_env).unwrap_err().to_string();
+    let err = load_str("t.yaml", "version: [1\n", &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("t.yaml:"), "{err}");
 }

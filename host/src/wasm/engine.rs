@@ -73,7 +73,9 @@ impl PluginEngine {
 
     fn compat_tag(&self) -> String {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
 }
@@ -102,7 +104,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-#[allow(unsafe_code, reason = "the cache directory is written only by this host")]
+#[allow(
+    unsafe_code,
+    reason = "the cache directory is written only by this host"
+)]
 fn load_cached(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
     // SAFETY: the file was produced by `Component::serialize` of an engine with the same
     // compatibility hash (part of the file name) and lives in the host's private cache.

@@ -85,15 +85,27 @@ impl Sandbox {
     fn trap(&self, error: wasmtime::Error) -> PluginError {
         let message = format!("{error:#}");
         let limit = if message.contains("interrupt") {
-            Some(format!("exceeded its time limit of {:?} per call", self.limits.call_timeout))
+            Some(format!(
+                "exceeded its time limit of {:?} per call",
+                self.limits.call_timeout
+            ))
         } else if message.contains("memory") && message.contains("grow") {
-            Some(format!("exceeded its memory limit of {} bytes", self.limits.memory_bytes))
+            Some(format!(
+                "exceeded its memory limit of {} bytes",
+                self.limits.memory_bytes
+            ))
         } else {
             None
         };
         match limit {
-            Some(what) => PluginError::Limit { plugin: self.plugin.clone(), what },
-            None => PluginError::Trap { plugin: self.plugin.clone(), message },
+            Some(what) => PluginError::Limit {
+                plugin: self.plugin.clone(),
+                what,
+            },
+            None => PluginError::Trap {
+                plugin: self.plugin.clone(),
+                message,
+            },
         }
     }
 
@@ -112,7 +124,11 @@ impl Sandbox {
                 ),
             });
         }
-        let failures = out.failures.into_iter().map(|f| (f.index, f.reason)).collect();
+        let failures = out
+            .failures
+            .into_iter()
+            .map(|f| (f.index, f.reason))
+            .collect();
         Ok(PluginOutput {
             data: out.rows.data,
             ends: out.rows.ends,
@@ -148,8 +164,15 @@ impl TransformInstance {
         let schema = bindings
             .call_init(&mut sandbox.store, config, &to_wit(input))
             .map_err(|e| sandbox.trap(e))?
-            .map_err(|message| PluginError::Init { plugin: plugin.to_owned(), message })?;
-        Ok(Self { sandbox, bindings, output: from_wit(&schema) })
+            .map_err(|message| PluginError::Init {
+                plugin: plugin.to_owned(),
+                message,
+            })?;
+        Ok(Self {
+            sandbox,
+            bindings,
+            output: from_wit(&schema),
+        })
     }
 
     /// The schema of the rows this instance emits.
@@ -195,8 +218,15 @@ impl WindowInstance {
         let schema = bindings
             .call_init(&mut sandbox.store, config, &to_wit(input), window)
             .map_err(|e| sandbox.trap(e))?
-            .map_err(|message| PluginError::Init { plugin: plugin.to_owned(), message })?;
-        Ok(Self { sandbox, bindings, output: from_wit(&schema) })
+            .map_err(|message| PluginError::Init {
+                plugin: plugin.to_owned(),
+                message,
+            })?;
+        Ok(Self {
+            sandbox,
+            bindings,
+            output: from_wit(&schema),
+        })
     }
 
     /// The schema of the rows this instance emits.
@@ -238,6 +268,9 @@ impl WindowInstance {
         self.bindings
             .call_restore(&mut self.sandbox.store, state)
             .map_err(|e| self.sandbox.trap(e))?
-            .map_err(|message| PluginError::Guest { plugin: self.sandbox.plugin.clone(), message })
+            .map_err(|message| PluginError::Guest {
+                plugin: self.sandbox.plugin.clone(),
+                message,
+            })
     }
 }

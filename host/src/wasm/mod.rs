@@ -27,7 +27,9 @@ pub enum PluginError {
         message: String,
     },
     /// The component does not match the world it claims.
-    #[error("plugin {plugin} does not implement the `{world}` world of sluice:plugin@0.1: {message}")]
+    #[error(
+        "plugin {plugin} does not implement the `{world}` world of sluice:plugin@0.1: {message}"
+    )]
     Incompatible {
         /// Plugin id.
         plugin: String,

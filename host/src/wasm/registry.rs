@@ -65,10 +65,15 @@ impl Registry {
         let mut registry = Self::default();
         let mut errors = Vec::new();
         for dir in dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             paths.sort();
-            for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "wasm")) {
+            for path in paths
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+            {
                 match load_file(engine, &path) {
                     Ok(plugin) => registry.insert(plugin),
                     Err(error) => errors.push(error),
@@ -102,13 +107,25 @@ impl Registry {
             return Err(format!(
                 "no plugin named `{name}` is installed (known: {}); build it with `make build` \
                  or upload it to the API",
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ));
         };
-        versions.values().rev().find(|p| req.matches(&p.version)).cloned().ok_or_else(|| {
-            let have: Vec<String> = versions.keys().map(Version::to_string).collect();
-            format!("no version of `{name}` matches `{req}` (installed: {})", have.join(", "))
-        })
+        versions
+            .values()
+            .rev()
+            .find(|p| req.matches(&p.version))
+            .cloned()
+            .ok_or_else(|| {
+                let have: Vec<String> = versions.keys().map(Version::to_string).collect();
+                format!(
+                    "no version of `{name}` matches `{req}` (installed: {})",
+                    have.join(", ")
+                )
+            })
     }
 }
 
@@ -160,7 +177,11 @@ pub fn load_bytes(engine: &PluginEngine, bytes: &[u8], path: &Path) -> Result<Pl
     })
 }
 
-fn read_metadata(engine: &PluginEngine, component: &Component, kind: Kind) -> Result<Metadata, String> {
+fn read_metadata(
+    engine: &PluginEngine,
+    component: &Component,
+    kind: Kind,
+) -> Result<Metadata, String> {
     let mut store = Store::new(engine.engine(), ());
     store.set_epoch_deadline(1000);
     let linker = super::sandbox::linker(engine, component).map_err(|e| format!("{e:#}"))?;

@@ -37,7 +37,10 @@ pub fn check_imports(engine: &PluginEngine, component: &Component) -> Result<Vec
 }
 
 /// A linker that provides exactly the type-only imports of `component`.
-pub fn linker<T: 'static>(engine: &PluginEngine, component: &Component) -> wasmtime::Result<Linker<T>> {
+pub fn linker<T: 'static>(
+    engine: &PluginEngine,
+    component: &Component,
+) -> wasmtime::Result<Linker<T>> {
     let mut linker = Linker::new(engine.engine());
     let names = check_imports(engine, component).map_err(wasmtime::Error::msg)?;
     for name in names {

@@ -8,7 +8,11 @@ use super::bindings::{Field, FieldType};
 pub fn to_wit(schema: &[RowField]) -> Vec<Field> {
     schema
         .iter()
-        .map(|f| Field { name: f.name.clone(), ty: type_to_wit(f.ty), nullable: f.nullable })
+        .map(|f| Field {
+            name: f.name.clone(),
+            ty: type_to_wit(f.ty),
+            nullable: f.nullable,
+        })
         .collect()
 }
 
@@ -16,7 +20,11 @@ pub fn to_wit(schema: &[RowField]) -> Vec<Field> {
 pub fn from_wit(schema: &[Field]) -> Vec<RowField> {
     schema
         .iter()
-        .map(|f| RowField { name: f.name.clone(), ty: type_from_wit(f.ty), nullable: f.nullable })
+        .map(|f| RowField {
+            name: f.name.clone(),
+            ty: type_from_wit(f.ty),
+            nullable: f.nullable,
+        })
         .collect()
 }
 
@@ -44,6 +52,9 @@ fn type_from_wit(ty: FieldType) -> RowType {
 
 /// A schema as `name: type` text, for messages.
 pub fn describe(schema: &[RowField]) -> String {
-    let fields: Vec<String> = schema.iter().map(|f| format!("{}: {:?}", f.name, f.ty)).collect();
+    let fields: Vec<String> = schema
+        .iter()
+        .map(|f| format!("{}: {:?}", f.name, f.ty))
+        .collect();
     format!("[{}]", fields.join(", "))
 }

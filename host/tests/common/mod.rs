@@ -12,7 +12,11 @@ pub use sluice_host::broker::LocalBroker;
 /// The shared data folder (`../shared/data` beside the repository).
 pub fn data_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    assert!(dir.is_dir(), "the shared MTA data is missing: expected it at {}", dir.display());
+    assert!(
+        dir.is_dir(),
+        "the shared MTA data is missing: expected it at {}",
+        dir.display()
+    );
     dir
 }
 
@@ -60,7 +64,12 @@ pub fn lake_rows(lake: &Path) -> Vec<String> {
             .read_to_string(&mut text)
             .unwrap_or_else(|e| panic!("{} is not gzip text: {e}", file.display()));
         let mut lines = text.lines();
-        assert_eq!(lines.next(), Some("station,window_start,window_end,entries,exits"), "{}", file.display());
+        assert_eq!(
+            lines.next(),
+            Some("station,window_start,window_end,entries,exits"),
+            "{}",
+            file.display()
+        );
         rows.extend(lines.map(str::to_owned));
     }
     rows.sort();
@@ -92,8 +101,16 @@ pub fn assert_same_rows(actual: &[String], expected: &[String]) {
     if actual == expected {
         return;
     }
-    let missing: Vec<&String> = expected.iter().filter(|r| actual.binary_search(r).is_err()).take(10).collect();
-    let extra: Vec<&String> = actual.iter().filter(|r| expected.binary_search(r).is_err()).take(10).collect();
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|r| actual.binary_search(r).is_err())
+        .take(10)
+        .collect();
+    let extra: Vec<&String> = actual
+        .iter()
+        .filter(|r| expected.binary_search(r).is_err())
+        .take(10)
+        .collect();
     panic!(
         "lake rows differ from the oracle: {} rows vs {} expected\nmissing (first 10): {missing:#?}\nunexpected (first 10): {extra:#?}",
         actual.len(),
