@@ -7,7 +7,7 @@ DATA ?= ../shared/data
 WEEK ?= $(DATA)/mta-turnstile-240106.csv.gz
 TANSU_VERSION := 0.6.0
 
-.PHONY: help tools build demo test lint clean
+.PHONY: help tools build demo test lint bench clean
 
 help:
 	@echo "make tools   install the wasm targets and the local broker (tansu) when missing"
@@ -15,6 +15,7 @@ help:
 	@echo "make demo    replay a real MTA week through the embedded broker into ./lake"
 	@echo "make test    run the whole test suite (unit, plugins, real broker)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
+	@echo "make bench   engine benchmark: parse+window in WASM vs native (records/s)"
 
 tools:
 	@rustup target add wasm32-unknown-unknown wasm32-wasip2 >/dev/null
@@ -40,6 +41,9 @@ test: tools
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: tools
+	cargo bench -p sluice-host --bench engine
 
 clean:
 	rm -rf lake .sluice

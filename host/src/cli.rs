@@ -122,9 +122,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 "event-time" => Order::EventTime,
                 "file" => Order::File,
                 other => {
-                    return Err(
-                        UserError(format!("--order `{other}`: use `event-time` or `file`")).into(),
-                    );
+                    return Err(UserError(format!(
+                        "--order `{other}`: use `event-time` or `file`"
+                    ))
+                    .into());
                 }
             };
             let brokers = crate::broker::resolve(&brokers, &cli.state_dir).map_err(user)?;

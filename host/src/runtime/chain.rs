@@ -279,11 +279,7 @@ impl Chain {
 
     /// Reads each row's event time, updates the watermarks, and splits off late rows and
     /// rows without a readable event time.
-    fn split_late(
-        &mut self,
-        flow: Flow,
-        source: &SourceBatch,
-    ) -> Split {
+    fn split_late(&mut self, flow: Flow, source: &SourceBatch) -> Split {
         let window = self.window.as_mut().expect("window stage");
         let wm = window.watermarks.current();
         let mut late = Vec::new();

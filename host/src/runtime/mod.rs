@@ -86,6 +86,18 @@ impl Host {
         Ok(loaded)
     }
 
+    /// Builds the processing chain of `loaded` for a source of `partitions` (what `start`
+    /// runs; public for benchmarks and embedding).
+    pub fn chain(
+        &self,
+        loaded: &Loaded,
+        topic: &str,
+        partitions: &[i32],
+        once: bool,
+    ) -> Result<Chain, SpecErrors> {
+        plan::chain(self, loaded, topic, partitions, once)
+    }
+
     /// Builds the pipeline of `loaded` and starts its source.
     pub fn start(
         &self,
