@@ -5,7 +5,7 @@
 #[cfg(test)]
 mod tests;
 
-use crate::intern::{FxHashMap, Interner, cmp_encoded_keys, is_text_key};
+use crate::intern::{FxHashMap, Interner, bytes_eq, cmp_encoded_keys, is_text_key};
 use std::collections::BTreeMap;
 
 /// How ENTRIES and EXITS are to be read.
@@ -34,7 +34,8 @@ pub struct Windows {
 impl Windows {
     /// Starts of every window containing `ts`, latest first.
     pub fn starts(self, ts: i64) -> impl Iterator<Item = i64> {
-        let last = ts.div_euclid(self.slide).checked_mul(self.slide);
+        // `ts - ts mod slide` rather than a checked multiply (a 128-bit libcall on wasm32).
+        let last = ts.checked_sub(ts.rem_euclid(self.slide));
         std::iter::successors(last, move |s| s.checked_sub(self.slide))
             .take_while(move |&s| s.checked_add(self.size).is_none_or(|end| end > ts))
     }
@@ -183,7 +184,7 @@ impl Aggregator {
     /// rarely changes) to save a hash lookup.
     fn turnstile_group(&mut self, id: usize, group: &[u8]) -> Result<u32, String> {
         let cached = self.predecessors[id].group;
-        if cached != NO_GROUP && self.groups.key(cached) == group {
+        if cached != NO_GROUP && bytes_eq(self.groups.key(cached), group) {
             return Ok(cached);
         }
         let gid = self.group_id(group)?;

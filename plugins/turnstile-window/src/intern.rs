@@ -60,29 +60,80 @@ impl Hasher for FxHasher {
 pub type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Byte keys ↔ dense ids, in first-seen order.
+///
+/// Looked up by the key's 64-bit hash, then one comparison with the stored key, eight bytes
+/// at a time: cheaper than a map keyed by the bytes, whose comparisons are `memcmp` calls
+/// (a byte loop on wasm32). Keys whose hash another key already has go to `collisions`.
 #[derive(Default, Debug, Clone)]
 pub struct Interner {
-    ids: FxHashMap<Box<[u8]>, u32>,
+    by_hash: FxHashMap<u64, u32>,
+    collisions: FxHashMap<Box<[u8]>, u32>,
     keys: Vec<Box<[u8]>>,
+}
+
+/// The hash an [`Interner`] files `key` under.
+#[inline]
+fn key_hash(key: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(key);
+    h.write_usize(key.len());
+    h.finish()
+}
+
+/// Inserts `hash → id` unless `hash` is taken; then returns the id that has it.
+fn insert_new(map: &mut FxHashMap<u64, u32>, hash: u64, id: u32) -> Result<(), u32> {
+    match map.entry(hash) {
+        std::collections::hash_map::Entry::Occupied(e) => Err(*e.get()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(id);
+            Ok(())
+        }
+    }
+}
+
+/// Whether two byte strings are equal, comparing eight bytes at a time.
+#[inline]
+pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let load = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+    let tail = |c: &[u8]| c.iter().fold(0u64, |w, &x| (w << 8) | u64::from(x));
+    (&mut ca).zip(&mut cb).all(|(x, y)| load(x) == load(y))
+        && tail(ca.remainder()) == tail(cb.remainder())
 }
 
 impl Interner {
     /// The id of `key`, and whether it was new.
     #[inline]
     pub fn intern(&mut self, key: &[u8]) -> (u32, bool) {
-        if let Some(&id) = self.ids.get(key) {
+        let hash = key_hash(key);
+        if let Some(id) = self.lookup(hash, key) {
             return (id, false);
         }
         let id = self.keys.len() as u32;
         self.keys.push(key.into());
-        self.ids.insert(key.into(), id);
+        if let Err(taken) = insert_new(&mut self.by_hash, hash, id) {
+            debug_assert_ne!(taken, id);
+            self.collisions.insert(key.into(), id);
+        }
         (id, true)
     }
 
     /// The id of `key`, if it has one.
     #[inline]
     pub fn get(&self, key: &[u8]) -> Option<u32> {
-        self.ids.get(key).copied()
+        self.lookup(key_hash(key), key)
+    }
+
+    #[inline]
+    fn lookup(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        let id = *self.by_hash.get(&hash)?;
+        if bytes_eq(&self.keys[id as usize], key) {
+            return Some(id);
+        }
+        self.collisions.get(key).copied()
     }
 
     /// The key of `id` (empty if unknown).
@@ -189,6 +240,35 @@ mod tests {
         );
         assert_eq!(cmp_encoded_keys(&k(&["A"]), &k(&["A", ""])), Ordering::Less);
         assert_eq!(cmp_encoded_keys(&[9, 9], &k(&["A"])), Ordering::Less);
+    }
+
+    #[test]
+    fn hash_collisions_fall_back_to_the_key() {
+        let mut i = Interner::default();
+        assert_eq!(i.intern(b"first"), (0, true));
+        // Pretend "second" hashes like "first".
+        let first = *i.by_hash.get(&key_hash(b"first")).unwrap();
+        i.by_hash.insert(key_hash(b"second"), first);
+        assert_eq!(i.intern(b"second"), (1, true));
+        assert_eq!(i.intern(b"second"), (1, false));
+        assert_eq!(
+            (i.get(b"first"), i.get(b"second"), i.get(b"third")),
+            (Some(0), Some(1), None)
+        );
+    }
+
+    #[test]
+    fn bytes_eq_compares_every_byte() {
+        let a = b"0123456789abcdefXYZ";
+        for len in 0..a.len() {
+            assert!(bytes_eq(&a[..len], &a[..len]));
+            for i in 0..len {
+                let mut b = a[..len].to_vec();
+                b[i] ^= 1;
+                assert!(!bytes_eq(&a[..len], &b), "len {len}, byte {i}");
+            }
+        }
+        assert!(!bytes_eq(b"ab", b"abc"));
     }
 
     #[test]

@@ -66,23 +66,24 @@ pub fn parse_i64(s: &str) -> Option<i64> {
         [b'+', rest @ ..] => (false, rest),
         rest => (false, rest),
     };
-    if digits.is_empty() {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let mut v: i64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        let d = i64::from(c - b'0');
-        v = v.checked_mul(10)?;
-        v = if neg {
-            v.checked_sub(d)?
-        } else {
-            v.checked_add(d)?
-        };
+    // Up to 18 digits cannot overflow: no checked multiply (a 128-bit libcall on wasm32).
+    if digits.len() <= 18 {
+        let v = digits
+            .iter()
+            .fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+        return Some(if neg { -v } else { v });
     }
-    Some(v)
+    digits.iter().try_fold(0i64, |v, &c| {
+        let (v, d) = (v.checked_mul(10)?, i64::from(c - b'0'));
+        if neg {
+            v.checked_sub(d)
+        } else {
+            v.checked_add(d)
+        }
+    })
 }
 
 /// Epoch seconds below 10^11 (before year 5138) are read as seconds, larger values as ms.
