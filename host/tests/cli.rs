@@ -71,6 +71,21 @@ fn an_unknown_plugin_is_exit_2_naming_the_step() {
 }
 
 #[test]
+fn a_plugin_of_the_wrong_world_is_exit_2_naming_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        text.replace("turnstile-parse@^0.1", "turnstile-window@^0.1"),
+    )
+    .unwrap();
+    let (code, err) = stderr_of(sluice(dir.path()).arg("validate").arg(&bad));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(":17:7: plugin turnstile-window@0.1.0 implements the `Window` world, but a `transform` step needs `Transform`"), "{err}");
+}
+
+#[test]
 fn an_unreachable_broker_is_exit_2_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let (code, err) = stderr_of(
