@@ -138,7 +138,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 partitions,
             };
             let report = produce::run(&args).await.map_err(user)?;
-            eprintln!("Produced {report:?}");
+            eprintln!("{report}");
             Ok(())
         }
         Command::Validate { ref paths } => validate(&cli, paths),

@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -21,6 +22,25 @@ use super::{Origin, SourceBatch, SourceHandle};
 use crate::spec::{KafkaSourceSpec, StartFrom};
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Routes librdkafka's error events to our log: reaching the end of a partition is an event
+/// the source handles, not an error.
+pub struct SourceContext;
+
+impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                tracing::debug!(reason, "Reached the end of a partition.");
+            }
+            _ => tracing::warn!(%error, reason, "The Kafka client reported an error."),
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
+type Source = BaseConsumer<SourceContext>;
 
 /// Settings resolved from the spec.
 pub struct KafkaSettings {
@@ -74,7 +94,7 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     })
 }
 
-fn consumer(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
+fn consumer(settings: &KafkaSettings) -> anyhow::Result<Source> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.brokers)
@@ -97,11 +117,11 @@ fn consumer(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
         config.set(key, value);
     }
     config
-        .create()
+        .create_with_context(SourceContext)
         .context("Could not create the Kafka consumer.")
 }
 
-fn topic_partitions(consumer: &BaseConsumer, settings: &KafkaSettings) -> anyhow::Result<Vec<i32>> {
+fn topic_partitions(consumer: &Source, settings: &KafkaSettings) -> anyhow::Result<Vec<i32>> {
     let topic = &settings.spec.topic;
     let metadata = consumer.fetch_metadata(Some(topic), META_TIMEOUT).map_err(|e| {
         anyhow::anyhow!(
@@ -131,7 +151,7 @@ fn topic_partitions(consumer: &BaseConsumer, settings: &KafkaSettings) -> anyhow
 /// high watermark of each partition with something to read (where `--once` stops) and the
 /// start position of every partition.
 fn assign_all(
-    consumer: &BaseConsumer,
+    consumer: &Source,
     settings: &KafkaSettings,
     partitions: &[i32],
 ) -> anyhow::Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>)> {
@@ -176,7 +196,7 @@ fn assign_all(
 }
 
 struct Reader {
-    consumer: BaseConsumer,
+    consumer: Source,
     settings: KafkaSettings,
     tx: mpsc::Sender<SourceBatch>,
     commits: std::sync::mpsc::Receiver<Vec<(i32, i64)>>,
