@@ -44,6 +44,9 @@ pub enum Command {
         /// Process what is available at start, flush every window, and exit.
         #[arg(long)]
         once: bool,
+        /// Serve the live dashboard and the API on this address (e.g. 127.0.0.1:8080).
+        #[arg(long, env = "SLUICE_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Replays MTA weekly files (or message files) into a Kafka topic.
     Produce {
@@ -109,7 +112,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             ref pipelines,
             once,
-        } => run(&cli, pipelines, once).await,
+            listen,
+        } => run(&cli, pipelines, once, listen).await,
         Command::Produce {
             brokers,
             topic,
@@ -174,8 +178,19 @@ fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
     }
 }
 
-async fn run(cli: &Cli, path: &Path, once: bool) -> anyhow::Result<()> {
+async fn run(
+    cli: &Cli,
+    path: &Path,
+    once: bool,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let host = host(cli)?;
+    if let Some(addr) = listen {
+        let bound = crate::api::serve(addr, host.live.clone())
+            .await
+            .map_err(user)?;
+        println!("Dashboard: http://{bound}/");
+    }
     let files = runtime::spec_files(path).map_err(user)?;
     if files.is_empty() {
         return Err(UserError(format!("`{}` holds no `*.yaml` spec.", path.display())).into());

@@ -5,6 +5,7 @@
 //! time and drives windows. `broker` runs the embedded Kafka-protocol broker and `produce`
 //! replays MTA files into a topic.
 
+pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod objects;

@@ -34,6 +34,8 @@ pub struct WindowStage {
     pub slide: i64,
     /// What to do with late rows.
     pub late: Late,
+    /// How often early results go out (`emit.early`), if at all.
+    pub early: Option<std::time::Duration>,
     /// Event time.
     pub watermarks: Watermarks,
 }
@@ -54,6 +56,8 @@ pub struct Chain {
     pub output: Arc<Vec<Field>>,
     /// The engine (to restart stateless stages).
     pub engine: Arc<PluginEngine>,
+    /// Early results gathered since they last went out, and when that was.
+    pub pending_early: (BatchBuilder, Option<Instant>),
 }
 
 /// What one source batch turned into.
@@ -61,6 +65,8 @@ pub struct Chain {
 pub struct ChainOutput {
     /// Rows for the sinks.
     pub rows: Option<RowBatch>,
+    /// Early (not final) window results, for live sinks only.
+    pub early: Option<RowBatch>,
     /// Records that failed.
     pub dead: Vec<DeadLetter>,
     /// Late records dropped.
@@ -255,7 +261,11 @@ impl Chain {
             .iter()
             .map(|(i, reason)| (on_time.provenance.get(*i as usize).copied(), reason.clone()))
             .collect();
-        append(results, &result);
+        // `process` results are early or updated values, never final ones: live sinks only.
+        let schema = window.instance.output_schema();
+        if let Some(early) = take_early(&mut self.pending_early, &result, window.early, schema) {
+            out.early = Some(early);
+        }
         let now = Instant::now();
         for &p in &source.idle {
             window.watermarks.caught_up(p, now);
@@ -378,6 +388,28 @@ impl Chain {
             });
         }
     }
+}
+
+/// Gathers early rows and releases them at most every `every`.
+fn take_early(
+    pending: &mut (BatchBuilder, Option<Instant>),
+    result: &PluginOutput,
+    every: Option<std::time::Duration>,
+    schema: &[Field],
+) -> Option<RowBatch> {
+    let every = every?;
+    append(&mut pending.0, result);
+    let due = pending.1.is_none_or(|t| t.elapsed() >= every);
+    if !due || pending.0.ends.is_empty() {
+        return None;
+    }
+    pending.1 = Some(Instant::now());
+    let rows = std::mem::take(&mut pending.0);
+    Some(RowBatch {
+        schema: Arc::new(schema.to_vec()),
+        data: rows.data,
+        ends: rows.ends,
+    })
 }
 
 fn append(results: &mut BatchBuilder, output: &PluginOutput) {

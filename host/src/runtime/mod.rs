@@ -35,6 +35,8 @@ pub struct Host {
     pub registry: Registry,
     /// Where the host keeps its state (compile cache, embedded broker, dead letters).
     pub state_dir: PathBuf,
+    /// Live event channels (dashboard, `/api/v1/pipelines/{name}/live`).
+    pub live: crate::sinks::live::LiveHub,
 }
 
 impl Host {
@@ -53,6 +55,7 @@ impl Host {
             engine,
             registry,
             state_dir: state_dir.to_owned(),
+            live: Default::default(),
         })
     }
 
@@ -110,7 +113,11 @@ impl Host {
         let chain = plan::chain(self, loaded, &source.origin.topic, &source.partitions, once)?;
         let mut sinks = Vec::new();
         for (i, sink) in spec.sinks.iter().enumerate() {
-            let built = Sink::build(sink, &chain.output)
+            let ctx = crate::sinks::SinkContext {
+                pipeline: &spec.name,
+                live: &self.live,
+            };
+            let built = Sink::build(sink, &chain.output, &ctx)
                 .map_err(|m| loaded.error(&["sinks", &i.to_string(), plan::sink_key(sink)], m))?;
             sinks.push(built);
         }
@@ -122,7 +129,8 @@ impl Host {
             sinks,
             dlq,
             source,
-            stats: Arc::default(),
+            stats: Arc::new(Stats::starting()),
+            live: self.live.clone(),
         })
     }
 
@@ -180,7 +188,7 @@ impl Host {
             None => {
                 let lake = loaded.spec.sinks.iter().find_map(|s| match s {
                     SinkSpec::Lake(lake) => Some(lake.url.clone()),
-                    SinkSpec::Stdout(_) => None,
+                    _ => None,
                 });
                 let url =
                     lake.unwrap_or_else(|| format!("file://{}/dlq", self.state_dir.display()));

@@ -15,6 +15,7 @@ use super::chain::{Chain, ChainOutput};
 use super::deadletter::DeadLetterSink;
 use super::summary::Summary;
 use crate::sinks::Sink;
+use crate::sinks::live::LiveHub;
 use crate::sources::SourceHandle;
 
 /// Live counters of a running pipeline.
@@ -32,6 +33,16 @@ pub struct Stats {
     pub watermark: AtomicI64,
 }
 
+impl Stats {
+    /// Zero counters and no watermark yet.
+    pub fn starting() -> Self {
+        Self {
+            watermark: AtomicI64::new(i64::MIN),
+            ..Default::default()
+        }
+    }
+}
+
 /// A pipeline ready to run.
 pub struct Running {
     /// Name.
@@ -46,6 +57,8 @@ pub struct Running {
     pub source: SourceHandle,
     /// Counters.
     pub stats: Arc<Stats>,
+    /// Where statistics are published for the dashboard.
+    pub live: LiveHub,
 }
 
 /// Runs until the source ends (`--once`) or `stop` is set; returns the summary.
@@ -57,6 +70,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         dlq,
         source,
         stats,
+        live,
     } = pipeline;
     let SourceHandle {
         batches,
@@ -67,8 +81,11 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
     let (tx, rx) = mpsc::channel::<(ChainOutput, Vec<(i32, i64)>, bool)>(4);
     let processor = tokio::task::spawn_blocking(move || process_loop(chain, batches, tx));
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
+    let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
     let written = write_loop(&name, &sinks, &dlq, rx, &commits, &stats).await;
     progress.abort();
+    publisher.abort();
+    publish_stats(&name, &stats, &live, 0.0);
     stop.store(true, Ordering::Relaxed);
     let processed = processor.await.context("The processing thread panicked.")?;
     drop(commits);
@@ -115,6 +132,11 @@ async fn write_loop(
     let mut summary = Summary::default();
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     while let Some((output, offsets, end)) = rx.recv().await {
+        if let Some(rows) = &output.early {
+            for sink in sinks.iter().filter(|s| s.wants_early()) {
+                sink.write_early(rows).await?;
+            }
+        }
         if let Some(rows) = &output.rows {
             let writes = sinks.iter().map(|sink| async move {
                 sink.write(rows)
@@ -161,6 +183,35 @@ async fn write_loop(
         }
     }
     Ok(summary)
+}
+
+/// Publishes the pipeline's counters on its live channel twice a second.
+async fn publish_loop(name: String, stats: Arc<Stats>, live: LiveHub) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        tick.tick().await;
+        let records = stats.records_in.load(Ordering::Relaxed);
+        let rate = (records - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+        last = (Instant::now(), records);
+        publish_stats(&name, &stats, &live, rate);
+    }
+}
+
+fn publish_stats(name: &str, stats: &Stats, live: &LiveHub, rate: f64) {
+    let watermark = stats.watermark.load(Ordering::Relaxed);
+    let watermark = (watermark != i64::MIN && watermark != i64::MAX)
+        .then(|| sluice_plugin_sdk::time::format_timestamp(watermark));
+    let event = serde_json::json!({
+        "type": "stats",
+        "records_in": stats.records_in.load(Ordering::Relaxed),
+        "rows_out": stats.rows_out.load(Ordering::Relaxed),
+        "dead_letters": stats.dead_letters.load(Ordering::Relaxed),
+        "late_dropped": stats.late_dropped.load(Ordering::Relaxed),
+        "watermark": watermark,
+        "rate": rate,
+    });
+    live.publish(name, &event);
 }
 
 async fn progress_loop(name: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) {

@@ -44,6 +44,7 @@ pub fn chain(
         post: Vec::new(),
         output: Arc::new(Vec::new()),
         engine: host.engine.clone(),
+        pending_early: Default::default(),
     };
     for (i, step) in loaded.spec.steps.iter().enumerate() {
         let built = match step {
@@ -88,6 +89,7 @@ pub fn sink_key(sink: &SinkSpec) -> &'static str {
     match sink {
         SinkSpec::Lake(_) => "lake",
         SinkSpec::Stdout(_) => "stdout",
+        SinkSpec::Live(_) => "live",
     }
 }
 
@@ -221,7 +223,7 @@ fn window(
         &plugin.component,
         &plugin.id(),
         &limits(&spec.limits),
-        &config_text(&spec.config),
+        &config_text(&early_config(spec)),
         input,
         &window_spec,
     )
@@ -241,6 +243,23 @@ fn window(
         size,
         slide,
         late: spec.late,
+        early: spec.emit.as_ref().map(|e| e.early.0),
         watermarks: Watermarks::new(delay, idle_after),
     })
+}
+
+/// The window's config, with `emit_early: true` added when the step asks for early results
+/// (the plugin then returns the current value of every window a batch touches).
+fn early_config(spec: &WindowStepSpec) -> serde_json::Value {
+    let mut config = spec.config.clone();
+    if spec.emit.is_some() {
+        match &mut config {
+            serde_json::Value::Object(map) => {
+                map.insert("emit_early".into(), true.into());
+            }
+            serde_json::Value::Null => config = serde_json::json!({ "emit_early": true }),
+            _ => {}
+        }
+    }
+    config
 }

@@ -3,6 +3,7 @@
 //! which is what lets the runtime commit source offsets behind it.
 
 pub mod lake;
+pub mod live;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -39,20 +40,31 @@ impl RowBatch {
     }
 }
 
+/// What sinks may need besides their own spec.
+pub struct SinkContext<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+    /// The live hub of the host.
+    pub live: &'a live::LiveHub,
+}
+
 /// A configured sink.
 pub enum Sink {
     /// `lake:`
     Lake(lake::LakeSink),
     /// `stdout:`
     Stdout(stdout::StdoutSink),
+    /// `live:`
+    Live(live::LiveSink),
 }
 
 impl Sink {
     /// Builds the sink for rows of `schema`; errors name the problem in spec terms.
-    pub fn build(spec: &SinkSpec, schema: &[Field]) -> Result<Self, String> {
+    pub fn build(spec: &SinkSpec, schema: &[Field], ctx: &SinkContext<'_>) -> Result<Self, String> {
         Ok(match spec {
             SinkSpec::Lake(lake) => Sink::Lake(lake::LakeSink::new(lake, schema)?),
             SinkSpec::Stdout(_) => Sink::Stdout(stdout::StdoutSink::new(schema)),
+            SinkSpec::Live(_) => Sink::Live(live::LiveSink::new(ctx.pipeline, ctx.live)),
         })
     }
 
@@ -61,7 +73,13 @@ impl Sink {
         match self {
             Sink::Lake(_) => "lake",
             Sink::Stdout(_) => "stdout",
+            Sink::Live(_) => "live",
         }
+    }
+
+    /// True for sinks that also take early (not yet final) results.
+    pub fn wants_early(&self) -> bool {
+        matches!(self, Sink::Live(_))
     }
 
     /// Writes `rows` durably.
@@ -69,6 +87,15 @@ impl Sink {
         match self {
             Sink::Lake(sink) => sink.write(rows).await,
             Sink::Stdout(sink) => sink.write(rows),
+            Sink::Live(sink) => sink.write(rows, true),
+        }
+    }
+
+    /// Writes early results (only sinks that [`Sink::wants_early`]).
+    pub async fn write_early(&self, rows: &RowBatch) -> anyhow::Result<()> {
+        match self {
+            Sink::Live(sink) => sink.write(rows, false),
+            _ => Ok(()),
         }
     }
 }

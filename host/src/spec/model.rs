@@ -121,12 +121,24 @@ pub struct WindowStepSpec {
     /// `late: drop | dlq`
     #[serde(default)]
     pub late: Late,
+    /// `emit: { early: 1m }` (early results for live sinks, at most this often)
+    #[serde(default)]
+    pub emit: Option<EmitSpec>,
     /// `config: {...}`
     #[serde(default)]
     pub config: serde_json::Value,
     /// `limits: {...}`
     #[serde(default)]
     pub limits: LimitsSpec,
+}
+
+/// `emit: { early: 1m }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmitSpec {
+    /// `early: 1m` — send the current value of open windows to live sinks this often; the
+    /// other sinks still get only final results.
+    pub early: Dur,
 }
 
 /// `late: drop | dlq`
@@ -163,7 +175,14 @@ pub enum SinkSpec {
     Lake(LakeSinkSpec),
     /// `stdout: {...}`
     Stdout(StdoutSinkSpec),
+    /// `live: {}` (the dashboard and `/api/v1/pipelines/{name}/live`)
+    Live(LiveSinkSpec),
 }
+
+/// `- live: {}`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSinkSpec {}
 
 /// `- lake: { url: file://./lake, format: csv, compression: gzip, partition_by: [...] }`
 #[derive(Clone, Debug, Deserialize)]

@@ -1,0 +1,113 @@
+//! The host's HTTP server (warp): the live dashboard at `/`, the live event stream of each
+//! pipeline (server-sent events) at `/api/v1/pipelines/{name}/live`, the list of pipelines,
+//! and `/healthz`. Errors are JSON `{code, message, details}`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use futures::StreamExt;
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use crate::sinks::live::LiveHub;
+
+mod tokio_stream_shim;
+
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// Every route.
+pub fn routes(hub: LiveHub) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let dashboard = warp::path::end()
+        .and(warp::get())
+        .map(|| warp::reply::html(DASHBOARD));
+    let health = warp::path("healthz").and(warp::path::end()).map(|| "ok");
+    let with_hub = warp::any().map(move || hub.clone());
+    let list = warp::path!("api" / "v1" / "pipelines")
+        .and(warp::get())
+        .and(with_hub.clone())
+        .map(|hub: LiveHub| warp::reply::json(&hub.pipelines()));
+    let live = warp::path!("api" / "v1" / "pipelines" / String / "live")
+        .and(warp::get())
+        .and(with_hub)
+        .and_then(live);
+    dashboard.or(health).or(list).or(live).recover(recover)
+}
+
+/// Serves `routes` on `addr` until the process ends; returns the bound address.
+pub async fn serve(addr: SocketAddr, hub: LiveHub) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("Cannot listen on {addr}: {e}. Choose a free address with --listen.")
+    })?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(warp::serve(routes(hub)).incoming(listener).run());
+    tracing::info!(
+        "Serving the dashboard on http://{bound}/ and the API under http://{bound}/api/v1/."
+    );
+    Ok(bound)
+}
+
+async fn live(name: String, hub: LiveHub) -> Result<Box<dyn Reply>, Rejection> {
+    let Some((recent, rx)) = hub.subscribe(&name) else {
+        return Ok(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "pipeline_not_found",
+            &format!("No running pipeline is named `{name}`."),
+        )));
+    };
+    let recent = futures::stream::iter(recent);
+    let next = tokio_stream_shim::stream(rx);
+    let events = recent.chain(next).map(|text| {
+        Ok::<_, Infallible>(
+            warp::sse::Event::default()
+                .event("message")
+                .data(text.to_string()),
+        )
+    });
+    Ok(Box::new(warp::sse::reply(
+        warp::sse::keep_alive().stream(events),
+    )))
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    details: serde_json::Value,
+}
+
+fn error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> warp::reply::WithStatus<warp::reply::Json> {
+    let body = ErrorBody {
+        code,
+        message,
+        details: serde_json::Value::Null,
+    };
+    warp::reply::with_status(warp::reply::json(&body), status)
+}
+
+async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
+    if rejection.is_not_found() {
+        return Ok(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such endpoint.",
+        ));
+    }
+    if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return Ok(error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed here.",
+        ));
+    }
+    tracing::warn!(?rejection, "An API request was rejected.");
+    Ok(error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "The request could not be handled.",
+    ))
+}

@@ -1,0 +1,133 @@
+//! `live` sink and the hub behind `/api/v1/pipelines/{name}/live`: rows (final window results
+//! and, when the window asks for them, early results) and pipeline statistics are published
+//! as JSON events to every subscriber. The hub keeps the most recent events so that a client
+//! connecting mid-run (the dashboard) starts with the current picture.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value as Json};
+use sluice_plugin_sdk::rows::{Field, Value, decode_row};
+use tokio::sync::broadcast;
+
+use super::RowBatch;
+
+/// The recent events of a channel and a receiver for the next ones.
+pub type Subscription = (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>);
+
+/// Events kept for clients that connect later.
+const RECENT: usize = 256;
+
+/// One pipeline's live channel.
+struct Channel {
+    tx: broadcast::Sender<Arc<str>>,
+    recent: VecDeque<Arc<str>>,
+}
+
+/// Live event channels of every pipeline of the host.
+#[derive(Clone, Default)]
+pub struct LiveHub {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl LiveHub {
+    /// Publishes `event` (a JSON object) on `pipeline`'s channel.
+    pub fn publish(&self, pipeline: &str, event: &Json) {
+        let text: Arc<str> = Arc::from(event.to_string());
+        let mut channels = self.channels.lock().expect("live hub lock");
+        let channel = channels
+            .entry(pipeline.to_owned())
+            .or_insert_with(|| Channel {
+                tx: broadcast::channel(1024).0,
+                recent: VecDeque::new(),
+            });
+        if channel.recent.len() == RECENT {
+            channel.recent.pop_front();
+        }
+        channel.recent.push_back(text.clone());
+        let _ = channel.tx.send(text);
+    }
+
+    /// Declares a pipeline (so that subscribing before its first event works).
+    pub fn register(&self, pipeline: &str) {
+        let mut channels = self.channels.lock().expect("live hub lock");
+        channels
+            .entry(pipeline.to_owned())
+            .or_insert_with(|| Channel {
+                tx: broadcast::channel(1024).0,
+                recent: VecDeque::new(),
+            });
+    }
+
+    /// The recent events and a receiver for the next ones; `None` for an unknown pipeline.
+    pub fn subscribe(
+        &self,
+        pipeline: &str,
+    ) -> Option<Subscription> {
+        let channels = self.channels.lock().expect("live hub lock");
+        let channel = channels.get(pipeline)?;
+        Some((
+            channel.recent.iter().cloned().collect(),
+            channel.tx.subscribe(),
+        ))
+    }
+
+    /// Names of the pipelines with a channel, sorted.
+    pub fn pipelines(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .channels
+            .lock()
+            .expect("live hub lock")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Publishes rows to a pipeline's live channel.
+pub struct LiveSink {
+    pipeline: String,
+    hub: LiveHub,
+}
+
+impl LiveSink {
+    /// For `pipeline` on `hub`.
+    pub fn new(pipeline: &str, hub: &LiveHub) -> Self {
+        hub.register(pipeline);
+        Self {
+            pipeline: pipeline.to_owned(),
+            hub: hub.clone(),
+        }
+    }
+
+    /// Publishes `rows` as one `rows` event; `is_final` is false for early results.
+    pub fn write(&self, rows: &RowBatch, is_final: bool) -> anyhow::Result<()> {
+        let mut objects = Vec::with_capacity(rows.len());
+        for row in rows.batch().rows() {
+            objects.push(Json::Object(row_object(&rows.schema, row)?));
+        }
+        let event = serde_json::json!({ "type": "rows", "final": is_final, "rows": objects });
+        self.hub.publish(&self.pipeline, &event);
+        Ok(())
+    }
+}
+
+/// A row as a JSON object; timestamps as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn row_object(schema: &[Field], row: &[u8]) -> anyhow::Result<Map<String, Json>> {
+    let mut object = Map::new();
+    for (field, value) in schema.iter().zip(decode_row(schema, row)?) {
+        let json = match value {
+            Value::Null => Json::Null,
+            Value::Str(s) => Json::from(s),
+            Value::Bytes(b) => Json::from(String::from_utf8_lossy(b).into_owned()),
+            Value::Int64(v) => Json::from(v),
+            Value::Float64(v) => Json::from(v),
+            Value::Boolean(v) => Json::from(v),
+            Value::Timestamp(ms) => Json::from(sluice_plugin_sdk::time::format_timestamp(ms)),
+        };
+        object.insert(field.name.clone(), json);
+    }
+    Ok(object)
+}
