@@ -1,11 +1,14 @@
 //! The window state and the two counter semantics of DESIGN §6, independent of rows: readings
 //! come in as (group key, turnstile key, event time, values), closed windows go out as
-//! (group key, start, end, sums) ordered by (start, group key).
+//! (group key, start, end, sums) ordered by (start, group key). With tracking on
+//! ([`Aggregator::track_touched`], in `touched.rs`), the current sums of the (window, group)
+//! pairs a batch changed can be read out as early results.
 
 #[cfg(test)]
 mod tests;
 
 use crate::intern::{FxHashMap, Interner, bytes_eq, cmp_encoded_keys, is_text_key};
+use crate::touched::Touched;
 use std::collections::BTreeMap;
 
 /// How ENTRIES and EXITS are to be read.
@@ -69,6 +72,8 @@ pub struct WindowSums {
     pub(crate) groups: Vec<u32>,
     /// `n_values` sums per slot.
     pub(crate) sums: Vec<i64>,
+    /// Per slot, the last batch that touched it (early results only; may be shorter).
+    pub(crate) marks: Vec<u32>,
 }
 
 /// All state of a window plugin instance.
@@ -83,6 +88,8 @@ pub struct Aggregator {
     pub(crate) open: BTreeMap<i64, WindowSums>,
     /// Every window ending at or before this has been emitted.
     pub(crate) closed_upto: i64,
+    /// The pairs the current batch touched, when early results are on.
+    pub(crate) touched: Option<Touched>,
     deltas: Vec<i64>,
 }
 
@@ -98,6 +105,7 @@ impl Aggregator {
             predecessors: Vec::new(),
             open: BTreeMap::new(),
             closed_upto: i64::MIN,
+            touched: None,
             deltas: vec![0; n_values],
         }
     }
@@ -215,6 +223,9 @@ impl Aggregator {
                 w.sums.extend(std::iter::repeat_n(0, values.len()));
                 (w.groups.len() - 1) as u32
             });
+            if let Some(t) = &mut self.touched {
+                t.mark(&mut w.marks, start, gid, slot);
+            }
             let at = slot as usize * values.len();
             for (s, v) in w.sums[at..at + values.len()].iter_mut().zip(values) {
                 *s = s.wrapping_add(*v);

@@ -6,11 +6,11 @@
 mod tests;
 
 use crate::aggregate::{Counters, Windows};
-use sluice_plugin_sdk::json::parse_config;
+use sluice_plugin_sdk::json::{Json, parse_config};
 use sluice_plugin_sdk::{DecodeError, Field, FieldType, RowReader, WindowSpec};
 
 /// Config keys `init` accepts.
-pub const CONFIG_KEYS: &[&str] = &["counters", "group_by", "key", "values"];
+pub const CONFIG_KEYS: &[&str] = &["counters", "group_by", "key", "values", "emit_early"];
 
 /// Most windows one reading may fall into (`size / slide`).
 pub const MAX_WINDOWS_PER_READING: i64 = 1_000;
@@ -26,6 +26,9 @@ pub struct Settings {
     pub key: Vec<String>,
     /// `values: [entries, exits]`: the int64 fields summed.
     pub values: Vec<String>,
+    /// `emit_early: true`: `process` returns the current sums of the (group, window) pairs
+    /// each batch touched (default false; the host sets it for `emit: { early: … }`).
+    pub emit_early: bool,
 }
 
 fn strings(names: &[&str]) -> Vec<String> {
@@ -61,12 +64,23 @@ impl Settings {
         let values = cfg
             .take_str_list("values")?
             .unwrap_or_else(|| strings(&["entries", "exits"]));
+        let emit_early = match cfg.take("emit_early") {
+            None | Some(Json::Null) => false,
+            Some(Json::Bool(b)) => b,
+            Some(other) => {
+                return Err(format!(
+                    "config key `emit_early` must be true or false, not {}",
+                    other.kind()
+                ));
+            }
+        };
         cfg.finish(CONFIG_KEYS)?;
         Ok(Settings {
             counters,
             group_by,
             key,
             values,
+            emit_early,
         })
     }
 

@@ -197,3 +197,5 @@ fn restore_rejects_garbage_and_foreign_snapshots() {
     );
     fresh.restore(&state).unwrap();
 }
+
+mod early;

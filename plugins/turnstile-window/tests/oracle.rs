@@ -77,8 +77,9 @@ fn parse_batch(parse: &mut TurnstileParse, schema: &[Field], lines: &[String]) -
     (out, max_ts.unwrap_or(i64::MIN))
 }
 
-/// Runs the pipeline and returns the result rows as `station,window_start,window_end,entries,exits`.
-fn run(lines: &[String], counters: &str) -> Vec<String> {
+/// Runs the pipeline and returns the final rows as `station,window_start,window_end,entries,exits`
+/// and, with `emit_early`, the early rows of `process` in the order they came.
+fn run(lines: &[String], counters: &str, emit_early: bool) -> (Vec<String>, Vec<String>) {
     let raw = [Field::new("value", FieldType::Bytes)];
     let (mut parse, parsed) = TurnstileParse::init(r#"{"format":"auto"}"#, &raw).unwrap();
     let spec = WindowSpec {
@@ -86,9 +87,10 @@ fn run(lines: &[String], counters: &str) -> Vec<String> {
         size: 4 * H,
         slide: 4 * H,
     };
-    let config = format!(r#"{{"counters":"{counters}","group_by":["station"]}}"#);
+    let config =
+        format!(r#"{{"counters":"{counters}","group_by":["station"],"emit_early":{emit_early}}}"#);
     let (mut window, schema) = TurnstileWindow::init(&config, &parsed, &spec).unwrap();
-    let (mut max_ts, mut results) = (i64::MIN, Vec::new());
+    let (mut max_ts, mut results, mut early) = (i64::MIN, Vec::new(), Vec::new());
     for chunk in lines.chunks(BATCH) {
         let (rows, batch_max) = parse_batch(&mut parse, &parsed, chunk);
         max_ts = max_ts.max(batch_max);
@@ -97,6 +99,8 @@ fn run(lines: &[String], counters: &str) -> Vec<String> {
         window
             .process(rows.rows.as_batch(), watermark, &mut out)
             .unwrap();
+        early.extend(text_rows(&schema, &out));
+        out.rows = BatchBuilder::new();
         window.advance(watermark, &mut out).unwrap();
         assert!(
             out.failures.is_empty(),
@@ -108,7 +112,7 @@ fn run(lines: &[String], counters: &str) -> Vec<String> {
     let mut out = Output::default();
     window.advance(i64::MAX, &mut out).unwrap();
     results.extend(text_rows(&schema, &out));
-    results
+    (results, early)
 }
 
 fn text_rows(schema: &[Field], out: &Output) -> Vec<String> {
@@ -141,7 +145,8 @@ fn expected(name: &str, counters: &str) -> Vec<String> {
 }
 
 fn check(name: &str, weeks: &[&str], counters: &str) {
-    let mut got = run(&replay_order(weeks), counters);
+    let (mut got, early) = run(&replay_order(weeks), counters, false);
+    assert!(early.is_empty(), "process emitted rows without emit_early");
     got.sort();
     let want = expected(name, counters);
     if got == want {
@@ -194,4 +199,30 @@ fn three_weeks_cumulative_match_the_oracle() {
 #[test]
 fn three_weeks_incremental_match_the_oracle() {
     check("3weeks", THREE_WEEKS, "incremental");
+}
+
+/// With early results on, the final rows stay exact, and the last early value of every
+/// (station, window) is its final value: early rows are running sums, never ahead or stale.
+#[test]
+fn week_240106_early_results_end_at_the_final_values() {
+    let lines = replay_order(&["240106"]);
+    for counters in ["cumulative", "incremental"] {
+        let (mut finals, early) = run(&lines, counters, true);
+        let key = |row: &str| row.splitn(3, ',').take(2).collect::<Vec<_>>().join(",");
+        let last: std::collections::HashMap<String, &String> =
+            early.iter().map(|r| (key(r), r)).collect();
+        assert_eq!(
+            last.len(),
+            finals.len(),
+            "{counters}: one early key per final row"
+        );
+        for row in &finals {
+            assert_eq!(last.get(&key(row)).copied(), Some(row), "{counters}");
+        }
+        finals.sort();
+        assert!(
+            finals == expected("240106", counters),
+            "{counters}: finals differ from the oracle"
+        );
+    }
 }

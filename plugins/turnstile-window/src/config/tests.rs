@@ -56,6 +56,10 @@ fn bad_configs_say_what_is_wrong() {
             "unknown config key(s) `colour`",
         ),
         (
+            r#"{"counters":"cumulative","emit_early":"yes"}"#,
+            "`emit_early` must be true or false, not a string",
+        ),
+        (
             r#"{"counters":"cumulative","group_by":"station"}"#,
             "must be an array of strings",
         ),
