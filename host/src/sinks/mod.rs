@@ -2,6 +2,7 @@
 //! enum is the registry. A sink's `write` returns only once the rows are durably written,
 //! which is what lets the runtime commit source offsets behind it.
 
+pub mod kafka;
 pub mod lake;
 pub mod live;
 pub mod stdout;

@@ -3,6 +3,7 @@
 //! the source), and takes offset commits back once the sinks have written what came before.
 
 pub mod file;
+pub mod http;
 pub mod kafka;
 
 use sluice_plugin_sdk::rows::BatchBuilder;
