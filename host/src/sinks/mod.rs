@@ -5,6 +5,7 @@
 pub mod kafka;
 pub mod lake;
 pub mod live;
+pub mod postgres;
 pub mod stdout;
 
 use std::sync::Arc;
