@@ -23,6 +23,11 @@ tools:
 	  echo "Installing the tansu broker $(TANSU_VERSION) (15-25 minutes, once per machine)..."; \
 	  cargo install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql; \
 	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the dashboard browser test..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+	@npm ci --prefix host/tests/browser --no-audit --no-fund --loglevel=error
 
 build: tools
 	cargo build --release -p sluice-host -p sluice-plugin-artifacts
