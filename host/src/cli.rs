@@ -206,7 +206,7 @@ async fn run(
     let mut tasks = Vec::new();
     for file in &files {
         let loaded = crate::spec::load_file(file)?;
-        let running = host.start(&loaded, once, stop.clone()).map_err(|e| {
+        let running = host.start(&loaded, once, stop.clone()).await.map_err(|e| {
             if e.downcast_ref::<SpecErrors>().is_some() {
                 e
             } else {

@@ -69,3 +69,23 @@ fn three_weeks_cumulative_equal_the_oracle() {
         "mta-turnstile-3weeks.cumulative.csv",
     );
 }
+
+#[test]
+fn the_file_backfill_pipeline_equals_the_incremental_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("backfill");
+    let out = ok(sluice(dir.path())
+        .args(["run", "--once", "--pipelines"])
+        .arg(repo().join("pipelines/turnstile-file.yaml"))
+        .env("TURNSTILE_FILE", week("240106"))
+        .env("LAKE_URL", format!("file://{}", lake.display())));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Pipeline `turnstile-backfill` finished."),
+        "{stdout}"
+    );
+    assert_same_rows(
+        &lake_rows(&lake),
+        &expected_rows("mta-turnstile-240106.incremental.csv"),
+    );
+}

@@ -101,8 +101,8 @@ impl Host {
         plan::chain(self, loaded, topic, partitions, once)
     }
 
-    /// Builds the pipeline of `loaded` and starts its source.
-    pub fn start(
+    /// Builds the pipeline of `loaded`, connects its sinks and starts its source.
+    pub async fn start(
         &self,
         loaded: &Loaded,
         once: bool,
@@ -112,14 +112,22 @@ impl Host {
         let (source, brokers) = self.start_source(loaded, once, stop)?;
         let chain = plan::chain(self, loaded, &source.origin.topic, &source.partitions, once)?;
         let mut sinks = Vec::new();
+        let ctx = crate::sinks::SinkContext {
+            pipeline: &spec.name,
+            live: &self.live,
+            brokers: brokers.as_deref(),
+        };
         for (i, sink) in spec.sinks.iter().enumerate() {
-            let ctx = crate::sinks::SinkContext {
-                pipeline: &spec.name,
-                live: &self.live,
+            let at = |e: anyhow::Error| {
+                let error = loaded.error(
+                    &["sinks", &i.to_string(), plan::sink_key(sink)],
+                    format!("{e:#}"),
+                );
+                SpecErrors(vec![error])
             };
-            let built = Sink::build(sink, &chain.output, &ctx)
-                .map_err(|m| loaded.error(&["sinks", &i.to_string(), plan::sink_key(sink)], m))?;
-            sinks.push(built);
+            if let Some(built) = Sink::build(sink, &chain.output, &ctx).await.map_err(at)? {
+                sinks.push(built);
+            }
         }
         let dlq = self.dead_letters(loaded, brokers.as_deref())?;
         tracing::info!(pipeline = %spec.name, dead_letters = %dlq.describe(), "Pipeline started.");
@@ -156,6 +164,20 @@ impl Host {
                     once,
                 };
                 Ok((sources::kafka::start(settings, stop)?, Some(brokers)))
+            }
+            SourceSpec::Http(http) => {
+                let settings = sources::http::HttpSourceSettings {
+                    listen: http.listen,
+                    path: http.path.clone(),
+                    max_body_bytes: http.max_body.map_or(4 << 20, |b| b.0),
+                    max_records_per_s: http.max_records_per_s,
+                    max_records: spec.batch.max_records,
+                    max_wait: spec.batch.max_wait.0,
+                    ack_timeout: std::time::Duration::from_secs(30),
+                };
+                let (handle, bound) = sources::http::start(settings, stop)?;
+                tracing::info!(pipeline = %spec.name, "Accepting records on http://{bound}{}.", http.path);
+                Ok((handle, None))
             }
             SourceSpec::File(file) => {
                 let paths: Vec<PathBuf> = file.paths.iter().map(PathBuf::from).collect();

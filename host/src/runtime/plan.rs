@@ -90,37 +90,13 @@ pub fn sink_key(sink: &SinkSpec) -> &'static str {
         SinkSpec::Lake(_) => "lake",
         SinkSpec::Stdout(_) => "stdout",
         SinkSpec::Live(_) => "live",
+        SinkSpec::Postgres(_) => "postgres",
+        SinkSpec::Kafka(_) => "kafka",
     }
 }
 
 fn check_sink(sink: &SinkSpec, schema: &[Field]) -> Result<(), String> {
-    if let SinkSpec::Lake(lake) = sink {
-        for name in &lake.partition_by {
-            if !schema.iter().any(|f| &f.name == name) {
-                return Err(format!(
-                    "partition field `{name}` is not in the rows reaching this sink {}",
-                    describe_schema(schema)
-                ));
-            }
-        }
-        let known = [
-            "file://",
-            "s3://",
-            "gs://",
-            "az://",
-            "abfs://",
-            "memory://",
-            "http://",
-            "https://",
-        ];
-        if !known.iter().any(|p| lake.url.starts_with(p)) {
-            return Err(format!(
-                "`{}` is not an object store URL; use file://, s3://, gs://, az:// or memory://",
-                lake.url
-            ));
-        }
-    }
-    Ok(())
+    crate::sinks::Sink::check(sink, schema, "")
 }
 
 fn resolve(

@@ -34,6 +34,36 @@ pub struct LakeSink {
 }
 
 impl LakeSink {
+    /// Checks `partition_by` against `schema` and the URL's scheme, without any I/O.
+    pub fn check(spec: &LakeSinkSpec, schema: &[Field]) -> Result<(), String> {
+        for name in &spec.partition_by {
+            if !schema.iter().any(|f| &f.name == name) {
+                let names: Vec<&str> = schema.iter().map(|f| f.name.as_str()).collect();
+                return Err(format!(
+                    "partition field `{name}` is not in the rows reaching this sink ({})",
+                    names.join(", ")
+                ));
+            }
+        }
+        let known = [
+            "file://",
+            "s3://",
+            "gs://",
+            "az://",
+            "abfs://",
+            "memory://",
+            "http://",
+            "https://",
+        ];
+        if !known.iter().any(|p| spec.url.starts_with(p)) {
+            return Err(format!(
+                "`{}` is not an object store URL; use file://, s3://, gs://, az:// or memory://",
+                spec.url
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks `partition_by` against `schema` and opens the store.
     pub fn new(spec: &LakeSinkSpec, schema: &[Field]) -> Result<Self, String> {
         let mut partition_fields = Vec::new();

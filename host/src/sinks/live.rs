@@ -60,10 +60,7 @@ impl LiveHub {
     }
 
     /// The recent events and a receiver for the next ones; `None` for an unknown pipeline.
-    pub fn subscribe(
-        &self,
-        pipeline: &str,
-    ) -> Option<Subscription> {
+    pub fn subscribe(&self, pipeline: &str) -> Option<Subscription> {
         let channels = self.channels.lock().expect("live hub lock");
         let channel = channels.get(pipeline)?;
         Some((

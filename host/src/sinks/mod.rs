@@ -48,6 +48,8 @@ pub struct SinkContext<'a> {
     pub pipeline: &'a str,
     /// The live hub of the host.
     pub live: &'a live::LiveHub,
+    /// The source's brokers (already resolved), the default of a Kafka sink.
+    pub brokers: Option<&'a str>,
 }
 
 /// A configured sink.
@@ -58,16 +60,62 @@ pub enum Sink {
     Stdout(stdout::StdoutSink),
     /// `live:`
     Live(live::LiveSink),
+    /// `postgres:`
+    Postgres(Box<postgres::PostgresSink>),
+    /// `kafka:`
+    Kafka(Box<kafka::KafkaSink>),
 }
 
 impl Sink {
-    /// Builds the sink for rows of `schema`; errors name the problem in spec terms.
-    pub fn build(spec: &SinkSpec, schema: &[Field], ctx: &SinkContext<'_>) -> Result<Self, String> {
-        Ok(match spec {
-            SinkSpec::Lake(lake) => Sink::Lake(lake::LakeSink::new(lake, schema)?),
+    /// Checks the sink's fields against `schema` without any I/O (`sluice validate`).
+    pub fn check(spec: &SinkSpec, schema: &[Field], pipeline: &str) -> Result<(), String> {
+        match spec {
+            SinkSpec::Lake(lake) => lake::LakeSink::check(lake, schema),
+            SinkSpec::Postgres(pg) => {
+                postgres::PostgresSink::check(&postgres_settings(pg, pipeline), schema)
+            }
+            SinkSpec::Kafka(k) => kafka::KafkaSink::check(&kafka_settings(k, "", pipeline), schema),
+            SinkSpec::Stdout(_) | SinkSpec::Live(_) => Ok(()),
+        }
+    }
+
+    /// Builds (and connects) the sink for rows of `schema`. `Ok(None)`: the sink is disabled
+    /// by its spec (a `postgres` sink with an empty URL).
+    pub async fn build(
+        spec: &SinkSpec,
+        schema: &[Field],
+        ctx: &SinkContext<'_>,
+    ) -> anyhow::Result<Option<Self>> {
+        Self::check(spec, schema, ctx.pipeline).map_err(anyhow::Error::msg)?;
+        Ok(Some(match spec {
+            SinkSpec::Lake(lake) => {
+                Sink::Lake(lake::LakeSink::new(lake, schema).map_err(anyhow::Error::msg)?)
+            }
             SinkSpec::Stdout(_) => Sink::Stdout(stdout::StdoutSink::new(schema)),
             SinkSpec::Live(_) => Sink::Live(live::LiveSink::new(ctx.pipeline, ctx.live)),
-        })
+            SinkSpec::Postgres(pg) if pg.url.trim().is_empty() => {
+                tracing::info!(pipeline = ctx.pipeline, table = %pg.table,
+                    "The postgres sink is skipped: its url is empty (set WAREHOUSE_URL to enable it).");
+                return Ok(None);
+            }
+            SinkSpec::Postgres(pg) => {
+                let settings = postgres_settings(pg, ctx.pipeline);
+                Sink::Postgres(Box::new(
+                    postgres::PostgresSink::connect(settings, schema).await?,
+                ))
+            }
+            SinkSpec::Kafka(k) => {
+                let brokers = match (&k.brokers, ctx.brokers) {
+                    (Some(b), _) => b.clone(),
+                    (None, Some(b)) => b.to_owned(),
+                    (None, None) => {
+                        anyhow::bail!("a kafka sink needs `brokers:` when the source is not Kafka")
+                    }
+                };
+                let settings = kafka_settings(k, &brokers, ctx.pipeline);
+                Sink::Kafka(Box::new(kafka::KafkaSink::connect(settings, schema).await?))
+            }
+        }))
     }
 
     /// A short name for logs.
@@ -76,6 +124,8 @@ impl Sink {
             Sink::Lake(_) => "lake",
             Sink::Stdout(_) => "stdout",
             Sink::Live(_) => "live",
+            Sink::Postgres(_) => "postgres",
+            Sink::Kafka(_) => "kafka",
         }
     }
 
@@ -90,6 +140,8 @@ impl Sink {
             Sink::Lake(sink) => sink.write(rows).await,
             Sink::Stdout(sink) => sink.write(rows),
             Sink::Live(sink) => sink.write(rows, true),
+            Sink::Postgres(sink) => sink.write(rows).await,
+            Sink::Kafka(sink) => sink.write(rows).await,
         }
     }
 
@@ -99,6 +151,35 @@ impl Sink {
             Sink::Live(sink) => sink.write(rows, false),
             _ => Ok(()),
         }
+    }
+}
+
+fn postgres_settings(
+    spec: &crate::spec::PostgresSinkSpec,
+    pipeline: &str,
+) -> postgres::PostgresSettings {
+    postgres::PostgresSettings {
+        url: spec.url.clone(),
+        table: spec.table.clone(),
+        key: spec.key.clone(),
+        pipeline: pipeline.to_owned(),
+    }
+}
+
+fn kafka_settings(
+    spec: &crate::spec::KafkaSinkSpec,
+    brokers: &str,
+    pipeline: &str,
+) -> kafka::KafkaSinkSettings {
+    kafka::KafkaSinkSettings {
+        brokers: brokers.to_owned(),
+        topic: spec.topic.clone(),
+        format: match spec.format {
+            crate::spec::KafkaFormatSpec::Json => kafka::KafkaFormat::Json,
+            crate::spec::KafkaFormatSpec::Csv => kafka::KafkaFormat::Csv,
+        },
+        key: spec.key.clone(),
+        pipeline: pipeline.to_owned(),
     }
 }
 

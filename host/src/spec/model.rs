@@ -38,6 +38,30 @@ pub enum SourceSpec {
     Kafka(KafkaSourceSpec),
     /// `file: {...}`
     File(FileSourceSpec),
+    /// `http: {...}` (webhook ingest)
+    Http(HttpSourceSpec),
+}
+
+/// `source: { http: { listen: 127.0.0.1:8090, path: /ingest/turnstile } }` — records POSTed
+/// one per line or as a JSON array; answered only once processed and written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSourceSpec {
+    /// `listen: 127.0.0.1:8090`
+    #[serde(default = "default_http_listen")]
+    pub listen: std::net::SocketAddr,
+    /// `path: /ingest/turnstile`
+    pub path: String,
+    /// `max_body: 4MiB`
+    #[serde(default)]
+    pub max_body: Option<ByteSize>,
+    /// `max_records_per_s: 50000` (over it: 429)
+    #[serde(default)]
+    pub max_records_per_s: Option<u64>,
+}
+
+fn default_http_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8090))
 }
 
 /// `source: { kafka: {...} }`
@@ -177,6 +201,50 @@ pub enum SinkSpec {
     Stdout(StdoutSinkSpec),
     /// `live: {}` (the dashboard and `/api/v1/pipelines/{name}/live`)
     Live(LiveSinkSpec),
+    /// `postgres: {...}` (the warehouse)
+    Postgres(PostgresSinkSpec),
+    /// `kafka: {...}`
+    Kafka(KafkaSinkSpec),
+}
+
+/// `- postgres: { url: "${WAREHOUSE_URL:-}", table: turnstile_windows, key: [station, window_start] }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSinkSpec {
+    /// `url: postgres://user@host:5432/db` (empty: the sink is skipped, with a log line)
+    pub url: String,
+    /// `table: turnstile_windows` (created if missing)
+    pub table: String,
+    /// `key: [station, window_start]` (upsert key: a replay never duplicates a row)
+    pub key: Vec<String>,
+}
+
+/// `- kafka: { topic: turnstile-windows, format: json }`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkSpec {
+    /// `brokers: ...` (default: the source's)
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// `topic: turnstile-windows` (created if missing)
+    pub topic: String,
+    /// `format: json | csv`
+    #[serde(default)]
+    pub format: KafkaFormatSpec,
+    /// `key: [station, window_start]` (message key fields; default: text fields + window_start)
+    #[serde(default)]
+    pub key: Vec<String>,
+}
+
+/// `format: json | csv`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaFormatSpec {
+    /// One JSON object per row.
+    #[default]
+    Json,
+    /// One CSV line per row.
+    Csv,
 }
 
 /// `- live: {}`
