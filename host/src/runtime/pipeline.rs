@@ -82,7 +82,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
     let processor = tokio::task::spawn_blocking(move || process_loop(chain, batches, tx));
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
     let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
-    let written = write_loop(&name, &sinks, &dlq, rx, &commits, &stats).await;
+    let written = write_loop(&name, &sinks, &dlq, rx, &commits, &stats, &live).await;
     progress.abort();
     publisher.abort();
     publish_stats(&name, &stats, &live, 0.0);
@@ -128,8 +128,10 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Output>,
     commits: &std::sync::mpsc::Sender<Vec<(i32, i64)>>,
     stats: &Stats,
+    live: &LiveHub,
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
+    let mut published = Instant::now();
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     while let Some((output, offsets, end)) = rx.recv().await {
         if let Some(rows) = &output.early {
@@ -178,11 +180,25 @@ async fn write_loop(
             .late_dropped
             .fetch_add(output.late_dropped, Ordering::Relaxed);
         stats.watermark.store(output.watermark, Ordering::Relaxed);
+        if published.elapsed() >= Duration::from_millis(500) || end {
+            publish_connectors(name, sinks, live);
+            published = Instant::now();
+        }
         if end {
             break;
         }
     }
+    summary.sinks = sinks.iter().map(Sink::status).collect();
     Ok(summary)
+}
+
+/// Publishes the status of every sink on the pipeline's live channel.
+fn publish_connectors(name: &str, sinks: &[Sink], live: &LiveHub) {
+    let statuses: Vec<serde_json::Value> = sinks.iter().map(Sink::status).collect();
+    live.publish(
+        name,
+        &serde_json::json!({ "type": "connectors", "sinks": statuses }),
+    );
 }
 
 /// Publishes the pipeline's counters on its live channel twice a second.

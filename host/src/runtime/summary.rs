@@ -24,6 +24,8 @@ pub struct Summary {
     pub top_columns: Option<(String, String)>,
     /// Sum of the first integer column per value of the first text column.
     pub totals: HashMap<String, i64>,
+    /// Final status of each sink.
+    pub sinks: Vec<serde_json::Value>,
 }
 
 impl Summary {
@@ -75,6 +77,21 @@ impl fmt::Display for Summary {
         writeln!(f, "  rows written:     {}", self.rows_out)?;
         writeln!(f, "  dead letters:     {}", self.dead_letters)?;
         writeln!(f, "  late, dropped:    {}", self.late_dropped)?;
+        for sink in &self.sinks {
+            if sink["sink"] == "postgres" {
+                writeln!(
+                    f,
+                    "  warehouse:        {} rows upserted into {} ({} retries{})",
+                    sink["rows_written"],
+                    sink["table"].as_str().unwrap_or("?"),
+                    sink["retries"],
+                    sink["last_error"]
+                        .as_str()
+                        .map(|e| format!(", last error: {e}"))
+                        .unwrap_or_default()
+                )?;
+            }
+        }
         if let Some((key, value)) = &self.top_columns {
             writeln!(f, "  top {key} by {value}:")?;
             for (name, total) in self.top(5) {

@@ -129,6 +129,19 @@ impl Sink {
         }
     }
 
+    /// The sink's status as JSON (`{"sink": kind, ...}`): rows written, retries, last error
+    /// where the sink tracks them.
+    pub fn status(&self) -> serde_json::Value {
+        let mut status = match self {
+            Sink::Postgres(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
+            _ => serde_json::json!({}),
+        };
+        if let serde_json::Value::Object(map) = &mut status {
+            map.insert("sink".into(), self.name().into());
+        }
+        status
+    }
+
     /// True for sinks that also take early (not yet final) results.
     pub fn wants_early(&self) -> bool {
         matches!(self, Sink::Live(_))
