@@ -3,7 +3,8 @@
 // Loads URL, waits (at most 60 s) until the table of current windows has at least 20 rows and
 // the chart at least 2 series with points, records what the page shows, waits a few seconds
 // and checks that it changed (the page must fill while the replay runs), saves a screenshot,
-// prints a JSON summary on stdout. Exits 1 with a one-line reason on stderr on any failure.
+// prints a JSON summary on stdout. Says "dashboard: page loaded" on stderr once the page is
+// loaded, so that the caller can start the replay then. Exits 1 with a one-line reason on stderr on any failure.
 // Run by host/tests/dashboard.rs; needs `npm ci` here and /usr/bin/chromium.
 
 import { chromium } from "playwright-core";
@@ -79,6 +80,7 @@ async function main() {
     const started = Date.now();
     const response = await page.goto(url, { waitUntil: "load", timeout: 20_000 });
     if (!response || !response.ok()) fail(`GET ${url} answered ${response?.status()}`);
+    console.error("dashboard: page loaded"); // host/tests/dashboard.rs starts the replay now
     let first = await page.evaluate(readPage);
     while (!filled(first)) {
       if (Date.now() - started > FILL_TIMEOUT_MS) {

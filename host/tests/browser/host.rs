@@ -84,6 +84,18 @@ pub fn wait_healthy(port: u16, child: &mut Child, timeout: Duration) -> Result<(
     Err(format!("no answer on /healthz after {timeout:?}"))
 }
 
+/// The lines `from` writes, as they come (on a thread).
+pub fn lines_of(from: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 /// A running `sluice run --listen` of the live spec, its live stream already connected.
 pub struct Host {
     pub dir: tempfile::TempDir,
@@ -136,7 +148,15 @@ pub fn start_host(topic: &str, counters: &str) -> Host {
         let err = std::fs::read_to_string(dir.path().join("run.err")).unwrap_or_default();
         panic!("{e}\nsluice run stderr:\n{err}");
     }
-    let sse = SseReader::connect(port, "/api/v1/pipelines/turnstile/live").unwrap();
+    // The server answers before the pipeline has registered its live channel: retry.
+    let started = Instant::now();
+    let sse = loop {
+        match SseReader::connect(port, "/api/v1/pipelines/turnstile/live") {
+            Ok(sse) => break sse,
+            Err(e) if started.elapsed() > Duration::from_secs(60) => panic!("{e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
     Host {
         dir,
         broker,
@@ -164,18 +184,8 @@ impl Host {
             .stderr(Stdio::piped())
             .spawn()
             .expect("sluice produce starts");
-        let stderr = child.stderr.take().unwrap();
+        let rx = lines_of(child.stderr.take().unwrap());
         self.children.keep(child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
         let deadline = Instant::now() + Duration::from_secs(60);
         while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             if line.contains("Producing ") {
