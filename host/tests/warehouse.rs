@@ -62,7 +62,12 @@ async fn a_replayed_week_lands_in_postgres_exactly_once() {
         .arg(week("240106")));
     let first = run_once(dir.path(), &broker, "warehouse-a", &table);
     assert!(first.contains("rows written:     15499"), "{first}");
-    assert!(first.contains(&format!("warehouse:        15499 rows upserted into {table}")), "{first}");
+    assert!(
+        first.contains(&format!(
+            "warehouse:        15499 rows upserted into {table}"
+        )),
+        "{first}"
+    );
     let second = run_once(dir.path(), &broker, "warehouse-b", &table);
     assert!(
         second.contains("records read:     250816"),

@@ -8,6 +8,7 @@ mod plan;
 mod stage;
 mod summary;
 mod watermark;
+mod window_step;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

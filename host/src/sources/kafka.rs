@@ -219,6 +219,7 @@ impl Reader {
                 .copied(),
         );
         let mut deadline = Instant::now() + self.settings.max_wait;
+        let mut last_sent = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             if self.settings.once && self.ends.is_empty() {
                 return self.finish(batch);
@@ -244,7 +245,12 @@ impl Reader {
                 None => {}
             }
             let now = Instant::now();
-            if batch.len() >= self.settings.max_records || (now >= deadline && !batch.is_empty()) {
+            // An empty batch still goes out about once a second, so that the runtime sees idle
+            // partitions and time passing (early results, watermark idleness).
+            let tick = now.duration_since(last_sent) >= Duration::from_secs(1);
+            let flush = !batch.is_empty() || !batch.idle.is_empty() || tick;
+            if batch.len() >= self.settings.max_records || (now >= deadline && flush) {
+                last_sent = now;
                 if self.tx.blocking_send(std::mem::take(&mut batch)).is_err() {
                     return Ok(());
                 }

@@ -1,0 +1,239 @@
+//! The window step of a chain: event time read from each row, lateness decided by the host
+//! against the watermark (late rows dropped or dead-lettered), the plugin's `process` (whose
+//! rows are early results, for live sinks only) and `advance` when the watermark moves.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_plugin_sdk::rows::{BatchBuilder, Field, RowReader};
+
+use super::chain::{Chain, ChainError, ChainOutput, Flow, Split, append};
+use super::watermark::Watermarks;
+use crate::sinks::RowBatch;
+use crate::sources::SourceBatch;
+use crate::spec::Late;
+use crate::wasm::{Batch, Plugin, PluginOutput, WindowInstance};
+
+/// The window step.
+pub struct WindowStage {
+    /// `steps[N] window`.
+    pub label: String,
+    /// The plugin.
+    pub plugin: Arc<Plugin>,
+    /// The running instance.
+    pub instance: WindowInstance,
+    /// Index of the event-time field in its input rows.
+    pub event_time: usize,
+    /// Its input schema.
+    pub input: Vec<Field>,
+    /// Window size and slide (ms).
+    pub size: i64,
+    /// Distance between window starts (ms).
+    pub slide: i64,
+    /// What to do with late rows.
+    pub late: Late,
+    /// How often early results go out (`emit.early`), if at all.
+    pub early: Option<std::time::Duration>,
+    /// Event time.
+    pub watermarks: Watermarks,
+}
+
+impl Chain {
+    pub(super) fn run_window(
+        &mut self,
+        flow: Flow,
+        source: &SourceBatch,
+        out: &mut ChainOutput,
+        results: &mut BatchBuilder,
+    ) -> Result<(), ChainError> {
+        let stage_index = self.pre.len();
+        let (on_time, late, bad) = self.split_late(flow, source);
+        for (origin, reason) in bad {
+            out.dead
+                .push(self.letter(stage_index, Some(origin), source, reason));
+        }
+        for (origin, ts) in late {
+            let window = self.window.as_ref().expect("window stage");
+            if window.late == Late::Dlq {
+                let mut letter = self.letter(
+                    stage_index,
+                    Some(origin),
+                    source,
+                    format!(
+                        "late: event time {} is behind the watermark {}",
+                        sluice_plugin_sdk::time::format_timestamp(ts),
+                        sluice_plugin_sdk::time::format_timestamp(window.watermarks.current())
+                    ),
+                );
+                letter.event_time = Some(sluice_plugin_sdk::time::format_timestamp(ts));
+                out.dead.push(letter);
+            } else {
+                out.late_dropped += 1;
+            }
+        }
+        let window = self.window.as_mut().expect("window stage");
+        let wm = window.watermarks.current();
+        let label = window.label.clone();
+        let fatal = |source| ChainError {
+            stage: label.clone(),
+            source,
+        };
+        let result = window.instance.process(&on_time.batch, wm).map_err(fatal)?;
+        let failures: Vec<(Option<u32>, String)> = result
+            .failures
+            .iter()
+            .map(|(i, reason)| (on_time.provenance.get(*i as usize).copied(), reason.clone()))
+            .collect();
+        let now = Instant::now();
+        for &p in &source.idle {
+            window.watermarks.caught_up(p, now);
+        }
+        let new_wm = if source.end {
+            window.watermarks.finish()
+        } else {
+            window.watermarks.update(now)
+        };
+        if new_wm > wm {
+            let closed = window.instance.advance(new_wm).map_err(fatal)?;
+            append(results, &closed);
+        }
+        // `process` results are early or updated values, never final ones: live sinks only.
+        let schema = window.instance.output_schema();
+        let early = take_early(
+            &mut self.pending_early,
+            &result,
+            window.early,
+            schema,
+            new_wm,
+        );
+        out.early = early;
+        out.watermark = new_wm;
+        for (origin, reason) in failures {
+            out.dead
+                .push(self.letter(stage_index, origin, source, reason));
+        }
+        Ok(())
+    }
+
+    /// Reads each row's event time, updates the watermarks, and splits off late rows and
+    /// rows without a readable event time.
+    fn split_late(&mut self, flow: Flow, source: &SourceBatch) -> Split {
+        let window = self.window.as_mut().expect("window stage");
+        let wm = window.watermarks.current();
+        let mut late = Vec::new();
+        let mut bad = Vec::new();
+        let mut keep = Vec::with_capacity(flow.provenance.len());
+        let rows = sluice_plugin_sdk::rows::Batch::new(&flow.batch.data, &flow.batch.ends);
+        for (i, row) in rows.rows().enumerate() {
+            let origin = flow.provenance.get(i).copied().unwrap_or(u32::MAX);
+            let ts = match event_time(row, &window.input, window.event_time) {
+                Ok(ts) => ts,
+                Err(reason) => {
+                    bad.push((origin, reason));
+                    keep.push(false);
+                    continue;
+                }
+            };
+            let last_end = ts.div_euclid(window.slide) * window.slide + window.size;
+            if last_end <= wm {
+                late.push((origin, ts));
+                keep.push(false);
+                continue;
+            }
+            if let Some(&p) = source.partitions.get(origin as usize) {
+                window.watermarks.observe(p, ts);
+            }
+            keep.push(true);
+        }
+        if late.is_empty() && bad.is_empty() {
+            return (flow, late, bad);
+        }
+        let mut kept = BatchBuilder::default();
+        let mut provenance = Vec::new();
+        for (i, row) in rows.rows().enumerate() {
+            if keep[i] {
+                kept.data.extend_from_slice(row);
+                kept.ends.push(kept.data.len() as u32);
+                provenance.push(flow.provenance[i]);
+            }
+        }
+        (
+            Flow {
+                batch: Batch {
+                    data: kept.data,
+                    ends: kept.ends,
+                },
+                provenance,
+            },
+            late,
+            bad,
+        )
+    }
+}
+
+/// Gathers early rows and releases them at most every `every`. On release only the newest
+/// row of each (group, window) is kept, and rows of windows the watermark has closed are
+/// dropped: their final value is already out (an older early value must not follow it).
+fn take_early(
+    pending: &mut (BatchBuilder, Option<Instant>),
+    result: &PluginOutput,
+    every: Option<std::time::Duration>,
+    schema: &[Field],
+    watermark: i64,
+) -> Option<RowBatch> {
+    let every = every?;
+    append(&mut pending.0, result);
+    let due = pending.1.is_none_or(|t| t.elapsed() >= every);
+    if !due || pending.0.ends.is_empty() {
+        return None;
+    }
+    pending.1 = Some(Instant::now());
+    let rows = std::mem::take(&mut pending.0);
+    let kept = newest_open(&rows, schema, watermark);
+    (!kept.ends.is_empty()).then(|| RowBatch {
+        schema: Arc::new(schema.to_vec()),
+        data: kept.data,
+        ends: kept.ends,
+    })
+}
+
+/// The newest row per (group, window) among `rows`, without windows ending at or before
+/// `watermark`. The identity of a row is its encoding up to `window_end`.
+fn newest_open(rows: &BatchBuilder, schema: &[Field], watermark: i64) -> BatchBuilder {
+    let Some(end_index) = schema.iter().position(|f| f.name == "window_end") else {
+        return rows.clone();
+    };
+    let batch = rows.as_batch();
+    let mut newest: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    let mut open = Vec::with_capacity(batch.len());
+    for (i, row) in batch.rows().enumerate() {
+        let mut reader = RowReader::new(row);
+        let skipped = schema[..end_index].iter().all(|f| reader.skip(f).is_ok());
+        let Ok(end) = reader.timestamp() else {
+            continue;
+        };
+        if skipped && end > watermark {
+            newest.insert(&row[..reader.position()], i);
+            open.push(i);
+        }
+    }
+    let newest: std::collections::HashSet<usize> = newest.into_values().collect();
+    let mut kept = BatchBuilder::default();
+    for i in open.into_iter().filter(|i| newest.contains(i)) {
+        kept.data.extend_from_slice(batch.row(i));
+        kept.ends.push(kept.data.len() as u32);
+    }
+    kept
+}
+
+/// Reads the `timestamp` field at `index` of a row.
+fn event_time(row: &[u8], schema: &[Field], index: usize) -> Result<i64, String> {
+    let mut reader = RowReader::new(row);
+    for field in &schema[..index] {
+        reader.skip(field).map_err(|e| e.to_string())?;
+    }
+    if schema[index].nullable && !reader.is_present().map_err(|e| e.to_string())? {
+        return Err(format!("event-time field `{}` is null", schema[index].name));
+    }
+    reader.timestamp().map_err(|e| e.to_string())
+}
