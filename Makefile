@@ -7,13 +7,13 @@ DATA ?= ../shared/data
 WEEK ?= $(DATA)/mta-turnstile-240106.csv.gz
 TANSU_VERSION := 0.6.0
 
-.PHONY: help tools build demo test lint bench clean
+.PHONY: help tools test-tools build demo test lint bench clean
 
 help:
 	@echo "make tools   install the wasm targets and the local broker (tansu) when missing"
 	@echo "make build   build target/release/sluice and the plugins (target/plugins)"
 	@echo "make demo    replay a real MTA week through the embedded broker into ./lake"
-	@echo "make test    run the whole test suite (unit, plugins, real broker)"
+	@echo "make test    run the whole test suite (unit, plugins, real broker, PostgreSQL, browser)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
 	@echo "make bench   engine benchmark: parse+window in WASM vs native (records/s)"
 
@@ -23,6 +23,9 @@ tools:
 	  echo "Installing the tansu broker $(TANSU_VERSION) (15-25 minutes, once per machine)..."; \
 	  cargo install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql; \
 	fi
+
+# What only the tests need: Debian's chromium and the browser driver (playwright-core).
+test-tools:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "Installing Debian's chromium for the dashboard browser test..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
@@ -40,7 +43,7 @@ demo: build
 	$(SLUICE) broker stop
 	@echo "Windows are in ./lake (station=<name>/window_start=<time>/part-*.csv.gz)."
 
-test: tools
+test: tools test-tools
 	cargo test --release --workspace --all-targets
 
 lint:
