@@ -12,6 +12,7 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::sinks::live::LiveHub;
 
+mod status;
 mod tokio_stream_shim;
 
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -27,11 +28,29 @@ pub fn routes(hub: LiveHub) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .and(warp::get())
         .and(with_hub.clone())
         .map(|hub: LiveHub| warp::reply::json(&hub.pipelines()));
+    let ready = warp::path("readyz").and(warp::path::end()).map(|| "ready");
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(with_hub.clone())
+        .map(|hub: LiveHub| {
+            let text = status::metrics(&hub);
+            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+        });
+    let get = warp::path!("api" / "v1" / "pipelines" / String)
+        .and(warp::get())
+        .and(with_hub.clone())
+        .map(
+            |name: String, hub: LiveHub| match status::pipeline(&hub, &name) {
+                Some(body) => warp::reply::with_status(warp::reply::json(&body), StatusCode::OK),
+                None => unknown(&name),
+            },
+        );
     let live = warp::path!("api" / "v1" / "pipelines" / String / "live")
         .and(warp::get())
         .and(with_hub)
         .and_then(live);
-    dashboard.or(health).or(list).or(live).recover(recover)
+    let routes = dashboard.or(health).or(ready).or(metrics);
+    routes.or(list).or(get).or(live).recover(recover)
 }
 
 /// Serves `routes` on `addr` until the process ends; returns the bound address.
@@ -49,11 +68,7 @@ pub async fn serve(addr: SocketAddr, hub: LiveHub) -> anyhow::Result<SocketAddr>
 
 async fn live(name: String, hub: LiveHub) -> Result<Box<dyn Reply>, Rejection> {
     let Some((recent, rx)) = hub.subscribe(&name) else {
-        return Ok(Box::new(error(
-            StatusCode::NOT_FOUND,
-            "pipeline_not_found",
-            &format!("No running pipeline is named `{name}`."),
-        )));
+        return Ok(Box::new(unknown(&name)));
     };
     let recent = futures::stream::iter(recent);
     let next = tokio_stream_shim::stream(rx);
@@ -67,6 +82,14 @@ async fn live(name: String, hub: LiveHub) -> Result<Box<dyn Reply>, Rejection> {
     Ok(Box::new(warp::sse::reply(
         warp::sse::keep_alive().stream(events),
     )))
+}
+
+fn unknown(name: &str) -> warp::reply::WithStatus<warp::reply::Json> {
+    error(
+        StatusCode::NOT_FOUND,
+        "pipeline_not_found",
+        &format!("No pipeline is named `{name}`."),
+    )
 }
 
 #[derive(Serialize)]

@@ -241,7 +241,21 @@ pub fn spec_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Runs `running` to completion.
+/// Runs `running` to completion, publishing its state (`running`, then `finished` or
+/// `failed` with the error) on its live channel.
 pub async fn run(running: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Summary> {
-    pipeline::run(running, stop).await
+    let (name, live) = (running.name.clone(), running.live.clone());
+    live.publish(
+        &name,
+        &serde_json::json!({ "type": "state", "state": "running" }),
+    );
+    let result = pipeline::run(running, stop).await;
+    let state = match &result {
+        Ok(_) => serde_json::json!({ "type": "state", "state": "finished" }),
+        Err(e) => {
+            serde_json::json!({ "type": "state", "state": "failed", "error": format!("{e:#}") })
+        }
+    };
+    live.publish(&name, &state);
+    result
 }

@@ -22,6 +22,18 @@ const RECENT: usize = 256;
 struct Channel {
     tx: broadcast::Sender<Arc<str>>,
     recent: VecDeque<Arc<str>>,
+    /// The latest event of each type other than `rows` (`stats`, `connectors`, `state`).
+    latest: HashMap<String, Json>,
+}
+
+impl Channel {
+    fn new() -> Self {
+        Self {
+            tx: broadcast::channel(1024).0,
+            recent: VecDeque::new(),
+            latest: HashMap::new(),
+        }
+    }
 }
 
 /// Live event channels of every pipeline of the host.
@@ -37,15 +49,21 @@ impl LiveHub {
         let mut channels = self.channels.lock().expect("live hub lock");
         let channel = channels
             .entry(pipeline.to_owned())
-            .or_insert_with(|| Channel {
-                tx: broadcast::channel(1024).0,
-                recent: VecDeque::new(),
-            });
+            .or_insert_with(Channel::new);
         if channel.recent.len() == RECENT {
             channel.recent.pop_front();
         }
         channel.recent.push_back(text.clone());
         let _ = channel.tx.send(text);
+        if let Some(kind) = event["type"].as_str().filter(|k| *k != "rows") {
+            channel.latest.insert(kind.to_owned(), event.clone());
+        }
+    }
+
+    /// The latest event of type `kind` of `pipeline`.
+    pub fn latest(&self, pipeline: &str, kind: &str) -> Option<Json> {
+        let channels = self.channels.lock().expect("live hub lock");
+        channels.get(pipeline)?.latest.get(kind).cloned()
     }
 
     /// Declares a pipeline (so that subscribing before its first event works).
@@ -53,10 +71,7 @@ impl LiveHub {
         let mut channels = self.channels.lock().expect("live hub lock");
         channels
             .entry(pipeline.to_owned())
-            .or_insert_with(|| Channel {
-                tx: broadcast::channel(1024).0,
-                recent: VecDeque::new(),
-            });
+            .or_insert_with(Channel::new);
     }
 
     /// The recent events and a receiver for the next ones; `None` for an unknown pipeline.
