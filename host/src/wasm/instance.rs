@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use sluice_plugin_sdk::rows::Field as RowField;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 
 use super::PluginError;
-use super::bindings::{Batch, Output, Transform, Window, WindowSpec};
+use super::bindings::{Batch, Field, Output, Transform, Window, WindowSpec};
 use super::engine::{EPOCH_TICK, PluginEngine};
 use super::schema::{from_wit, to_wit};
 
@@ -74,6 +74,40 @@ impl Sandbox {
             plugin: plugin.to_owned(),
             limits: limits.clone(),
         }
+    }
+
+    /// Links and instantiates `component` as `world` with `instantiate`, then arms the
+    /// deadline for the `init` call that follows.
+    fn instantiate<B>(
+        &mut self,
+        engine: &PluginEngine,
+        component: &Component,
+        world: &str,
+        instantiate: impl FnOnce(
+            &mut Store<HostState>,
+            &Component,
+            &Linker<HostState>,
+        ) -> wasmtime::Result<B>,
+    ) -> Result<B, PluginError> {
+        let incompatible = |e: wasmtime::Error| PluginError::incompatible(&self.plugin, world, &e);
+        let linker = super::sandbox::linker(engine, component).map_err(incompatible)?;
+        let bindings = instantiate(&mut self.store, component, &linker).map_err(incompatible)?;
+        self.arm();
+        Ok(bindings)
+    }
+
+    /// The output schema from the result of an `init` call.
+    fn schema(
+        &self,
+        init: wasmtime::Result<Result<Vec<Field>, String>>,
+    ) -> Result<Vec<RowField>, PluginError> {
+        let schema = init
+            .map_err(|e| self.trap(e))?
+            .map_err(|message| PluginError::Init {
+                plugin: self.plugin.clone(),
+                message,
+            })?;
+        Ok(from_wit(&schema))
     }
 
     /// Arms the deadline for the next call.
@@ -156,22 +190,15 @@ impl TransformInstance {
         input: &[RowField],
     ) -> Result<Self, PluginError> {
         let mut sandbox = Sandbox::new(engine, plugin, limits);
-        let linker = super::sandbox::linker(engine, component)
-            .map_err(|e| PluginError::incompatible(plugin, "transform", &e))?;
-        let bindings = Transform::instantiate(&mut sandbox.store, component, &linker)
-            .map_err(|e| PluginError::incompatible(plugin, "transform", &e))?;
-        sandbox.arm();
-        let schema = bindings
-            .call_init(&mut sandbox.store, config, &to_wit(input))
-            .map_err(|e| sandbox.trap(e))?
-            .map_err(|message| PluginError::Init {
-                plugin: plugin.to_owned(),
-                message,
-            })?;
+        let bindings = sandbox.instantiate(engine, component, "transform", |s, c, l| {
+            Transform::instantiate(s, c, l)
+        })?;
+        let init = bindings.call_init(&mut sandbox.store, config, &to_wit(input));
+        let output = sandbox.schema(init)?;
         Ok(Self {
             sandbox,
             bindings,
-            output: from_wit(&schema),
+            output,
         })
     }
 
@@ -210,22 +237,15 @@ impl WindowInstance {
         window: &WindowSpec,
     ) -> Result<Self, PluginError> {
         let mut sandbox = Sandbox::new(engine, plugin, limits);
-        let linker = super::sandbox::linker(engine, component)
-            .map_err(|e| PluginError::incompatible(plugin, "window", &e))?;
-        let bindings = Window::instantiate(&mut sandbox.store, component, &linker)
-            .map_err(|e| PluginError::incompatible(plugin, "window", &e))?;
-        sandbox.arm();
-        let schema = bindings
-            .call_init(&mut sandbox.store, config, &to_wit(input), window)
-            .map_err(|e| sandbox.trap(e))?
-            .map_err(|message| PluginError::Init {
-                plugin: plugin.to_owned(),
-                message,
-            })?;
+        let bindings = sandbox.instantiate(engine, component, "window", |s, c, l| {
+            Window::instantiate(s, c, l)
+        })?;
+        let init = bindings.call_init(&mut sandbox.store, config, &to_wit(input), window);
+        let output = sandbox.schema(init)?;
         Ok(Self {
             sandbox,
             bindings,
-            output: from_wit(&schema),
+            output,
         })
     }
 
