@@ -37,19 +37,22 @@ fn every_example_pipeline_validates() {
     assert_eq!(stdout.matches("valid pipeline").count(), specs, "{stdout}");
 }
 
-#[test]
-fn a_bad_spec_is_exit_2_with_file_line_and_column() {
+/// Validates pipelines/turnstile.yaml with `from` replaced by `to`: the exit code, stderr,
+/// the spec path, and `line:column` of `at` in the original text.
+fn validate_edited(from: &str, to: &str, at: &str) -> (i32, String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap();
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, text.replace("size: 4h", "sise: 4h")).unwrap();
+    std::fs::write(&bad, text.replace(from, to)).unwrap();
     let (code, err) = stderr_of(sluice(dir.path()).arg("validate").arg(&bad));
+    (code, err, bad.display().to_string(), position(&text, at))
+}
+
+#[test]
+fn a_bad_spec_is_exit_2_with_file_line_and_column() {
+    let (code, err, file, at) = validate_edited("size: 4h", "sise: 4h", "size: 4h");
     assert_eq!(code, 2, "{err}");
-    let at = position(&text, "size: 4h");
-    let expected = format!(
-        "{}:{at}: steps[1].window: unknown field `sise`",
-        bad.display()
-    );
+    let expected = format!("{file}:{at}: steps[1].window: unknown field `sise`");
     assert!(err.contains(&expected), "{err}");
     assert!(
         !err.contains("panicked") && !err.contains("backtrace"),
@@ -59,18 +62,13 @@ fn a_bad_spec_is_exit_2_with_file_line_and_column() {
 
 #[test]
 fn an_unknown_plugin_is_exit_2_naming_the_step() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap();
-    let bad = dir.path().join("bad.yaml");
-    std::fs::write(
-        &bad,
-        text.replace("turnstile-parse@^0.1", "turnstile-prase@^0.1"),
-    )
-    .unwrap();
-    let (code, err) = stderr_of(sluice(dir.path()).arg("validate").arg(&bad));
+    let (code, err, file, at) = validate_edited(
+        "turnstile-parse@^0.1",
+        "turnstile-prase@^0.1",
+        "plugin: turnstile-parse",
+    );
     assert_eq!(code, 2, "{err}");
-    let at = position(&text, "plugin: turnstile-parse");
-    let expected = format!(":{at}: no plugin named `turnstile-prase`");
+    let expected = format!("{file}:{at}: no plugin named `turnstile-prase`");
     assert!(err.contains(&expected), "{err}");
     assert!(
         err.contains("turnstile-parse"),
@@ -80,19 +78,15 @@ fn an_unknown_plugin_is_exit_2_naming_the_step() {
 
 #[test]
 fn a_plugin_of_the_wrong_world_is_exit_2_naming_the_step() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap();
-    let bad = dir.path().join("bad.yaml");
-    std::fs::write(
-        &bad,
-        text.replace("turnstile-parse@^0.1", "turnstile-window@^0.1"),
-    )
-    .unwrap();
-    let (code, err) = stderr_of(sluice(dir.path()).arg("validate").arg(&bad));
+    let (code, err, file, at) = validate_edited(
+        "turnstile-parse@^0.1",
+        "turnstile-window@^0.1",
+        "plugin: turnstile-parse",
+    );
     assert_eq!(code, 2, "{err}");
-    let at = position(&text, "plugin: turnstile-parse");
     let expected = format!(
-        ":{at}: plugin turnstile-window@0.1.0 implements the `Window` world, but a `transform` step needs `Transform`"
+        "{file}:{at}: plugin turnstile-window@0.1.0 implements the `Window` world, but a \
+         `transform` step needs `Transform`"
     );
     assert!(err.contains(&expected), "{err}");
 }
