@@ -36,7 +36,8 @@ build: tools
 	cargo build --release -p sluice-host -p sluice-plugin-artifacts
 
 demo: build
-	rm -rf lake
+	rm -rf lake .sluice/checkpoints/turnstile
+	$(SLUICE) broker stop
 	$(SLUICE) broker start
 	$(SLUICE) produce --brokers embedded --topic turnstile-stream --file $(WEEK) --order event-time
 	$(SLUICE) run --pipelines pipelines/turnstile.yaml --once

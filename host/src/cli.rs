@@ -196,13 +196,7 @@ async fn run(
         return Err(UserError(format!("`{}` holds no `*.yaml` spec.", path.display())).into());
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let signal_stop = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("Stopping: finishing the batches in flight.");
-            signal_stop.store(true, Ordering::Relaxed);
-        }
-    });
+    tokio::spawn(stop_on_signal(stop.clone()));
     let mut tasks = Vec::new();
     for file in &files {
         let loaded = crate::spec::load_file(file)?;
@@ -226,6 +220,34 @@ async fn run(
     }
     anyhow::ensure!(failures.is_empty(), failures.join("\n"));
     Ok(())
+}
+
+/// SIGINT or SIGTERM: stop consuming, write what was read, take a final checkpoint and exit
+/// 0. A second signal, or 30 seconds without finishing, ends the process at once (the last
+/// checkpoint still holds).
+async fn stop_on_signal(stop: Arc<AtomicBool>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let signal = async {
+        match term.as_mut() {
+            Some(term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            },
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    signal.await;
+    tracing::info!("Stopping: writing the batches in flight and a final checkpoint.");
+    stop.store(true, Ordering::Relaxed);
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {
+            tracing::error!("The pipelines did not stop within 30 s; exiting. They continue from their last checkpoint.");
+        },
+    }
+    std::process::exit(130);
 }
 
 fn started_summary(loaded: &crate::spec::Loaded) -> String {

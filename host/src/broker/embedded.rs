@@ -72,6 +72,7 @@ fn ensure_running(state_dir: &Path) -> Result<String, BrokerError> {
         log: &log,
         append: true,
         detached: true,
+        port: None,
     };
     let launched = launch::launch(&options)?;
     let state = State {

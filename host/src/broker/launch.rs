@@ -34,6 +34,8 @@ pub(crate) struct LaunchOptions<'a> {
     pub(crate) append: bool,
     /// Own process group, so that terminal signals to sluice do not reach it.
     pub(crate) detached: bool,
+    /// A fixed port (a restarted broker keeps its address); a free one when `None`.
+    pub(crate) port: Option<u16>,
 }
 
 /// The tansu binary: `$SLUICE_TANSU`, `tansu` on `PATH`, or `~/.cargo/bin/tansu`.
@@ -67,7 +69,10 @@ pub(crate) fn launch(options: &LaunchOptions<'_>) -> Result<Launched, BrokerErro
     let binary = find_tansu()?;
     let mut attempt = 1;
     loop {
-        let port = free_port().map_err(|source| spawn_error(&binary, source))?;
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port().map_err(|source| spawn_error(&binary, source))?,
+        };
         let mut child = spawn(&binary, port, options)?;
         match wait_ready(&mut child, port, options.log) {
             Ok(()) => return Ok(Launched { child, port }),

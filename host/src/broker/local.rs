@@ -12,6 +12,8 @@ pub struct LocalBroker {
     child: Option<Child>,
     port: u16,
     log: PathBuf,
+    /// tansu's storage URL (`memory://…`, or a `sqlite://` file next to the log).
+    storage: String,
     /// Whether the log is ours to delete (it lives in the temp dir).
     temporary_log: bool,
 }
@@ -33,12 +35,32 @@ impl LocalBroker {
         Self::start_logging_to(&dir.join("tansu.log"), false)
     }
 
+    /// A broker whose topics survive [`LocalBroker::restart`]: sqlite storage in `dir`
+    /// (with its log, `dir/tansu.log`).
+    pub fn start_persistent(dir: &Path) -> anyhow::Result<LocalBroker> {
+        std::fs::create_dir_all(dir).map_err(|source| super::BrokerError::StateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        Self::launch(&dir.join("tansu.log"), false, "sqlite://tansu.db", None)
+    }
+
     fn start_logging_to(log: &Path, temporary_log: bool) -> anyhow::Result<LocalBroker> {
+        Self::launch(log, temporary_log, MEMORY, None)
+    }
+
+    fn launch(
+        log: &Path,
+        temporary_log: bool,
+        storage: &str,
+        port: Option<u16>,
+    ) -> anyhow::Result<LocalBroker> {
         let options = LaunchOptions {
-            storage: MEMORY,
+            storage,
             log,
-            append: false,
+            append: port.is_some(),
             detached: false,
+            port,
         };
         let launched = launch::launch(&options)?;
         tracing::debug!("Started a local tansu broker on port {}.", launched.port);
@@ -46,8 +68,21 @@ impl LocalBroker {
             child: Some(launched.child),
             port: launched.port,
             log: log.to_owned(),
+            storage: storage.to_owned(),
             temporary_log,
         })
+    }
+
+    /// Kills the broker (as a crash would) and starts it again on the same port with the
+    /// same storage; waits until it answers.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut again = Self::launch(&self.log, false, &self.storage, Some(self.port))?;
+        self.child = again.child.take(); // `again` drops with nothing left to stop
+        Ok(())
     }
 
     /// The bootstrap address, `127.0.0.1:PORT`.

@@ -1,7 +1,9 @@
 //! The runtime: the [`Host`] (engine, plugin registry, state folder), and running or
 //! validating the pipelines of a spec file or folder.
 
+mod barrier;
 mod chain;
+mod checkpoint;
 mod deadletter;
 mod pipeline;
 mod plan;
@@ -16,7 +18,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
+pub use barrier::{Barrier, ChainSwap, SwapResult};
 pub use chain::{Chain, ChainOutput};
+pub use checkpoint::{Checkpoint, CheckpointStore, StageState};
 pub use deadletter::{DeadLetter, DeadLetterSink};
 pub use pipeline::{Running, Stats};
 pub use plan::source_schema;
@@ -102,7 +106,9 @@ impl Host {
         plan::chain(self, loaded, topic, partitions, once)
     }
 
-    /// Builds the pipeline of `loaded`, connects its sinks and starts its source.
+    /// Builds the pipeline of `loaded`, connects its sinks and starts its source. When the
+    /// pipeline has a checkpoint, its window state and watermarks are restored and the source
+    /// continues from the checkpoint's offsets.
     pub async fn start(
         &self,
         loaded: &Loaded,
@@ -110,8 +116,24 @@ impl Host {
         stop: Arc<AtomicBool>,
     ) -> anyhow::Result<Running> {
         let spec = &loaded.spec;
-        let (source, brokers) = self.start_source(loaded, once, stop)?;
-        let chain = plan::chain(self, loaded, &source.origin.topic, &source.partitions, once)?;
+        let checkpoints = self.checkpoint_store(loaded)?;
+        let identity = source_identity(&spec.source, &spec.name);
+        let restored = self.restored(&checkpoints, &identity, &spec.name).await?;
+        let resume = restored.as_ref().map(|c| c.offsets.clone());
+        let (source, brokers) = self.start_source(loaded, once, stop, resume)?;
+        let mut chain = plan::chain(self, loaded, &source.origin.topic, &source.partitions, once)?;
+        if let Some(checkpoint) = &restored {
+            chain.restore(checkpoint).map_err(|e| {
+                anyhow::anyhow!(
+                    "Pipeline `{}` cannot continue from its checkpoint {} in `{}`: {e}. Use a \
+                     plugin version that can read this state, or delete the checkpoint to start \
+                     over.",
+                    spec.name,
+                    checkpoint.epoch,
+                    checkpoints.describe
+                )
+            })?;
+        }
         let mut sinks = Vec::new();
         let ctx = crate::sinks::SinkContext {
             pipeline: &spec.name,
@@ -131,7 +153,8 @@ impl Host {
             }
         }
         let dlq = self.dead_letters(loaded, brokers.as_deref())?;
-        tracing::info!(pipeline = %spec.name, dead_letters = %dlq.describe(), "Pipeline started.");
+        tracing::info!(pipeline = %spec.name, dead_letters = %dlq.describe(),
+            checkpoints = %checkpoints.describe, "Pipeline started.");
         Ok(Running {
             name: spec.name.clone(),
             chain,
@@ -140,7 +163,51 @@ impl Host {
             source,
             stats: Arc::new(Stats::starting()),
             live: self.live.clone(),
+            barrier: Barrier::new(identity, spec.checkpoint.interval.0, restored.as_ref()),
+            checkpoints,
+            swap: Default::default(),
+            commit_every_batch: matches!(spec.source, SourceSpec::Http(_)),
         })
+    }
+
+    /// Where the checkpoints of `loaded` go: `checkpoint.url`, or `<state>/checkpoints`.
+    pub fn checkpoint_store(&self, loaded: &Loaded) -> anyhow::Result<CheckpointStore> {
+        let url = match loaded.spec.checkpoint.url.as_deref() {
+            Some(url) if !url.trim().is_empty() => url.to_owned(),
+            _ => {
+                let dir = std::path::absolute(self.state_dir.join("checkpoints"))?;
+                format!("file://{}", dir.display())
+            }
+        };
+        CheckpointStore::open(&url, &loaded.spec.name)
+    }
+
+    /// The newest checkpoint of the pipeline, when it belongs to the same source.
+    async fn restored(
+        &self,
+        store: &CheckpointStore,
+        identity: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Checkpoint>> {
+        let latest = store.latest().await.with_context(|| {
+            format!(
+                "Cannot read the checkpoints of pipeline `{name}` in `{}`.",
+                store.describe
+            )
+        })?;
+        match latest {
+            Some(c) if c.source == identity => {
+                tracing::info!(pipeline = name, epoch = c.epoch, offsets = ?c.offsets,
+                    "Continuing from the last checkpoint.");
+                Ok(Some(c))
+            }
+            Some(c) => {
+                tracing::warn!(pipeline = name, checkpoint_source = %c.source, source = identity,
+                    "The last checkpoint is of another source; starting without it.");
+                Ok(None)
+            }
+            None => Ok(None),
+        }
     }
 
     fn start_source(
@@ -148,6 +215,7 @@ impl Host {
         loaded: &Loaded,
         once: bool,
         stop: Arc<AtomicBool>,
+        resume: Option<std::collections::BTreeMap<i32, i64>>,
     ) -> anyhow::Result<(SourceHandle, Option<String>)> {
         let spec = &loaded.spec;
         match &spec.source {
@@ -163,6 +231,7 @@ impl Host {
                     max_records: spec.batch.max_records,
                     max_wait: spec.batch.max_wait.0,
                     once,
+                    resume,
                 };
                 Ok((sources::kafka::start(settings, stop)?, Some(brokers)))
             }
@@ -182,8 +251,9 @@ impl Host {
             }
             SourceSpec::File(file) => {
                 let paths: Vec<PathBuf> = file.paths.iter().map(PathBuf::from).collect();
+                let skip = resume.and_then(|r| r.get(&0).copied()).unwrap_or(0);
                 Ok((
-                    sources::file::start(&paths, spec.batch.max_records, stop)?,
+                    sources::file::start(&paths, spec.batch.max_records, skip, stop)?,
                     None,
                 ))
             }
@@ -218,6 +288,21 @@ impl Host {
                 DeadLetterSink::lake(&url, "_dlq")
             }
         }
+    }
+}
+
+/// What a checkpoint's offsets are positions in: a topic and consumer group, or files.
+fn source_identity(source: &SourceSpec, pipeline: &str) -> String {
+    match source {
+        SourceSpec::Kafka(k) => format!(
+            "kafka topic={} group={}",
+            k.topic,
+            k.group
+                .clone()
+                .unwrap_or_else(|| format!("sluice-{pipeline}"))
+        ),
+        SourceSpec::File(f) => format!("file {}", f.paths.join(",")),
+        SourceSpec::Http(h) => format!("http {}", h.path),
     }
 }
 

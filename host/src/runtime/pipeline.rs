@@ -3,7 +3,6 @@
 //! destination, then commits the source offsets behind them. Bounded channels between the
 //! three give backpressure from the slowest sink to the source.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use super::chain::{Chain, ChainOutput};
+use super::barrier::{Barrier, ChainSwap};
+use super::chain::{Chain, ChainError, ChainOutput};
+use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::deadletter::DeadLetterSink;
 use super::summary::Summary;
 use crate::sinks::Sink;
@@ -31,6 +32,8 @@ pub struct Stats {
     pub late_dropped: AtomicU64,
     /// Current watermark (ms).
     pub watermark: AtomicI64,
+    /// Checkpoints written.
+    pub checkpoints: AtomicU64,
 }
 
 impl Stats {
@@ -59,9 +62,19 @@ pub struct Running {
     pub stats: Arc<Stats>,
     /// Where statistics are published for the dashboard.
     pub live: LiveHub,
+    /// Where checkpoints go.
+    pub checkpoints: CheckpointStore,
+    /// When the next checkpoint is due, and the positions it will hold.
+    pub barrier: Barrier,
+    /// Where a replacement chain (a plugin upgrade) is handed to the processing thread.
+    pub swap: ChainSwap,
+    /// Commit source offsets after every batch (sources that cannot replay, like the webhook,
+    /// acknowledge their senders this way) instead of only at checkpoints.
+    pub commit_every_batch: bool,
 }
 
-/// Runs until the source ends (`--once`) or `stop` is set; returns the summary.
+/// Runs until the source ends (`--once`) or `stop` is set; returns the summary. On stop the
+/// batches already read are processed and written and a final checkpoint is taken.
 pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Summary> {
     let Running {
         name,
@@ -71,6 +84,10 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         source,
         stats,
         live,
+        checkpoints,
+        barrier,
+        swap,
+        commit_every_batch,
     } = pipeline;
     let SourceHandle {
         batches,
@@ -78,11 +95,22 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         thread,
         ..
     } = source;
-    let (tx, rx) = mpsc::channel::<(ChainOutput, Vec<(i32, i64)>, bool)>(4);
-    let processor = tokio::task::spawn_blocking(move || process_loop(chain, batches, tx));
+    let (tx, rx) = mpsc::channel::<Message>(4);
+    let processor =
+        tokio::task::spawn_blocking(move || process_loop(chain, barrier, swap, batches, tx));
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
     let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
-    let written = write_loop(&name, &sinks, &dlq, rx, &commits, &stats, &live).await;
+    let writer = Writer {
+        name: &name,
+        sinks: &sinks,
+        dlq: &dlq,
+        commits: &commits,
+        stats: &stats,
+        live: &live,
+        checkpoints: &checkpoints,
+        commit_every_batch,
+    };
+    let written = writer.run(rx).await;
     progress.abort();
     publisher.abort();
     publish_stats(&name, &stats, &live, 0.0);
@@ -98,49 +126,117 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
     Ok(summary)
 }
 
-type Output = (ChainOutput, Vec<(i32, i64)>, bool);
+/// What the processing thread hands the writer, in order.
+enum Message {
+    /// The results of one source batch; `true` when it was the last one.
+    Output(ChainOutput, Vec<(i32, i64)>, bool),
+    /// A checkpoint covering every output sent before it.
+    Checkpoint(Checkpoint),
+}
 
 fn process_loop(
     mut chain: Chain,
+    mut barrier: Barrier,
+    swap: ChainSwap,
     mut batches: mpsc::Receiver<crate::sources::SourceBatch>,
-    tx: mpsc::Sender<Output>,
+    tx: mpsc::Sender<Message>,
 ) -> anyhow::Result<()> {
-    while let Some(batch) = batches.blocking_recv() {
+    let pipeline = chain.pipeline.clone();
+    let fatal = |e: ChainError| {
+        anyhow::anyhow!(
+            "Pipeline `{pipeline}` stopped: {e}. Fix or replace the plugin, then restart it."
+        )
+    };
+    loop {
+        let Some(batch) = batches.blocking_recv() else {
+            // The source stopped: save where we are so that a restart continues from here.
+            let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
+            let _ = tx.blocking_send(Message::Checkpoint(checkpoint));
+            return Ok(());
+        };
+        if let Some((next, done)) = swap.take() {
+            let started = Instant::now();
+            let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
+            let mut next = next;
+            match next.restore(&checkpoint) {
+                Ok(()) => {
+                    chain = next;
+                    let _ = done.send(Ok(started.elapsed()));
+                }
+                Err(error) => {
+                    let _ = done.send(Err(error.to_string()));
+                }
+            }
+            if tx.blocking_send(Message::Checkpoint(checkpoint)).is_err() {
+                return Ok(());
+            }
+        }
         let offsets = batch.next_offsets();
         let end = batch.end;
-        let output = chain.process(batch).map_err(|e| {
-            anyhow::anyhow!(
-                "Pipeline `{}` stopped: {e}. Fix or replace the plugin, then restart it.",
-                chain.pipeline
-            )
-        })?;
-        if tx.blocking_send((output, offsets, end)).is_err() || end {
-            break;
+        let output = chain.process(batch).map_err(fatal)?;
+        barrier.advance(&offsets);
+        if tx
+            .blocking_send(Message::Output(output, offsets, end))
+            .is_err()
+        {
+            return Ok(());
+        }
+        if end || barrier.due() {
+            let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
+            if tx.blocking_send(Message::Checkpoint(checkpoint)).is_err() || end {
+                return Ok(());
+            }
         }
     }
-    Ok(())
 }
 
-async fn write_loop(
-    name: &str,
-    sinks: &[Sink],
-    dlq: &DeadLetterSink,
-    mut rx: mpsc::Receiver<Output>,
-    commits: &std::sync::mpsc::Sender<Vec<(i32, i64)>>,
-    stats: &Stats,
-    live: &LiveHub,
-) -> anyhow::Result<Summary> {
-    let mut summary = Summary::default();
-    let mut published = Instant::now();
-    let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
-    while let Some((output, offsets, end)) = rx.recv().await {
+/// The async half: writes results to the sinks and dead letters to their destination in
+/// order, then checkpoints and commits the source offsets behind them.
+struct Writer<'a> {
+    name: &'a str,
+    sinks: &'a [Sink],
+    dlq: &'a DeadLetterSink,
+    commits: &'a std::sync::mpsc::Sender<Vec<(i32, i64)>>,
+    stats: &'a Stats,
+    live: &'a LiveHub,
+    checkpoints: &'a CheckpointStore,
+    commit_every_batch: bool,
+}
+
+impl Writer<'_> {
+    async fn run(&self, mut rx: mpsc::Receiver<Message>) -> anyhow::Result<Summary> {
+        let mut summary = Summary::default();
+        let mut published = Instant::now();
+        while let Some(message) = rx.recv().await {
+            match message {
+                Message::Output(output, offsets, end) => {
+                    self.write(&output, &mut summary).await?;
+                    if self.commit_every_batch && !offsets.is_empty() {
+                        let _ = self.commits.send(offsets);
+                    }
+                    if published.elapsed() >= Duration::from_millis(500) || end {
+                        publish_connectors(self.name, self.sinks, self.live);
+                        published = Instant::now();
+                    }
+                }
+                Message::Checkpoint(checkpoint) => {
+                    self.checkpoint(&checkpoint, &mut summary).await?
+                }
+            }
+        }
+        summary.sinks = self.sinks.iter().map(Sink::status).collect();
+        Ok(summary)
+    }
+
+    async fn write(&self, output: &ChainOutput, summary: &mut Summary) -> anyhow::Result<()> {
+        let (name, stats) = (self.name, self.stats);
         if let Some(rows) = &output.early {
-            for sink in sinks.iter().filter(|s| s.wants_early()) {
+            for sink in self.sinks.iter().filter(|s| s.wants_early()) {
                 sink.write_early(rows).await?;
             }
         }
         if let Some(rows) = &output.rows {
-            let writes = sinks.iter().map(|sink| async move {
+            let writes = self.sinks.iter().map(|sink| async move {
                 sink.write(rows)
                     .await
                     .with_context(|| format!("The {} sink could not write.", sink.name()))
@@ -154,8 +250,11 @@ async fn write_loop(
                 .fetch_add(rows.len() as u64, Ordering::Relaxed);
         }
         if !output.dead.is_empty() {
-            dlq.write(&output.dead).await.with_context(|| {
-                format!("Could not write dead letters to the {}.", dlq.describe())
+            self.dlq.write(&output.dead).await.with_context(|| {
+                format!(
+                    "Could not write dead letters to the {}.",
+                    self.dlq.describe()
+                )
             })?;
             tracing::warn!(pipeline = name, count = output.dead.len(), first = %output.dead[0].reason,
                 "Records were dead-lettered.");
@@ -163,13 +262,6 @@ async fn write_loop(
             stats
                 .dead_letters
                 .fetch_add(output.dead.len() as u64, Ordering::Relaxed);
-        }
-        for (p, o) in offsets {
-            let entry = positions.entry(p).or_insert(o);
-            *entry = (*entry).max(o);
-        }
-        if !positions.is_empty() {
-            let _ = commits.send(positions.iter().map(|(&p, &o)| (p, o)).collect());
         }
         summary.records_in += output.records_in;
         summary.late_dropped += output.late_dropped;
@@ -180,16 +272,41 @@ async fn write_loop(
             .late_dropped
             .fetch_add(output.late_dropped, Ordering::Relaxed);
         stats.watermark.store(output.watermark, Ordering::Relaxed);
-        if published.elapsed() >= Duration::from_millis(500) || end {
-            publish_connectors(name, sinks, live);
-            published = Instant::now();
-        }
-        if end {
-            break;
-        }
+        Ok(())
     }
-    summary.sinks = sinks.iter().map(Sink::status).collect();
-    Ok(summary)
+
+    /// Every output before `checkpoint` is written: save it, then commit its offsets to the
+    /// source (for lag monitoring and tools; a restart seeks to the checkpoint's offsets).
+    async fn checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        summary: &mut Summary,
+    ) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let bytes = self.checkpoints.write(checkpoint).await.with_context(|| {
+            format!(
+                "Could not write checkpoint {} to `{}`.",
+                checkpoint.epoch, self.checkpoints.describe
+            )
+        })?;
+        let took = started.elapsed();
+        tracing::debug!(
+            pipeline = self.name,
+            epoch = checkpoint.epoch,
+            bytes,
+            ?took,
+            "Checkpoint written."
+        );
+        summary.checkpoints += 1;
+        summary.checkpoint_bytes = bytes as u64;
+        summary.checkpoint_time += took;
+        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        if !checkpoint.offsets.is_empty() {
+            let offsets = checkpoint.offsets.iter().map(|(&p, &o)| (p, o)).collect();
+            let _ = self.commits.send(offsets);
+        }
+        Ok(())
+    }
 }
 
 /// Publishes the status of every sink on the pipeline's live channel.

@@ -26,6 +26,12 @@ pub struct Summary {
     pub totals: HashMap<String, i64>,
     /// Final status of each sink.
     pub sinks: Vec<serde_json::Value>,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// Size of the last checkpoint, in bytes.
+    pub checkpoint_bytes: u64,
+    /// Time spent writing checkpoints.
+    pub checkpoint_time: std::time::Duration,
 }
 
 impl Summary {
@@ -77,6 +83,15 @@ impl fmt::Display for Summary {
         writeln!(f, "  rows written:     {}", self.rows_out)?;
         writeln!(f, "  dead letters:     {}", self.dead_letters)?;
         writeln!(f, "  late, dropped:    {}", self.late_dropped)?;
+        if self.checkpoints > 0 {
+            writeln!(
+                f,
+                "  checkpoints:      {} ({} bytes each, {:.1} ms on average)",
+                self.checkpoints,
+                self.checkpoint_bytes,
+                self.checkpoint_time.as_secs_f64() * 1e3 / self.checkpoints as f64
+            )?;
+        }
         for sink in &self.sinks {
             if sink["sink"] == "postgres" {
                 writeln!(

@@ -12,10 +12,12 @@ use tokio::sync::mpsc;
 
 use super::{Origin, SourceBatch, SourceHandle};
 
-/// Starts reading `paths`; batches of at most `max_records` lines.
+/// Starts reading `paths`; batches of at most `max_records` lines, from line `skip` (a
+/// checkpoint's offset) on.
 pub fn start(
     paths: &[PathBuf],
     max_records: usize,
+    skip: i64,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<SourceHandle> {
     for path in paths {
@@ -30,7 +32,7 @@ pub fn start(
     let owned = paths.to_vec();
     let thread = std::thread::Builder::new()
         .name("source-file".into())
-        .spawn(move || read_all(&owned, max_records, &tx, &stop))?;
+        .spawn(move || read_all(&owned, max_records, skip, &tx, &stop))?;
     Ok(SourceHandle {
         batches: rx,
         commits: commit_tx,
@@ -70,6 +72,7 @@ pub fn open_text(path: &std::path::Path) -> anyhow::Result<Box<dyn BufRead + Sen
 fn read_all(
     paths: &[PathBuf],
     max_records: usize,
+    skip: i64,
     tx: &mpsc::Sender<SourceBatch>,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
@@ -80,13 +83,18 @@ fn read_all(
         let mut reader = open_text(path)?;
         loop {
             line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 || stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(()); // stopped, not finished: no end-of-input flush
+            }
+            if reader.read_until(b'\n', &mut line)? == 0 {
                 break;
             }
             while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 line.pop();
             }
-            batch.push(0, offset, &line);
+            if offset >= skip {
+                batch.push(0, offset, &line);
+            }
             offset += 1;
             if batch.len() >= max_records {
                 let full = std::mem::take(&mut batch);

@@ -56,6 +56,8 @@ pub struct KafkaSettings {
     pub max_wait: Duration,
     /// Stop at the high watermarks read at start.
     pub once: bool,
+    /// Where to continue per partition (a checkpoint's offsets), over the group's commits.
+    pub resume: Option<BTreeMap<i32, i64>>,
 }
 
 /// Connects, checks the topic, and starts the consumer thread.
@@ -63,14 +65,15 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     let consumer = consumer(&settings)?;
     let topic = settings.spec.topic.clone();
     let partitions = topic_partitions(&consumer, &settings)?;
-    let (mut ends, mut positions) = (BTreeMap::new(), BTreeMap::new());
-    if settings.once {
-        (ends, positions) = assign_all(&consumer, &settings, &partitions)?;
+    let (ends, positions) = if settings.once {
+        assign_all(&consumer, &settings, &partitions)?
     } else {
         consumer
             .subscribe(&[&topic])
             .context("Could not subscribe to the topic.")?;
-    }
+        // Records before a checkpoint's offsets are already in the restored state.
+        (BTreeMap::new(), settings.resume.clone().unwrap_or_default())
+    };
     let (tx, rx) = mpsc::channel(4);
     let (commit_tx, commit_rx) = std::sync::mpsc::channel();
     let reader = Reader {
@@ -147,7 +150,8 @@ fn topic_partitions(consumer: &Source, settings: &KafkaSettings) -> anyhow::Resu
     Ok(partitions)
 }
 
-/// Assigns every partition at the group's committed offset (or `start`), and returns the
+/// Assigns every partition at the checkpoint's offset, else the group's committed offset (or
+/// `start`), and returns the
 /// high watermark of each partition with something to read (where `--once` stops) and the
 /// start position of every partition.
 fn assign_all(
@@ -170,7 +174,9 @@ fn assign_all(
         let (low, high) = consumer
             .fetch_watermarks(topic, p, META_TIMEOUT)
             .with_context(|| format!("Could not read the offsets of {topic}/{p}."))?;
-        let start = match committed.find_partition(topic, p).map(|e| e.offset()) {
+        let resume = settings.resume.as_ref().and_then(|r| r.get(&p)).copied();
+        let committed = committed.find_partition(topic, p).map(|e| e.offset());
+        let start = match resume.map(Offset::Offset).or(committed) {
             Some(Offset::Offset(o)) if o >= low => Offset::Offset(o),
             _ if settings.spec.start == StartFrom::Latest => Offset::Offset(high),
             _ => Offset::Offset(low),
@@ -252,14 +258,30 @@ impl Reader {
             if batch.len() >= self.settings.max_records || (now >= deadline && flush) {
                 last_sent = now;
                 if self.tx.blocking_send(std::mem::take(&mut batch)).is_err() {
-                    return Ok(());
+                    return self.serve_commits();
                 }
                 deadline = now + self.settings.max_wait;
             } else if now >= deadline {
                 deadline = now + self.settings.max_wait;
             }
         }
-        self.commit_pending();
+        self.serve_commits()
+    }
+
+    /// Stops reading (the runtime sees the end of the batches) and keeps committing what the
+    /// runtime checkpoints until it drops its end of the channel.
+    fn serve_commits(self) -> anyhow::Result<()> {
+        let Self {
+            consumer,
+            settings,
+            tx,
+            commits,
+            ..
+        } = self;
+        drop(tx);
+        while let Ok(offsets) = commits.recv() {
+            commit(&consumer, &settings.spec.topic, &offsets);
+        }
         Ok(())
     }
 
@@ -279,14 +301,8 @@ impl Reader {
 
     fn finish(self, mut batch: SourceBatch) -> anyhow::Result<()> {
         batch.end = true;
-        if self.tx.blocking_send(batch).is_err() {
-            return Ok(());
-        }
-        // Keep serving commits until the runtime drops its end of the channel.
-        while let Ok(offsets) = self.commits.recv() {
-            self.commit(&offsets);
-        }
-        Ok(())
+        let _ = self.tx.blocking_send(batch);
+        self.serve_commits()
     }
 
     fn commit_pending(&mut self) {
@@ -295,22 +311,22 @@ impl Reader {
             latest = Some(offsets);
         }
         if let Some(offsets) = latest {
-            self.commit(&offsets);
+            commit(&self.consumer, &self.settings.spec.topic, &offsets);
         }
     }
+}
 
-    fn commit(&self, offsets: &[(i32, i64)]) {
-        let mut tpl = TopicPartitionList::new();
-        for &(p, o) in offsets {
-            if tpl
-                .add_partition_offset(&self.settings.spec.topic, p, Offset::Offset(o))
-                .is_err()
-            {
-                return;
-            }
+fn commit(consumer: &Source, topic: &str, offsets: &[(i32, i64)]) {
+    let mut tpl = TopicPartitionList::new();
+    for &(p, o) in offsets {
+        if tpl
+            .add_partition_offset(topic, p, Offset::Offset(o))
+            .is_err()
+        {
+            return;
         }
-        if let Err(error) = self.consumer.commit(&tpl, CommitMode::Sync) {
-            tracing::warn!(%error, "Could not commit source offsets; they will be committed with the next batch.");
-        }
+    }
+    if let Err(error) = consumer.commit(&tpl, CommitMode::Sync) {
+        tracing::warn!(%error, "Could not commit source offsets; they will be committed with the next checkpoint.");
     }
 }

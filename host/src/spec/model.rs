@@ -28,6 +28,36 @@ pub struct PipelineSpec {
     /// `batch: { max_records: 8192, max_wait: 100ms }`
     #[serde(default)]
     pub batch: BatchSpec,
+    /// `checkpoint: { url: file://./state, interval: 10s }` (default: every 10 s under the
+    /// host's state folder)
+    #[serde(default)]
+    pub checkpoint: CheckpointSpec,
+}
+
+/// `checkpoint: { url: file://./state, interval: 10s }`: where and how often the pipeline's
+/// source offsets, window state and watermarks are saved together.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointSpec {
+    /// `url: file://./state` (any object store URL; default `<state folder>/checkpoints`)
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `interval: 10s` (time between checkpoints; one is always written at shutdown)
+    #[serde(default = "default_checkpoint_interval")]
+    pub interval: Dur,
+}
+
+impl Default for CheckpointSpec {
+    fn default() -> Self {
+        Self {
+            url: None,
+            interval: default_checkpoint_interval(),
+        }
+    }
+}
+
+fn default_checkpoint_interval() -> Dur {
+    Dur(std::time::Duration::from_secs(10))
 }
 
 /// `source:` — exactly one kind.
