@@ -195,27 +195,43 @@ async fn run(
     if files.is_empty() {
         return Err(UserError(format!("`{}` holds no `*.yaml` spec.", path.display())).into());
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let signal_stop = stop.clone();
+    // One stop flag per pipeline (a pipeline that ends sets its own, to stop its source);
+    // Ctrl-C sets them all.
+    let stops: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>> = Default::default();
+    let signal_stops = stops.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             tracing::info!("Stopping: finishing the batches in flight.");
-            signal_stop.store(true, Ordering::Relaxed);
+            for stop in signal_stops.lock().expect("stop flags").iter() {
+                stop.store(true, Ordering::Relaxed);
+            }
         }
     });
     let mut tasks = Vec::new();
+    // A spec that cannot start (bad YAML, a plugin refused) is reported; the others run.
+    let mut refused = Vec::new();
     for file in &files {
-        let loaded = crate::spec::load_file(file)?;
-        let running = host.start(&loaded, once, stop.clone()).await.map_err(|e| {
-            if e.downcast_ref::<SpecErrors>().is_some() {
-                e
-            } else {
-                user(e)
+        let stop = Arc::new(AtomicBool::new(false));
+        stops.lock().expect("stop flags").push(stop.clone());
+        let started = match crate::spec::load_file(file) {
+            Ok(loaded) => host
+                .start(&loaded, once, stop.clone())
+                .await
+                .map(|running| (loaded, running)),
+            Err(errors) => Err(errors.into()),
+        };
+        match started {
+            Ok((loaded, running)) => {
+                let name = loaded.spec.name.clone();
+                let task = tokio::spawn(runtime::run(running, stop.clone()));
+                tasks.push((name, task, started_summary(&loaded)));
             }
-        })?;
-        let name = loaded.spec.name.clone();
-        let task = tokio::spawn(runtime::run(running, stop.clone()));
-        tasks.push((name, task, started_summary(&loaded)));
+            Err(error) => {
+                let error = paragraph(&error);
+                tracing::error!("A pipeline was not started: {error}");
+                refused.push(error);
+            }
+        }
     }
     let mut failures = Vec::new();
     for (name, task, target) in tasks {
@@ -223,6 +239,10 @@ async fn run(
             Ok(summary) => println!("Pipeline `{name}` finished.\n{summary}{target}"),
             Err(error) => failures.push(format!("pipeline `{name}`: {error:#}")),
         }
+    }
+    if !refused.is_empty() {
+        refused.extend(failures);
+        return Err(UserError(refused.join("\n")).into());
     }
     anyhow::ensure!(failures.is_empty(), failures.join("\n"));
     Ok(())

@@ -1,6 +1,7 @@
 //! The runtime: the [`Host`] (engine, plugin registry, state folder), and running or
 //! validating the pipelines of a spec file or folder.
 
+mod bisect;
 mod chain;
 mod deadletter;
 mod pipeline;
@@ -16,10 +17,11 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
-pub use chain::{Chain, ChainOutput};
+pub use chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
 pub use deadletter::{DeadLetter, DeadLetterSink};
 pub use pipeline::{Running, Stats};
 pub use plan::source_schema;
+pub use stage::{StageError, TransformStage};
 pub use summary::Summary;
 pub use watermark::Watermarks;
 
