@@ -175,6 +175,7 @@ fn misbehaving_plugins_follow_their_policy_beside_a_normal_pipeline() {
     let run = Run::new();
     let markers = [(3, "BOOM"), (11, "LOOP"), (20, "BOMB"), (29, "HUGE"), (37, "BOOM")];
     let control = run.add("control", &markers, None);
+    let clean = run.add("control-clean", &[], None);
     let dlq = run.add("hostile-dlq", &markers, Some(&format!("{HOSTILE} }} }}")));
     let fail = run.add(
         "hostile-fail",
@@ -185,7 +186,7 @@ fn misbehaving_plugins_follow_their_policy_beside_a_normal_pipeline() {
         "hostile-leak",
         &[],
         Some(
-            "{ plugin: hostile@^0.1, config: { leak_kib: \"3072\" }, \
+            "{ plugin: hostile@^0.1, config: { leak_kib: \"6144\" }, \
              limits: { memory: 16MiB, on_violation: restart } }",
         ),
     );
@@ -194,7 +195,7 @@ fn misbehaving_plugins_follow_their_policy_beside_a_normal_pipeline() {
     // The host ran everything to the end; only the `fail` pipeline failed.
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     run.assert_normal_pipeline_ok(&stdout, &stderr);
-    for name in ["control", "hostile-dlq", "hostile-leak"] {
+    for name in ["control", "control-clean", "hostile-dlq", "hostile-leak"] {
         assert!(stdout.contains(&format!("Pipeline `{name}` finished.")), "{stdout}\n{stderr}");
     }
 
@@ -210,7 +211,7 @@ fn misbehaving_plugins_follow_their_policy_beside_a_normal_pipeline() {
 
     // restart: a leaking instance is replaced and its batch retried; nothing is lost.
     assert!(stderr.contains("retried once"), "{stderr}");
-    assert_same_rows(&lake_rows(&leak), &lake_rows(&control));
+    assert_same_rows(&lake_rows(&leak), &lake_rows(&clean));
     assert!(dead_letters(&leak).is_empty());
 
     // fail: the pipeline stops, naming stage, plugin, violation and record.

@@ -10,7 +10,6 @@ use sluice_plugin_sdk::rows::{BatchBuilder, Field, RowReader};
 
 use super::deadletter::DeadLetter;
 use super::stage::{StageError, TransformStage};
-use crate::spec::OnViolation;
 pub use super::window_step::WindowStage;
 use crate::sinks::RowBatch;
 use crate::sources::SourceBatch;
