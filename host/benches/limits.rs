@@ -38,7 +38,10 @@ fn main() {
         .unwrap_or(5);
     let reader = sluice_host::sources::file::open_text(&week).expect("the week file opens");
     let lines: Vec<Vec<u8>> = reader.split(b'\n').map(|l| l.unwrap()).collect();
-    println!("limits benchmark: {} records, {runs} runs each", lines.len());
+    println!(
+        "limits benchmark: {} records, {runs} runs each",
+        lines.len()
+    );
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         on.push(run(&lines, true));

@@ -92,7 +92,10 @@ impl Run {
             .arg(self.path("specs"))
             .env("SLUICE_PLUGIN_PATH", plugin_path)
             .env("TURNSTILE_FILE", week("240106"))
-            .env("LAKE_URL", format!("file://{}", self.path("backfill").display()))
+            .env(
+                "LAKE_URL",
+                format!("file://{}", self.path("backfill").display()),
+            )
             .output()
             .expect("the sluice binary runs");
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -156,10 +159,16 @@ fn dead_letters(lake: &Path) -> Vec<serde_json::Value> {
 fn assert_culprits(lake: &Path, control: &Path, offsets: &[i64], reason: &str) {
     assert_same_rows(&lake_rows(lake), &lake_rows(control));
     let letters = dead_letters(lake);
-    let got: Vec<i64> = letters.iter().map(|l| l["offset"].as_i64().unwrap()).collect();
+    let got: Vec<i64> = letters
+        .iter()
+        .map(|l| l["offset"].as_i64().unwrap())
+        .collect();
     assert_eq!(got, offsets, "{letters:#?}");
     for letter in &letters {
-        assert_eq!(letter["stage"], "steps[0] transform hostile@0.1.0", "{letter}");
+        assert_eq!(
+            letter["stage"], "steps[0] transform hostile@0.1.0",
+            "{letter}"
+        );
         assert_eq!(letter["plugin"], "hostile@0.1.0");
         assert_eq!(letter["plugin_hash"].as_str().unwrap().len(), 64);
         let why = letter["reason"].as_str().unwrap();
@@ -168,12 +177,19 @@ fn assert_culprits(lake: &Path, control: &Path, offsets: &[i64], reason: &str) {
     }
 }
 
-const HOSTILE: &str = "{ plugin: hostile@^0.1, limits: { memory: 32MiB, call_timeout: 300ms, max_output: 1MiB";
+const HOSTILE: &str =
+    "{ plugin: hostile@^0.1, limits: { memory: 32MiB, call_timeout: 300ms, max_output: 1MiB";
 
 #[test]
 fn misbehaving_plugins_follow_their_policy_beside_a_normal_pipeline() {
     let run = Run::new();
-    let markers = [(3, "BOOM"), (11, "LOOP"), (20, "BOMB"), (29, "HUGE"), (37, "BOOM")];
+    let markers = [
+        (3, "BOOM"),
+        (11, "LOOP"),
+        (20, "BOMB"),
+        (29, "HUGE"),
+        (37, "BOOM"),
+    ];
     let control = run.add("control", &markers, None);
     let clean = run.add("control-clean", &[], None);
     let dlq = run.add("hostile-dlq", &markers, Some(&format!("{HOSTILE} }} }}")));
@@ -196,18 +212,33 @@ fn misbehaving_plugins_follow_their_policy_beside_a_normal_pipeline() {
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     run.assert_normal_pipeline_ok(&stdout, &stderr);
     for name in ["control", "control-clean", "hostile-dlq", "hostile-leak"] {
-        assert!(stdout.contains(&format!("Pipeline `{name}` finished.")), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(&format!("Pipeline `{name}` finished.")),
+            "{stdout}\n{stderr}"
+        );
     }
 
     // dlq (the default): each culprit found by bisection, named by its limit; the rest
     // flowed on, so the windows equal the control's.
     let letters = dead_letters(&dlq);
     assert_culprits(&dlq, &control, &[3, 11, 20, 29, 37], "");
-    let reasons: Vec<&str> = letters.iter().map(|l| l["reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> = letters
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
     assert!(reasons[0].contains("trapped: wasm trap"), "{reasons:?}");
-    assert!(reasons[1].contains("exceeded its time limit of 300ms per call"), "{reasons:?}");
-    assert!(reasons[2].contains("exceeded its memory limit of 33554432 bytes"), "{reasons:?}");
-    assert!(reasons[3].contains("over its output limit of 1048576 bytes"), "{reasons:?}");
+    assert!(
+        reasons[1].contains("exceeded its time limit of 300ms per call"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].contains("exceeded its memory limit of 33554432 bytes"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[3].contains("over its output limit of 1048576 bytes"),
+        "{reasons:?}"
+    );
 
     // restart: a leaking instance is replaced and its batch retried; nothing is lost.
     assert!(stderr.contains("retried once"), "{stderr}");
@@ -262,8 +293,16 @@ fn filesystem_importer() -> Vec<u8> {
 #[test]
 fn plugins_that_cannot_start_are_refused_naming_the_step_and_the_others_run() {
     let run = Run::new();
-    run.add("init-trap", &[], Some("{ plugin: hostile@^0.1, config: { init: trap } }"));
-    run.add("wrong-world", &[], Some("{ plugin: turnstile-window@^0.1 }"));
+    run.add(
+        "init-trap",
+        &[],
+        Some("{ plugin: hostile@^0.1, config: { init: trap } }"),
+    );
+    run.add(
+        "wrong-world",
+        &[],
+        Some("{ plugin: turnstile-window@^0.1 }"),
+    );
     run.add("denied", &[], Some("{ plugin: fs-reader@^0.1 }"));
     let extra = run.path("plugins");
     std::fs::create_dir(&extra).unwrap();
@@ -295,6 +334,9 @@ fn plugins_that_cannot_start_are_refused_naming_the_step_and_the_others_run() {
         ),
     ];
     for message in expected {
-        assert!(stderr.contains(&message), "expected {message}\nin\n{stderr}");
+        assert!(
+            stderr.contains(&message),
+            "expected {message}\nin\n{stderr}"
+        );
     }
 }

@@ -30,8 +30,16 @@ fn stage(engine: &PluginEngine, name: &str, policy: OnViolation) -> TransformSta
     let plugin = plugin(engine, name);
     let label = format!("steps[0] transform {}", plugin.id());
     let limits = Limits::default();
-    TransformStage::new(engine, label, plugin, limits, policy, "{}".into(), source_schema())
-        .unwrap()
+    TransformStage::new(
+        engine,
+        label,
+        plugin,
+        limits,
+        policy,
+        "{}".into(),
+        source_schema(),
+    )
+    .unwrap()
 }
 
 /// Raw records as a batch of one `bytes` field.
@@ -82,10 +90,14 @@ proptest! {
 /// A valid weekly MTA line, a garbage line, or a truncated valid line.
 fn record() -> impl Strategy<Value = Vec<u8>> {
     let valid = (0u32..28, 0u32..24, 0u64..1_000_000, 0u64..1_000_000).prop_map(|(d, h, e, x)| {
-        format!("A002,R051,02-00-00,59 ST,NQR456W,BMT,01/{:02}/2024,{h:02}:00:00,REGULAR,{e},{x}", d + 1)
-            .into_bytes()
+        format!(
+            "A002,R051,02-00-00,59 ST,NQR456W,BMT,01/{:02}/2024,{h:02}:00:00,REGULAR,{e},{x}",
+            d + 1
+        )
+        .into_bytes()
     });
-    let garbage = proptest::collection::vec(any::<u8>().prop_filter("one line", |b| *b != b'\n'), 0..120);
+    let garbage =
+        proptest::collection::vec(any::<u8>().prop_filter("one line", |b| *b != b'\n'), 0..120);
     prop_oneof![
         3 => valid.clone(),
         2 => garbage,
@@ -162,18 +174,33 @@ fn window_error(limits: &str) -> sluice_host::runtime::ChainError {
     let mut chain = host.chain(&loaded, "t", &[0], true).unwrap();
     let mut source = SourceBatch::default();
     for (offset, station) in [(40, "59 ST"), (41, "59 ST"), (42, "BOOM ST"), (43, "59 ST")] {
-        let line = format!("A002,R051,02-00-00,{station},NQR456W,BMT,01/01/2024,00:00:00,REGULAR,1,2");
+        let line =
+            format!("A002,R051,02-00-00,{station},NQR456W,BMT,01/01/2024,00:00:00,REGULAR,1,2");
         source.push(0, offset, line.as_bytes());
     }
-    chain.process(source).err().expect("the window plugin traps")
+    chain
+        .process(source)
+        .err()
+        .expect("the window plugin traps")
 }
 
 #[test]
 fn a_window_trap_asks_for_a_restart_from_the_last_checkpoint_by_default() {
-    for limits in ["limits: {}", "limits: { on_violation: restart }", "limits: { on_violation: dlq }"] {
+    for limits in [
+        "limits: {}",
+        "limits: { on_violation: restart }",
+        "limits: { on_violation: dlq }",
+    ] {
         let error = window_error(limits);
-        assert_eq!(error.kind, ChainErrorKind::RestartFromCheckpoint, "{limits}: {error}");
-        assert!(error.stage.contains("window hostile-window@0.1.0"), "{error}");
+        assert_eq!(
+            error.kind,
+            ChainErrorKind::RestartFromCheckpoint,
+            "{limits}: {error}"
+        );
+        assert!(
+            error.stage.contains("window hostile-window@0.1.0"),
+            "{error}"
+        );
     }
 }
 

@@ -43,7 +43,14 @@ impl TransformStage {
     }
 
     /// Runs both halves of the failing range `lo..hi` (at least two records).
-    fn halves(&mut self, engine: &PluginEngine, batch: &Batch, lo: u32, hi: u32, found: &mut Bisected) {
+    fn halves(
+        &mut self,
+        engine: &PluginEngine,
+        batch: &Batch,
+        lo: u32,
+        hi: u32,
+        found: &mut Bisected,
+    ) {
         let mid = lo + (hi - lo) / 2;
         for (a, b) in [(lo, mid), (mid, hi)] {
             self.part(engine, batch, a, b, found);
@@ -51,7 +58,14 @@ impl TransformStage {
     }
 
     /// Runs the records `lo..hi` of `batch`; on a violation, bisects them further.
-    fn part(&mut self, engine: &PluginEngine, batch: &Batch, lo: u32, hi: u32, found: &mut Bisected) {
+    fn part(
+        &mut self,
+        engine: &PluginEngine,
+        batch: &Batch,
+        lo: u32,
+        hi: u32,
+        found: &mut Bisected,
+    ) {
         let sub = slice(batch, lo as usize, hi as usize);
         match self.instance.process(&sub) {
             Ok(out) => merge(&mut found.output, out, lo),

@@ -146,7 +146,12 @@ impl Chain {
             }
             Err(StageError::Fatal { error, index }) => {
                 let records: Vec<u32> = match index {
-                    Some(i) => flow.provenance.get(i as usize).copied().into_iter().collect(),
+                    Some(i) => flow
+                        .provenance
+                        .get(i as usize)
+                        .copied()
+                        .into_iter()
+                        .collect(),
                     None => flow.provenance.clone(),
                 };
                 return Err(ChainError {

@@ -12,9 +12,7 @@ use super::Host;
 use super::chain::{Chain, WindowStage};
 use super::stage::TransformStage;
 use super::watermark::Watermarks;
-use crate::spec::{
-    Loaded, OnViolation, SinkSpec, SpecError, SpecErrors, StepSpec, WindowStepSpec,
-};
+use crate::spec::{Loaded, OnViolation, SinkSpec, SpecError, SpecErrors, StepSpec, WindowStepSpec};
 use crate::wasm::{Kind, Limits, Plugin, WindowInstance, WindowSpec, describe_schema};
 
 /// The schema of raw source records.

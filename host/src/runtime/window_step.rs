@@ -10,11 +10,11 @@ use sluice_plugin_sdk::rows::{BatchBuilder, Field, RowReader};
 use super::chain::{
     Chain, ChainError, ChainErrorKind, ChainOutput, Flow, Split, append, describe_records,
 };
+use super::stage::is_violation;
 use super::watermark::Watermarks;
 use crate::sinks::RowBatch;
 use crate::sources::SourceBatch;
 use crate::spec::{Late, OnViolation};
-use super::stage::is_violation;
 use crate::wasm::{Batch, Plugin, PluginError, PluginOutput, WindowInstance};
 
 /// The window step.
@@ -85,7 +85,10 @@ impl Chain {
             let records = describe_records(topic, source, &on_time.provenance);
             violation(&label, policy, error, &records)
         };
-        let result = window.instance.process(&on_time.batch, wm).map_err(&fatal)?;
+        let result = window
+            .instance
+            .process(&on_time.batch, wm)
+            .map_err(&fatal)?;
         let failures: Vec<(Option<u32>, String)> = result
             .failures
             .iter()

@@ -117,9 +117,7 @@ impl Registry {
             .map_err(|e| format!("`{req}` is not a version requirement ({e})"))?;
         let Some(versions) = self.plugins.get(name) else {
             if let Some(reason) = self.refused.get(name) {
-                return Err(format!(
-                    "no plugin named `{name}` is installed: {reason}"
-                ));
+                return Err(format!("no plugin named `{name}` is installed: {reason}"));
             }
             let known: Vec<&str> = self.plugins.keys().map(String::as_str).collect();
             return Err(format!(
