@@ -2,7 +2,9 @@
 //! for `wasm32-unknown-unknown` with the `release-wasm` profile, in its own target folder
 //! (`target/wasm-build`), wraps each core module into a component with `wit-component` (zero
 //! imports: the plugins use no WASI), and writes `target/plugins/<crate>.wasm` atomically.
-//! Generates `plugins.rs` in `OUT_DIR` with the paths, for `src/lib.rs` to include.
+//! A crate whose manifest says `test-only = true` (under `[package.metadata.sluice]`, the
+//! misbehaving plugins of the tests) goes to `target/plugins/test/`, which the host does
+//! not search by default. Generates `plugins.rs` in `OUT_DIR` with the paths, for `src/lib.rs` to include.
 
 use anyhow::{Context, Result, bail};
 use std::env;
@@ -50,6 +52,8 @@ const REMOVED_PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_"
 struct Plugin {
     /// Package name (`turnstile-parse`).
     name: String,
+    /// Built for the tests only (`test-only = true`).
+    test_only: bool,
 }
 
 impl Plugin {
@@ -61,6 +65,16 @@ impl Plugin {
     /// Name of the generated constant (`TURNSTILE_PARSE`).
     fn const_name(&self) -> String {
         self.name.replace('-', "_").to_uppercase()
+    }
+
+    /// Where its component goes under `out_dir`.
+    fn component_path(&self, out_dir: &Path) -> PathBuf {
+        let dir = if self.test_only {
+            out_dir.join("test")
+        } else {
+            out_dir.to_owned()
+        };
+        dir.join(format!("{}.wasm", self.name))
     }
 }
 
@@ -87,7 +101,8 @@ fn run() -> Result<()> {
     let build_dir = workspace.join("target/wasm-build");
     let out_dir = workspace.join("target/plugins");
     build_modules(&workspace, &build_dir, &plugins)?;
-    fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let test_dir = out_dir.join("test");
+    fs::create_dir_all(&test_dir).with_context(|| format!("creating {}", test_dir.display()))?;
     let modules = build_dir.join(TARGET).join(PROFILE);
     let mut resolve = Resolve::default();
     let (package, _) = resolve
@@ -97,7 +112,7 @@ fn run() -> Result<()> {
     for plugin in &plugins {
         let component = componentize(&modules.join(plugin.module_file()), &wit)
             .with_context(|| format!("making a component of plugin {}", plugin.name))?;
-        write_atomically(&out_dir.join(format!("{}.wasm", plugin.name)), &component)?;
+        write_atomically(&plugin.component_path(&out_dir), &component)?;
     }
     let generated = PathBuf::from(env::var("OUT_DIR")?).join("plugins.rs");
     fs::write(&generated, constants(&out_dir, &plugins)).context("writing plugins.rs")?;
@@ -114,7 +129,12 @@ fn find_plugins(dir: &Path) -> Result<Vec<Plugin>> {
         }
         let name = package_name(&manifest)?;
         if name != "sluice-plugin-sdk" {
-            plugins.push(Plugin { name });
+            let text = fs::read_to_string(&manifest)?;
+            let test_only = text.lines().any(|l| {
+                let l: String = l.split_whitespace().collect();
+                l == "test-only=true"
+            });
+            plugins.push(Plugin { name, test_only });
         }
     }
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
@@ -229,11 +249,13 @@ fn constants(out_dir: &Path, plugins: &[Plugin]) -> String {
          pub const PLUGIN_DIR: &str = {:?};\n",
         out_dir.display().to_string()
     );
+    src += &format!(
+        "/// Absolute path of the folder holding the test-only plugin components.\n\
+         pub const TEST_PLUGIN_DIR: &str = {:?};\n",
+        out_dir.join("test").display().to_string()
+    );
     for p in plugins {
-        let path = out_dir
-            .join(format!("{}.wasm", p.name))
-            .display()
-            .to_string();
+        let path = p.component_path(out_dir).display().to_string();
         src += &format!(
             "/// Absolute path of the `{}` component.\npub const {}: &str = {path:?};\n",
             p.name,
@@ -241,7 +263,11 @@ fn constants(out_dir: &Path, plugins: &[Plugin]) -> String {
         );
     }
     src += "/// Every plugin: (crate name, component path).\npub const ALL: &[(&str, &str)] = &[\n";
-    for p in plugins {
+    for p in plugins.iter().filter(|p| !p.test_only) {
+        src += &format!("    ({:?}, {}),\n", p.name, p.const_name());
+    }
+    src += "];\n/// Every test-only plugin: (crate name, component path).\npub const TEST_ONLY: &[(&str, &str)] = &[\n";
+    for p in plugins.iter().filter(|p| p.test_only) {
         src += &format!("    ({:?}, {}),\n", p.name, p.const_name());
     }
     src + "];\n"

@@ -195,21 +195,35 @@ async fn run(
     if files.is_empty() {
         return Err(UserError(format!("`{}` holds no `*.yaml` spec.", path.display())).into());
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    tokio::spawn(stop_on_signal(stop.clone()));
+    // One stop flag per pipeline (a pipeline that ends sets its own, to stop its source);
+    // SIGINT/SIGTERM sets them all.
+    let stops: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>> = Default::default();
+    tokio::spawn(stop_on_signal(stops.clone()));
     let mut tasks = Vec::new();
+    // A spec that cannot start (bad YAML, a plugin refused) is reported; the others run.
+    let mut refused = Vec::new();
     for file in &files {
-        let loaded = crate::spec::load_file(file)?;
-        let running = host.start(&loaded, once, stop.clone()).await.map_err(|e| {
-            if e.downcast_ref::<SpecErrors>().is_some() {
-                e
-            } else {
-                user(e)
+        let stop = Arc::new(AtomicBool::new(false));
+        stops.lock().expect("stop flags").push(stop.clone());
+        let started = match crate::spec::load_file(file) {
+            Ok(loaded) => host
+                .start(&loaded, once, stop.clone())
+                .await
+                .map(|running| (loaded, running)),
+            Err(errors) => Err(errors.into()),
+        };
+        match started {
+            Ok((loaded, running)) => {
+                let name = loaded.spec.name.clone();
+                let task = tokio::spawn(runtime::run(running, stop.clone()));
+                tasks.push((name, task, started_summary(&loaded)));
             }
-        })?;
-        let name = loaded.spec.name.clone();
-        let task = tokio::spawn(runtime::run(running, stop.clone()));
-        tasks.push((name, task, started_summary(&loaded)));
+            Err(error) => {
+                let error = paragraph(&error);
+                tracing::error!("A pipeline was not started: {error}");
+                refused.push(error);
+            }
+        }
     }
     let mut failures = Vec::new();
     for (name, task, target) in tasks {
@@ -218,6 +232,10 @@ async fn run(
             Err(error) => failures.push(format!("pipeline `{name}`: {error:#}")),
         }
     }
+    if !refused.is_empty() {
+        refused.extend(failures);
+        return Err(UserError(refused.join("\n")).into());
+    }
     anyhow::ensure!(failures.is_empty(), failures.join("\n"));
     Ok(())
 }
@@ -225,7 +243,7 @@ async fn run(
 /// SIGINT or SIGTERM: stop consuming, write what was read, take a final checkpoint and exit
 /// 0. A second signal, or 30 seconds without finishing, ends the process at once (the last
 /// checkpoint still holds).
-async fn stop_on_signal(stop: Arc<AtomicBool>) {
+async fn stop_on_signal(stops: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>>) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let signal = async {
         match term.as_mut() {
@@ -240,7 +258,9 @@ async fn stop_on_signal(stop: Arc<AtomicBool>) {
     };
     signal.await;
     tracing::info!("Stopping: writing the batches in flight and a final checkpoint.");
-    stop.store(true, Ordering::Relaxed);
+    for stop in stops.lock().expect("stop flags").iter() {
+        stop.store(true, Ordering::Relaxed);
+    }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {

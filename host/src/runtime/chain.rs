@@ -9,7 +9,7 @@ use std::time::Instant;
 use sluice_plugin_sdk::rows::{BatchBuilder, Field, RowReader};
 
 use super::deadletter::DeadLetter;
-use super::stage::TransformStage;
+use super::stage::{StageError, TransformStage};
 pub use super::window_step::WindowStage;
 use crate::sinks::RowBatch;
 use crate::sources::SourceBatch;
@@ -52,14 +52,29 @@ pub struct ChainOutput {
     pub watermark: i64,
 }
 
-/// A fatal error: the pipeline cannot go on (a stateful plugin broke).
+/// What the pipeline must do after a [`ChainError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainErrorKind {
+    /// Stop, with state `failed` and the error as the reason.
+    Fatal,
+    /// Restart from the last checkpoint: new plugin instances, state restored from the
+    /// checkpoint's snapshots, the source re-read from the checkpoint's offsets (a stateful
+    /// plugin trapped or broke a limit under `on_violation: restart` or `dlq`).
+    RestartFromCheckpoint,
+}
+
+/// The chain cannot go on with this batch.
 #[derive(Debug, thiserror::Error)]
-#[error("{stage}: {source}")]
+#[error("{stage}: {source} ({at})")]
 pub struct ChainError {
+    /// Stop, or restart from the last checkpoint.
+    pub kind: ChainErrorKind,
     /// Which stage.
     pub stage: String,
     /// What happened.
     pub source: PluginError,
+    /// The policy and the records involved, in words (`on_violation: fail; record at …`).
+    pub at: String,
 }
 
 /// Rows kept, late rows (source index, event time) and rows without an event time
@@ -88,7 +103,7 @@ impl Chain {
             batch: values,
         };
         for i in 0..self.pre.len() {
-            flow = self.run_transform(i, flow, &source, &mut out);
+            flow = self.run_transform(i, flow, &source, &mut out)?;
         }
         let mut results = BatchBuilder::default();
         if self.window.is_some() {
@@ -97,7 +112,7 @@ impl Chain {
             results.data = flow.batch.data;
             results.ends = flow.batch.ends;
         }
-        self.finish(results, &mut out);
+        self.finish(results, &mut out)?;
         Ok(out)
     }
 
@@ -107,9 +122,9 @@ impl Chain {
         flow: Flow,
         source: &SourceBatch,
         out: &mut ChainOutput,
-    ) -> Flow {
+    ) -> Result<Flow, ChainError> {
         let stage = &mut self.pre[i];
-        match stage.process(&self.engine, &flow.batch) {
+        let error = match stage.process(&self.engine, &flow.batch) {
             Ok(result) => {
                 for (index, reason) in &result.failures {
                     let origin = flow.provenance.get(*index as usize).copied();
@@ -121,29 +136,48 @@ impl Chain {
                     .iter()
                     .map(|&o| flow.provenance.get(o as usize).copied().unwrap_or(u32::MAX))
                     .collect();
-                Flow {
+                return Ok(Flow {
                     batch: Batch {
                         data: result.data,
                         ends: result.ends,
                     },
                     provenance,
-                }
+                });
             }
-            Err(error) => {
-                tracing::warn!(%error, stage = %stage.label, "A batch failed; its records go to the dead-letter destination.");
-                for &origin in &flow.provenance {
-                    out.dead
-                        .push(self.letter(i, Some(origin), source, error.to_string()));
-                }
-                Flow {
-                    batch: Batch {
-                        data: Vec::new(),
-                        ends: Vec::new(),
-                    },
-                    provenance: Vec::new(),
-                }
+            Err(StageError::Fatal { error, index }) => {
+                let records: Vec<u32> = match index {
+                    Some(i) => flow
+                        .provenance
+                        .get(i as usize)
+                        .copied()
+                        .into_iter()
+                        .collect(),
+                    None => flow.provenance.clone(),
+                };
+                return Err(ChainError {
+                    kind: ChainErrorKind::Fatal,
+                    stage: stage.label.clone(),
+                    source: error,
+                    at: format!(
+                        "on_violation: fail; {}",
+                        describe_records(&self.topic, source, &records)
+                    ),
+                });
             }
+            Err(StageError::Batch(error)) => error,
+        };
+        tracing::warn!(%error, stage = %stage.label, "A batch failed; its records go to the dead-letter destination.");
+        for &origin in &flow.provenance {
+            out.dead
+                .push(self.letter(i, Some(origin), source, error.to_string()));
         }
+        Ok(Flow {
+            batch: Batch {
+                data: Vec::new(),
+                ends: Vec::new(),
+            },
+            provenance: Vec::new(),
+        })
     }
 
     pub(super) fn letter(
@@ -192,7 +226,7 @@ impl Chain {
     }
 
     /// Runs the transforms after the window and packages the rows for the sinks.
-    fn finish(&mut self, results: BatchBuilder, out: &mut ChainOutput) {
+    fn finish(&mut self, results: BatchBuilder, out: &mut ChainOutput) -> Result<(), ChainError> {
         let mut batch = Batch {
             data: results.data,
             ends: results.ends,
@@ -220,7 +254,15 @@ impl Chain {
                         ends: result.ends,
                     };
                 }
-                Err(error) => {
+                Err(StageError::Fatal { error, .. }) => {
+                    return Err(ChainError {
+                        kind: ChainErrorKind::Fatal,
+                        stage: stage.label.clone(),
+                        source: error,
+                        at: "on_violation: fail; a row of window results".into(),
+                    });
+                }
+                Err(StageError::Batch(error)) => {
                     tracing::error!(%error, stage = %stage.label, "A batch of results failed.");
                     batch = Batch {
                         data: Vec::new(),
@@ -235,6 +277,32 @@ impl Chain {
                 data: batch.data,
                 ends: batch.ends,
             });
+        }
+        Ok(())
+    }
+}
+
+/// The source records at `indices`, in words: `record at <topic> partition 0 offset 7`, or
+/// `N records at <topic> partition 0 offsets 3-9` (per partition).
+pub(super) fn describe_records(topic: &str, source: &SourceBatch, indices: &[u32]) -> String {
+    let mut ranges: std::collections::BTreeMap<i32, (i64, i64, usize)> = Default::default();
+    for &i in indices.iter().filter(|&&i| (i as usize) < source.len()) {
+        let (p, o) = (source.partitions[i as usize], source.offsets[i as usize]);
+        let range = ranges.entry(p).or_insert((o, o, 0));
+        *range = (range.0.min(o), range.1.max(o), range.2 + 1);
+    }
+    match ranges.len() {
+        0 => "no source record".into(),
+        1 if indices.len() == 1 => {
+            let (p, (o, _, _)) = ranges.into_iter().next().expect("one range");
+            format!("record at {topic} partition {p} offset {o}")
+        }
+        _ => {
+            let parts: Vec<String> = ranges
+                .into_iter()
+                .map(|(p, (a, b, n))| format!("{n} records at partition {p} offsets {a}-{b}"))
+                .collect();
+            format!("{} of {topic}", parts.join(", "))
         }
     }
 }

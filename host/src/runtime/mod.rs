@@ -2,6 +2,7 @@
 //! validating the pipelines of a spec file or folder.
 
 mod barrier;
+mod bisect;
 mod chain;
 mod checkpoint;
 mod deadletter;
@@ -19,11 +20,12 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 
 pub use barrier::{Barrier, ChainSwap, SwapResult};
-pub use chain::{Chain, ChainOutput};
+pub use chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
 pub use checkpoint::{Checkpoint, CheckpointStore, StageState};
 pub use deadletter::{DeadLetter, DeadLetterSink};
 pub use pipeline::{Running, Stats};
 pub use plan::source_schema;
+pub use stage::{StageError, TransformStage};
 pub use summary::Summary;
 pub use watermark::Watermarks;
 

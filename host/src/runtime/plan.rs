@@ -12,7 +12,7 @@ use super::Host;
 use super::chain::{Chain, WindowStage};
 use super::stage::TransformStage;
 use super::watermark::Watermarks;
-use crate::spec::{Loaded, SinkSpec, SpecError, SpecErrors, StepSpec, WindowStepSpec};
+use crate::spec::{Loaded, OnViolation, SinkSpec, SpecError, SpecErrors, StepSpec, WindowStepSpec};
 use crate::wasm::{Kind, Limits, Plugin, WindowInstance, WindowSpec, describe_schema};
 
 /// The schema of raw source records.
@@ -153,6 +153,7 @@ fn transform(
         label,
         plugin,
         limits(&spec.limits),
+        spec.limits.on_violation.unwrap_or(OnViolation::Dlq),
         config_text(&spec.config),
         input.to_vec(),
     )
@@ -219,6 +220,7 @@ fn window(
         size,
         slide,
         late: spec.late,
+        policy: spec.limits.on_violation.unwrap_or(OnViolation::Restart),
         early: spec.emit.as_ref().map(|e| e.early.0),
         watermarks: Watermarks::new(delay, idle_after),
     })

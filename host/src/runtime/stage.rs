@@ -1,11 +1,14 @@
-//! One plugin step of a chain, with what is needed to restart it: the plugin, its limits,
-//! its config and its input schema. A transform that traps or breaks a limit is replaced
-//! by a fresh instance (it holds no state); its batch is dead-lettered.
+//! One transform step of a chain, with what is needed to restart it (the plugin, its limits,
+//! its config and its input schema) and its policy when the plugin traps or breaks a limit
+//! (`on_violation`): `dlq` bisects the batch on fresh instances to dead-letter only the
+//! culprit records ([`super::bisect`]); `restart` first retries the whole batch once on a
+//! fresh instance; `fail` stops the pipeline, naming the culprit record when one is found.
 
 use std::sync::Arc;
 
 use sluice_plugin_sdk::rows::Field;
 
+use crate::spec::OnViolation;
 use crate::wasm::{
     Batch, Limits, Plugin, PluginEngine, PluginError, PluginOutput, TransformInstance,
 };
@@ -16,10 +19,32 @@ pub struct TransformStage {
     pub label: String,
     /// The plugin.
     pub plugin: Arc<Plugin>,
+    /// What a trap or a broken limit does.
+    pub policy: OnViolation,
     limits: Limits,
     config: String,
     input: Vec<Field>,
-    instance: TransformInstance,
+    pub(super) instance: TransformInstance,
+}
+
+/// Why a stage gave no output for a batch.
+#[derive(Debug)]
+pub enum StageError {
+    /// The plugin returned an error for the whole batch: its records are dead-lettered.
+    Batch(PluginError),
+    /// A trap or a broken limit under `on_violation: fail`, with the input index of the
+    /// record that causes it when bisecting the batch found one.
+    Fatal {
+        /// The violation.
+        error: PluginError,
+        /// Index of the culprit in the batch.
+        index: Option<u32>,
+    },
+}
+
+/// Whether `error` is a trap or a broken limit (not an error the plugin returned).
+pub(super) fn is_violation(error: &PluginError) -> bool {
+    matches!(error, PluginError::Trap { .. } | PluginError::Limit { .. })
 }
 
 impl TransformStage {
@@ -29,6 +54,7 @@ impl TransformStage {
         label: String,
         plugin: Arc<Plugin>,
         limits: Limits,
+        policy: OnViolation,
         config: String,
         input: Vec<Field>,
     ) -> Result<Self, PluginError> {
@@ -43,6 +69,7 @@ impl TransformStage {
         Ok(Self {
             label,
             plugin,
+            policy,
             limits,
             config,
             input,
@@ -55,29 +82,56 @@ impl TransformStage {
         self.instance.output_schema()
     }
 
-    /// Processes a batch; after a trap or a limit the instance is replaced.
+    /// Processes a batch, applying the stage's policy when the plugin traps or breaks a
+    /// limit. With `dlq` and `restart` the output's `failures` include the culprit records,
+    /// indexed in `batch`, with the violation as the reason; the other rows keep their order.
     pub fn process(
         &mut self,
         engine: &PluginEngine,
         batch: &Batch,
-    ) -> Result<PluginOutput, PluginError> {
-        let result = self.instance.process(batch);
-        if let Err(PluginError::Trap { .. } | PluginError::Limit { .. }) = &result {
-            let plugin = &self.plugin;
-            match TransformInstance::new(
-                engine,
-                &plugin.component,
-                &plugin.id(),
-                &self.limits,
-                &self.config,
-                &self.input,
-            ) {
-                Ok(instance) => self.instance = instance,
-                Err(error) => {
-                    tracing::error!(%error, stage = %self.label, "Could not restart the plugin.")
-                }
+    ) -> Result<PluginOutput, StageError> {
+        let error = match self.instance.process(batch) {
+            Ok(out) => return Ok(out),
+            Err(e) if !is_violation(&e) => return Err(StageError::Batch(e)),
+            Err(e) => e,
+        };
+        self.restart(engine);
+        if self.policy == OnViolation::Restart {
+            tracing::warn!(stage = %self.label, %error,
+                "The plugin broke a limit; it was restarted and the batch is retried once.");
+            match self.instance.process(batch) {
+                Ok(out) => return Ok(out),
+                Err(e) if !is_violation(&e) => return Err(StageError::Batch(e)),
+                Err(_) => self.restart(engine),
             }
         }
-        result
+        tracing::warn!(stage = %self.label, %error, records = batch.ends.len(),
+            "The plugin broke a limit; bisecting the batch to find the culprit records.");
+        let out = self.bisect(engine, batch, &error);
+        if self.policy == OnViolation::Fail {
+            return Err(StageError::Fatal {
+                index: out.culprits.first().map(|(i, _)| *i),
+                error: out.culprits.into_iter().next().map_or(error, |(_, e)| e),
+            });
+        }
+        Ok(out.output)
+    }
+
+    /// Replaces the instance by a fresh one (a trapped instance cannot be entered again).
+    pub(super) fn restart(&mut self, engine: &PluginEngine) {
+        let plugin = &self.plugin;
+        match TransformInstance::new(
+            engine,
+            &plugin.component,
+            &plugin.id(),
+            &self.limits,
+            &self.config,
+            &self.input,
+        ) {
+            Ok(instance) => self.instance = instance,
+            Err(error) => {
+                tracing::error!(%error, stage = %self.label, "Could not restart the plugin.")
+            }
+        }
     }
 }

@@ -7,12 +7,15 @@ use std::time::Instant;
 
 use sluice_plugin_sdk::rows::{BatchBuilder, Field, RowReader};
 
-use super::chain::{Chain, ChainError, ChainOutput, Flow, Split, append};
+use super::chain::{
+    Chain, ChainError, ChainErrorKind, ChainOutput, Flow, Split, append, describe_records,
+};
+use super::stage::is_violation;
 use super::watermark::Watermarks;
 use crate::sinks::RowBatch;
 use crate::sources::SourceBatch;
-use crate::spec::Late;
-use crate::wasm::{Batch, Plugin, PluginOutput, WindowInstance};
+use crate::spec::{Late, OnViolation};
+use crate::wasm::{Batch, Plugin, PluginError, PluginOutput, WindowInstance};
 
 /// The window step.
 pub struct WindowStage {
@@ -32,6 +35,9 @@ pub struct WindowStage {
     pub slide: i64,
     /// What to do with late rows.
     pub late: Late,
+    /// What a trap or a broken limit does (`dlq` acts as `restart`: the state cannot be
+    /// bisected once a call changed part of it).
+    pub policy: OnViolation,
     /// How often early results go out (`emit.early`), if at all.
     pub early: Option<std::time::Duration>,
     /// Event time.
@@ -73,12 +79,16 @@ impl Chain {
         }
         let window = self.window.as_mut().expect("window stage");
         let wm = window.watermarks.current();
-        let label = window.label.clone();
-        let fatal = |source| ChainError {
-            stage: label.clone(),
-            source,
+        let (label, policy) = (window.label.clone(), window.policy);
+        let topic = &self.topic;
+        let fatal = |error| {
+            let records = describe_records(topic, source, &on_time.provenance);
+            violation(&label, policy, error, &records)
         };
-        let result = window.instance.process(&on_time.batch, wm).map_err(fatal)?;
+        let result = window
+            .instance
+            .process(&on_time.batch, wm)
+            .map_err(&fatal)?;
         let failures: Vec<(Option<u32>, String)> = result
             .failures
             .iter()
@@ -94,7 +104,7 @@ impl Chain {
             window.watermarks.update(now)
         };
         if new_wm > wm {
-            let closed = window.instance.advance(new_wm).map_err(fatal)?;
+            let closed = window.instance.advance(new_wm).map_err(&fatal)?;
             append(results, &closed);
         }
         // `process` results are early or updated values, never final ones: live sinks only.
@@ -168,6 +178,29 @@ impl Chain {
             late,
             bad,
         )
+    }
+}
+
+/// The chain error for a window call that failed: a trap or a broken limit follows the
+/// step's policy (`fail` stops the pipeline, `restart` and `dlq` restart it from its last
+/// checkpoint); an error the plugin returned stops it.
+fn violation(label: &str, policy: OnViolation, error: PluginError, records: &str) -> ChainError {
+    let kind = match policy {
+        OnViolation::Restart | OnViolation::Dlq if is_violation(&error) => {
+            ChainErrorKind::RestartFromCheckpoint
+        }
+        _ => ChainErrorKind::Fatal,
+    };
+    let policy = match policy {
+        OnViolation::Dlq => "dlq",
+        OnViolation::Restart => "restart",
+        OnViolation::Fail => "fail",
+    };
+    ChainError {
+        kind,
+        stage: label.to_owned(),
+        source: error,
+        at: format!("on_violation: {policy}; while processing {records}"),
     }
 }
 

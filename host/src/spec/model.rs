@@ -206,7 +206,7 @@ pub enum Late {
     Dlq,
 }
 
-/// `limits: { memory: 256MiB, call_timeout: 5s, max_output: 256MiB }`
+/// `limits: { memory: 256MiB, call_timeout: 5s, max_output: 256MiB, on_violation: dlq }`
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
@@ -219,6 +219,25 @@ pub struct LimitsSpec {
     /// `max_output: 256MiB` (bytes of rows one call may return)
     #[serde(default)]
     pub max_output: Option<ByteSize>,
+    /// `on_violation: dlq | restart | fail` (what a trap or a broken limit does; default
+    /// `dlq` for a transform, `restart` for a window)
+    #[serde(default)]
+    pub on_violation: Option<OnViolation>,
+}
+
+/// `on_violation: dlq | restart | fail`
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnViolation {
+    /// `dlq`: a transform's batch is bisected on fresh instances until the culprit records
+    /// are found; they are dead-lettered and the rest flows on in order. A window cannot be
+    /// bisected once its state changed, so for a window `dlq` means `restart`.
+    Dlq,
+    /// `restart`: a transform gets a fresh instance and the batch is retried once (then
+    /// `dlq`); a window makes the pipeline restart from its last checkpoint.
+    Restart,
+    /// `fail`: the pipeline stops, failed, naming the stage, plugin, limit and record.
+    Fail,
 }
 
 /// One sink.

@@ -20,15 +20,23 @@ pub struct PluginEngine {
     engine: Engine,
     cache_dir: Option<PathBuf>,
     stop: Arc<AtomicBool>,
+    enforce_limits: bool,
 }
 
 impl PluginEngine {
     /// Builds the engine; `cache_dir` holds compiled components (`None`: compile every time).
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        Self::with_limits(cache_dir, true)
+    }
+
+    /// Builds the engine, with the sandbox limits enforced or (`false`, for benchmarks only:
+    /// a plugin could then run forever or take all memory) not: no epoch deadline compiled
+    /// into the code, no memory cap on stores.
+    pub fn with_limits(cache_dir: Option<PathBuf>, enforce_limits: bool) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(enforce_limits)
             .concurrency_support(false)
             .max_wasm_stack(1 << 20)
             .parallel_compilation(true);
@@ -41,7 +49,13 @@ impl PluginEngine {
             engine,
             cache_dir,
             stop,
+            enforce_limits,
         })
+    }
+
+    /// Whether plugin limits are enforced (always, except in benchmarks).
+    pub fn enforces_limits(&self) -> bool {
+        self.enforce_limits
     }
 
     /// The wasmtime engine.

@@ -67,7 +67,9 @@ impl Sandbox {
                 .build(),
         };
         let mut store = Store::new(engine.engine(), state);
-        store.limiter(|s| &mut s.limits);
+        if engine.enforces_limits() {
+            store.limiter(|s| &mut s.limits);
+        }
         store.epoch_deadline_trap();
         Self {
             store,
@@ -117,7 +119,7 @@ impl Sandbox {
     }
 
     fn trap(&self, error: wasmtime::Error) -> PluginError {
-        let message = format!("{error:#}");
+        let message = trap_message(&error);
         let limit = if message.contains("interrupt") {
             Some(format!(
                 "exceeded its time limit of {:?} per call",
@@ -169,6 +171,18 @@ impl Sandbox {
             origins: out.origins,
             failures,
         })
+    }
+}
+
+/// What a trap says, without the wasm backtrace: the trap code when there is one (a Rust
+/// panic is the `unreachable` instruction), else the error chain on one line.
+fn trap_message(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => {
+            let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
+            chain.join(": ").replace('\n', " ")
+        }
     }
 }
 

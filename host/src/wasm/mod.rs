@@ -16,7 +16,7 @@ pub use schema::describe as describe_schema;
 
 /// What can go wrong with a plugin. `Trap` is a bug in the plugin; `Guest` is an error it
 /// returned; `Limit` is a sandbox limit it ran into.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PluginError {
     /// The file could not be loaded as a plugin.
     #[error("{path}: {message}")]

@@ -56,6 +56,8 @@ impl Plugin {
 #[derive(Default, Clone)]
 pub struct Registry {
     plugins: BTreeMap<String, BTreeMap<Version, Arc<Plugin>>>,
+    /// Files that were refused, by file stem: why (named when a spec asks for that name).
+    refused: BTreeMap<String, String>,
 }
 
 impl Registry {
@@ -76,7 +78,18 @@ impl Registry {
             {
                 match load_file(engine, &path) {
                     Ok(plugin) => registry.insert(plugin),
-                    Err(error) => errors.push(error),
+                    Err(error) => {
+                        let stem = path.file_stem().unwrap_or_default();
+                        let stem = stem.to_string_lossy().into_owned();
+                        let why = match &error {
+                            PluginError::Load { path, message } => {
+                                format!("`{path}` was refused: {message}")
+                            }
+                            other => other.to_string(),
+                        };
+                        registry.refused.insert(stem, why);
+                        errors.push(error);
+                    }
                 }
             }
         }
@@ -103,6 +116,9 @@ impl Registry {
         let req = VersionReq::parse(req)
             .map_err(|e| format!("`{req}` is not a version requirement ({e})"))?;
         let Some(versions) = self.plugins.get(name) else {
+            if let Some(reason) = self.refused.get(name) {
+                return Err(format!("no plugin named `{name}` is installed: {reason}"));
+            }
             let known: Vec<&str> = self.plugins.keys().map(String::as_str).collect();
             return Err(format!(
                 "no plugin named `{name}` is installed (known: {}); build it with `make build` \

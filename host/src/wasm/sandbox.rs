@@ -25,14 +25,34 @@ pub fn check_imports(engine: &PluginEngine, component: &Component) -> Result<Vec
             _ => refused.push(name.to_owned()),
         }
     }
-    if refused.is_empty() {
-        Ok(type_only)
-    } else {
-        Err(format!(
-            "it imports {}; plugins get no host capabilities (no WASI, no host functions), so a \
-             plugin may import only type definitions",
-            refused.join(", ")
-        ))
+    match refused.first() {
+        None => Ok(type_only),
+        Some(first) => Err(format!(
+            "it imports `{first}`{}: this plugin wants {}, which sluice does not grant. Plugins \
+             get no host capabilities (capability grants are not supported yet), so a plugin may \
+             import only type definitions: build it for wasm32-unknown-unknown without WASI",
+            if refused.len() > 1 {
+                format!(" (and {} more)", refused.len() - 1)
+            } else {
+                String::new()
+            },
+            capability(first)
+        )),
+    }
+}
+
+/// The capability an import asks for, in words.
+pub fn capability(import: &str) -> &'static str {
+    let interface = import.split('@').next().unwrap_or(import);
+    match interface.split('/').next().unwrap_or(interface) {
+        "wasi:filesystem" => "filesystem access",
+        "wasi:sockets" | "wasi:http" => "network access",
+        "wasi:clocks" => "clocks",
+        "wasi:random" => "random numbers",
+        "wasi:cli" if interface.ends_with("/environment") => "environment variables",
+        "wasi:cli" => "the command line (stdio, exit, environment)",
+        "wasi:io" => "I/O streams",
+        _ => "a host function",
     }
 }
 
