@@ -12,8 +12,9 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::chain::{Chain, ChainOutput};
-use super::deadletter::DeadLetterSink;
+use super::deadletter::{DeadLetter, DeadLetterSink};
 use super::summary::Summary;
+use super::threshold::DeadLetterThreshold;
 use crate::sinks::Sink;
 use crate::sinks::live::LiveHub;
 use crate::sources::SourceHandle;
@@ -59,6 +60,8 @@ pub struct Running {
     pub stats: Arc<Stats>,
     /// Where statistics are published for the dashboard.
     pub live: LiveHub,
+    /// `errors.max_dead_letters`: pauses the pipeline when crossed.
+    pub threshold: Option<DeadLetterThreshold>,
 }
 
 /// Runs until the source ends (`--once`) or `stop` is set; returns the summary.
@@ -71,6 +74,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         source,
         stats,
         live,
+        threshold,
     } = pipeline;
     let SourceHandle {
         batches,
@@ -82,7 +86,10 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
     let processor = tokio::task::spawn_blocking(move || process_loop(chain, batches, tx));
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
     let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
-    let written = write_loop(&name, &sinks, &dlq, rx, &commits, &stats, &live).await;
+    let written = tokio::select! {
+        written = write_loop(&name, &sinks, (&dlq, threshold), rx, &commits, &stats, &live) => written,
+        never = connectors_loop(&name, &sinks, &dlq, &live) => match never {},
+    };
     progress.abort();
     publisher.abort();
     publish_stats(&name, &stats, &live, 0.0);
@@ -124,7 +131,7 @@ fn process_loop(
 async fn write_loop(
     name: &str,
     sinks: &[Sink],
-    dlq: &DeadLetterSink,
+    (dlq, mut threshold): (&DeadLetterSink, Option<DeadLetterThreshold>),
     mut rx: mpsc::Receiver<Output>,
     commits: &std::sync::mpsc::Sender<Vec<(i32, i64)>>,
     stats: &Stats,
@@ -133,20 +140,27 @@ async fn write_loop(
     let mut summary = Summary::default();
     let mut published = Instant::now();
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
-    while let Some((output, offsets, end)) = rx.recv().await {
+    while let Some((mut output, offsets, end)) = rx.recv().await {
+        if let Some(paused) = threshold.as_mut().and_then(|t| crossed(t, &output)) {
+            tracing::warn!(pipeline = name, "{paused}");
+            return Err(paused.into());
+        }
         if let Some(rows) = &output.early {
             for sink in sinks.iter().filter(|s| s.wants_early()) {
                 sink.write_early(rows).await?;
             }
         }
         if let Some(rows) = &output.rows {
-            let writes = sinks.iter().map(|sink| async move {
-                sink.write(rows)
+            let writes = sinks.iter().enumerate().map(|(i, sink)| async move {
+                sink.write_or_reject(rows, i)
                     .await
                     .with_context(|| format!("The {} sink could not write.", sink.name()))
             });
             for result in futures::future::join_all(writes).await {
-                result?;
+                let rejected = result?.into_iter();
+                output
+                    .dead
+                    .extend(rejected.map(|r| DeadLetter::rejected(name, r)));
             }
             summary.add_rows(rows);
             stats
@@ -190,6 +204,33 @@ async fn write_loop(
     }
     summary.sinks = sinks.iter().map(Sink::status).collect();
     Ok(summary)
+}
+
+/// The pause when `output`'s dead letters cross the threshold.
+fn crossed(
+    threshold: &mut DeadLetterThreshold,
+    output: &super::chain::ChainOutput,
+) -> Option<super::threshold::Paused> {
+    let first = output.dead.first().map_or("", |l: &DeadLetter| &l.reason);
+    threshold.observe(output.records_in, output.dead.len() as u64, first)
+}
+
+/// Publishes the status of every sink (and of the dead-letter destination) every second,
+/// also while a write blocks on a retry. Never returns.
+async fn connectors_loop(
+    name: &str,
+    sinks: &[Sink],
+    dlq: &DeadLetterSink,
+    live: &LiveHub,
+) -> std::convert::Infallible {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let statuses: Vec<serde_json::Value> = sinks.iter().map(Sink::status).collect();
+        let event =
+            serde_json::json!({ "type": "connectors", "sinks": statuses, "dlq": dlq.status() });
+        live.publish(name, &event);
+    }
 }
 
 /// Publishes the status of every sink on the pipeline's live channel.
