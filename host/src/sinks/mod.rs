@@ -148,6 +148,7 @@ impl Sink {
         let mut status = match self {
             Sink::Postgres(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
             Sink::Lake(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
+            Sink::Kafka(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
             _ => serde_json::json!({}),
         };
         if let serde_json::Value::Object(map) = &mut status {
