@@ -261,7 +261,7 @@ impl PostgresSink {
     }
 
     /// One attempt: reuses the session when it is open, else opens one. The session is kept
-    /// only after a successful write.
+    /// only after a successful write or a batch rejected for its data.
     async fn attempt(
         &self,
         session: &mut Option<Conn>,
@@ -279,9 +279,12 @@ impl PostgresSink {
                 conn
             }
         };
-        let changed = conn.write(data, &self.settings.pipeline).await?;
-        *session = Some(conn);
-        Ok(changed)
+        let result = conn.write(data, &self.settings.pipeline).await;
+        // A batch the server rejected for its data was rolled back; the session is fine.
+        if result.as_ref().is_ok() || result.as_ref().is_err_and(conn::is_row_error) {
+            *session = Some(conn);
+        }
+        result
     }
 
     /// Updates the status.
