@@ -1,6 +1,7 @@
 //! The `sluice` command line: argument parsing and the subcommands, over the library.
 //! A user's mistake (bad spec, missing plugin, unreachable broker) ends with one clear
-//! paragraph and exit code 2; anything else with exit code 1.
+//! paragraph and exit code 2; a pipeline paused by its dead-letter threshold with exit code
+//! 3; anything else with exit code 1.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,7 +81,24 @@ pub enum Command {
         /// `start`, `stop` or `address`.
         action: String,
     },
+    /// Works on the dead letters of a pipeline.
+    Dlq {
+        /// What to do.
+        #[command(subcommand)]
+        action: DlqCommand,
+    },
 }
+
+/// `sluice dlq` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum DlqCommand {
+    /// Sends dead letters back to the pipeline's source topic after a fix, and marks them
+    /// replayed (exit 0; a spec without a Kafka source or a bad filter: exit 2).
+    Replay(crate::dlq::ReplayArgs),
+}
+
+/// The exit code of `sluice run` when a pipeline was paused by its dead-letter threshold.
+pub const PAUSED_EXIT: i32 = 3;
 
 /// A failure caused by the user's input: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +113,9 @@ pub async fn main(cli: Cli) -> i32 {
             let user = error.downcast_ref::<UserError>().is_some()
                 || error.downcast_ref::<SpecErrors>().is_some();
             eprintln!("error: {}", paragraph(&error));
+            if error.downcast_ref::<runtime::Paused>().is_some() {
+                return PAUSED_EXIT;
+            }
             if user { 2 } else { 1 }
         }
     }
@@ -147,6 +168,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validate { ref paths } => validate(&cli, paths),
         Command::Broker { ref action } => broker(&cli.state_dir, action),
+        Command::Dlq {
+            action: DlqCommand::Replay(ref args),
+        } => {
+            let report = crate::dlq::replay(args, &cli.state_dir)
+                .await
+                .map_err(|e| match e.downcast_ref::<SpecErrors>() {
+                    Some(_) => e,
+                    None => user(e),
+                })?;
+            print!("{report}");
+            Ok(())
+        }
     }
 }
 
@@ -225,10 +258,14 @@ async fn run(
             }
         }
     }
-    let mut failures = Vec::new();
+    let (mut failures, mut paused) = (Vec::new(), Vec::new());
     for (name, task, target) in tasks {
         match task.await.context("A pipeline task panicked.")? {
             Ok(summary) => println!("Pipeline `{name}` finished.\n{summary}{target}"),
+            Err(error) if error.downcast_ref::<runtime::Paused>().is_some() => {
+                println!("Pipeline `{name}` {error}.");
+                paused.push(format!("pipeline `{name}` {error}"));
+            }
             Err(error) => failures.push(format!("pipeline `{name}`: {error:#}")),
         }
     }
@@ -237,6 +274,12 @@ async fn run(
         return Err(UserError(refused.join("\n")).into());
     }
     anyhow::ensure!(failures.is_empty(), failures.join("\n"));
+    if !paused.is_empty() {
+        return Err(runtime::Paused {
+            reason: paused.join("\n"),
+        }
+        .into());
+    }
     Ok(())
 }
 

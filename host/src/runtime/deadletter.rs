@@ -1,6 +1,11 @@
 //! Dead letters: records a stage could not handle, with their provenance, and the
 //! destinations they are written to (`_dlq/` objects in a lake, or a Kafka topic). A dead
-//! letter is written before the offsets behind it are committed, so none is lost.
+//! letter is written before the offsets behind it are committed, so none is lost. Lake
+//! writes retry with backoff while the store is unavailable (see [`crate::sinks::retry`]).
+//!
+//! Lake layout: `<prefix>/pipeline=<name>/<topic>-<partition>-<offset>-<hash>.jsonl.gz`, one
+//! object per batch named after its first letter's provenance and a hash of its body, each
+//! line one [`DeadLetter`] as JSON.
 
 use std::io::Write;
 use std::time::Duration;
@@ -8,12 +13,13 @@ use std::time::Duration;
 use anyhow::Context;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::objects::{self, Location};
+use crate::sinks::retry::Health;
 
 /// One record that did not make it, and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// Pipeline name.
     pub pipeline: String,
@@ -39,10 +45,36 @@ pub struct DeadLetter {
     pub time_ms: i64,
 }
 
+impl DeadLetter {
+    /// A row a sink rejected: no source position (`partition` and `offset` are -1), the
+    /// row as CSV in `record`.
+    pub fn rejected(pipeline: &str, row: crate::sinks::RejectedRow) -> Self {
+        Self {
+            pipeline: pipeline.to_owned(),
+            stage: row.stage,
+            plugin: String::new(),
+            plugin_hash: String::new(),
+            topic: String::new(),
+            partition: -1,
+            offset: -1,
+            event_time: None,
+            reason: row.reason,
+            record: row.record,
+            time_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        }
+    }
+}
+
 /// Where a pipeline's dead letters go.
 pub enum DeadLetterSink {
     /// `_dlq/pipeline=<name>/…jsonl.gz` objects.
-    Lake { location: Location, prefix: String },
+    Lake {
+        location: Location,
+        prefix: String,
+        health: Health,
+    },
     /// A Kafka topic, one JSON message per dead letter with provenance headers.
     Kafka {
         producer: FutureProducer,
@@ -51,12 +83,26 @@ pub enum DeadLetterSink {
 }
 
 impl DeadLetterSink {
-    /// A lake destination.
-    pub fn lake(url: &str, prefix: &str) -> anyhow::Result<Self> {
+    /// A lake destination whose writes retry for up to `max_elapsed` (default 5 minutes).
+    pub fn lake(url: &str, prefix: &str, max_elapsed: Option<Duration>) -> anyhow::Result<Self> {
         Ok(Self::Lake {
             location: objects::open(url)?,
             prefix: prefix.trim_matches('/').to_owned(),
+            health: Health::new(max_elapsed),
         })
+    }
+
+    /// The destination's status: for a lake, objects written, retries, last error and
+    /// `ok`/`degraded`/`failed`.
+    pub fn status(&self) -> serde_json::Value {
+        let mut status = match self {
+            Self::Lake { health, .. } => serde_json::to_value(health.status()).unwrap_or_default(),
+            Self::Kafka { .. } => serde_json::json!({}),
+        };
+        if let serde_json::Value::Object(map) = &mut status {
+            map.insert("dead_letters".into(), self.describe().into());
+        }
+        status
     }
 
     /// A Kafka destination.
@@ -87,7 +133,11 @@ impl DeadLetterSink {
             return Ok(());
         };
         match self {
-            Self::Lake { location, prefix } => {
+            Self::Lake {
+                location,
+                prefix,
+                health,
+            } => {
                 let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 for letter in letters {
                     serde_json::to_writer(&mut gz, letter)?;
@@ -102,9 +152,10 @@ impl DeadLetterSink {
                     first.offset,
                     crate::sinks::lake::fnv1a(&body)
                 );
-                location
-                    .store
-                    .put(&location.path(&key)?, body.into())
+                let what = format!("The dead-letter destination `{prefix}/`");
+                let path = location.path(&key)?;
+                health
+                    .put(location.store.as_ref(), &path, body.into(), &what)
                     .await?;
             }
             Self::Kafka { producer, topic } => {
@@ -117,7 +168,8 @@ impl DeadLetterSink {
     }
 }
 
-fn sanitize(text: &str) -> String {
+/// `text` as it appears in a dead-letter object name.
+pub fn sanitize(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {

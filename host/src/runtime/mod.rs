@@ -10,6 +10,7 @@ mod pipeline;
 mod plan;
 mod stage;
 mod summary;
+mod threshold;
 mod watermark;
 mod window_step;
 
@@ -27,6 +28,7 @@ pub use pipeline::{Running, Stats};
 pub use plan::source_schema;
 pub use stage::{StageError, TransformStage};
 pub use summary::Summary;
+pub use threshold::{DeadLetterThreshold, Paused};
 pub use watermark::Watermarks;
 
 use crate::sinks::Sink;
@@ -169,6 +171,11 @@ impl Host {
             checkpoints,
             swap: Default::default(),
             commit_every_batch: matches!(spec.source, SourceSpec::Http(_)),
+            threshold: spec
+                .errors
+                .max_dead_letters
+                .as_ref()
+                .map(|m| DeadLetterThreshold::new(m.count, m.per_records)),
         })
     }
 
@@ -267,28 +274,40 @@ impl Host {
         loaded: &Loaded,
         brokers: Option<&str>,
     ) -> anyhow::Result<DeadLetterSink> {
-        match &loaded.spec.errors.dlq {
-            Some(DlqSpec::Lake(lake)) => DeadLetterSink::lake(&lake.url, &lake.prefix),
-            Some(DlqSpec::Kafka(kafka)) => {
-                let brokers = match (&kafka.brokers, brokers) {
-                    (Some(b), _) => crate::broker::resolve(b, &self.state_dir)?,
-                    (None, Some(b)) => b.to_owned(),
-                    (None, None) => anyhow::bail!(
-                        "{}: a Kafka dead-letter topic needs `brokers:` when the source is not Kafka.",
-                        loaded.file
-                    ),
-                };
-                DeadLetterSink::kafka(&brokers, &kafka.topic)
-            }
-            None => {
-                let lake = loaded.spec.sinks.iter().find_map(|s| match s {
-                    SinkSpec::Lake(lake) => Some(lake.url.clone()),
-                    _ => None,
-                });
-                let url =
-                    lake.unwrap_or_else(|| format!("file://{}/dlq", self.state_dir.display()));
-                DeadLetterSink::lake(&url, "_dlq")
-            }
+        dead_letter_sink(loaded, brokers, &self.state_dir)
+    }
+}
+
+/// The dead-letter destination of `loaded`: `errors.dlq`, else `_dlq/` under the first lake
+/// sink, else `<state>/dlq`. `brokers`: the source's, resolved (a Kafka topic's default).
+pub fn dead_letter_sink(
+    loaded: &Loaded,
+    brokers: Option<&str>,
+    state_dir: &Path,
+) -> anyhow::Result<DeadLetterSink> {
+    match &loaded.spec.errors.dlq {
+        Some(DlqSpec::Lake(lake)) => {
+            DeadLetterSink::lake(&lake.url, &lake.prefix, lake.retry.map(|r| r.max_elapsed.0))
+        }
+        Some(DlqSpec::Kafka(kafka)) => {
+            let brokers = match (&kafka.brokers, brokers) {
+                (Some(b), _) => crate::broker::resolve(b, state_dir)?,
+                (None, Some(b)) => b.to_owned(),
+                (None, None) => anyhow::bail!(
+                    "{}: a Kafka dead-letter topic needs `brokers:` when the source is not Kafka.",
+                    loaded.file
+                ),
+            };
+            DeadLetterSink::kafka(&brokers, &kafka.topic)
+        }
+        None => {
+            let lake = loaded.spec.sinks.iter().find_map(|s| match s {
+                SinkSpec::Lake(lake) => Some((lake.url.clone(), lake.retry)),
+                _ => None,
+            });
+            let (url, retry) =
+                lake.unwrap_or_else(|| (format!("file://{}/dlq", state_dir.display()), None));
+            DeadLetterSink::lake(&url, "_dlq", retry.map(|r| r.max_elapsed.0))
         }
     }
 }
@@ -328,8 +347,9 @@ pub fn spec_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Runs `running` to completion, publishing its state (`running`, then `finished` or
-/// `failed` with the error) on its live channel.
+/// Runs `running` to completion, publishing its state (`running`, then `finished`,
+/// `paused` with the reason when its dead-letter threshold stopped it (the error is then a
+/// [`Paused`]), or `failed` with the error) on its live channel.
 pub async fn run(running: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Summary> {
     let (name, live) = (running.name.clone(), running.live.clone());
     live.publish(
@@ -339,6 +359,9 @@ pub async fn run(running: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Summ
     let result = pipeline::run(running, stop).await;
     let state = match &result {
         Ok(_) => serde_json::json!({ "type": "state", "state": "finished" }),
+        Err(e) if e.downcast_ref::<Paused>().is_some() => {
+            serde_json::json!({ "type": "state", "state": "paused", "reason": e.to_string() })
+        }
         Err(e) => {
             serde_json::json!({ "type": "state", "state": "failed", "error": format!("{e:#}") })
         }

@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 use super::barrier::{Barrier, ChainSwap};
 use super::chain::{Chain, ChainError, ChainOutput};
 use super::checkpoint::{Checkpoint, CheckpointStore};
-use super::deadletter::DeadLetterSink;
+use super::deadletter::{DeadLetter, DeadLetterSink};
 use super::summary::Summary;
+use super::threshold::DeadLetterThreshold;
 use crate::sinks::Sink;
 use crate::sinks::live::LiveHub;
 use crate::sources::SourceHandle;
@@ -71,6 +72,8 @@ pub struct Running {
     /// Commit source offsets after every batch (sources that cannot replay, like the webhook,
     /// acknowledge their senders this way) instead of only at checkpoints.
     pub commit_every_batch: bool,
+    /// `errors.max_dead_letters`: pauses the pipeline when crossed.
+    pub threshold: Option<DeadLetterThreshold>,
 }
 
 /// Runs until the source ends (`--once`) or `stop` is set; returns the summary. On stop the
@@ -88,6 +91,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         barrier,
         swap,
         commit_every_batch,
+        threshold,
     } = pipeline;
     let SourceHandle {
         batches,
@@ -110,7 +114,10 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         checkpoints: &checkpoints,
         commit_every_batch,
     };
-    let written = writer.run(rx).await;
+    let written = tokio::select! {
+        written = writer.run(rx, threshold) => written,
+        never = connectors_loop(&name, &sinks, &dlq, &live) => match never {},
+    };
     progress.abort();
     publisher.abort();
     publish_stats(&name, &stats, &live, 0.0);
@@ -204,13 +211,23 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    async fn run(&self, mut rx: mpsc::Receiver<Message>) -> anyhow::Result<Summary> {
+    async fn run(
+        &self,
+        mut rx: mpsc::Receiver<Message>,
+        mut threshold: Option<DeadLetterThreshold>,
+    ) -> anyhow::Result<Summary> {
         let mut summary = Summary::default();
         let mut published = Instant::now();
         while let Some(message) = rx.recv().await {
             match message {
-                Message::Output(output, offsets, end) => {
-                    self.write(&output, &mut summary).await?;
+                Message::Output(mut output, offsets, end) => {
+                    if let Some(paused) = threshold.as_mut().and_then(|t| crossed(t, &output)) {
+                        // Nothing of this batch is written: a resume replays it from the last
+                        // checkpoint.
+                        tracing::warn!(pipeline = self.name, "{paused}");
+                        return Err(paused.into());
+                    }
+                    self.write(&mut output, &mut summary).await?;
                     if self.commit_every_batch && !offsets.is_empty() {
                         let _ = self.commits.send(offsets);
                     }
@@ -228,7 +245,7 @@ impl Writer<'_> {
         Ok(summary)
     }
 
-    async fn write(&self, output: &ChainOutput, summary: &mut Summary) -> anyhow::Result<()> {
+    async fn write(&self, output: &mut ChainOutput, summary: &mut Summary) -> anyhow::Result<()> {
         let (name, stats) = (self.name, self.stats);
         if let Some(rows) = &output.early {
             for sink in self.sinks.iter().filter(|s| s.wants_early()) {
@@ -236,13 +253,16 @@ impl Writer<'_> {
             }
         }
         if let Some(rows) = &output.rows {
-            let writes = self.sinks.iter().map(|sink| async move {
-                sink.write(rows)
+            let writes = self.sinks.iter().enumerate().map(|(i, sink)| async move {
+                sink.write_or_reject(rows, i)
                     .await
                     .with_context(|| format!("The {} sink could not write.", sink.name()))
             });
             for result in futures::future::join_all(writes).await {
-                result?;
+                let rejected = result?.into_iter();
+                output
+                    .dead
+                    .extend(rejected.map(|r| DeadLetter::rejected(name, r)));
             }
             summary.add_rows(rows);
             stats
@@ -306,6 +326,33 @@ impl Writer<'_> {
             let _ = self.commits.send(offsets);
         }
         Ok(())
+    }
+}
+
+/// The pause when `output`'s dead letters cross the threshold.
+fn crossed(
+    threshold: &mut DeadLetterThreshold,
+    output: &ChainOutput,
+) -> Option<super::threshold::Paused> {
+    let first = output.dead.first().map_or("", |l: &DeadLetter| &l.reason);
+    threshold.observe(output.records_in, output.dead.len() as u64, first)
+}
+
+/// Publishes the status of every sink (and of the dead-letter destination) every second,
+/// also while a write blocks on a retry. Never returns.
+async fn connectors_loop(
+    name: &str,
+    sinks: &[Sink],
+    dlq: &DeadLetterSink,
+    live: &LiveHub,
+) -> std::convert::Infallible {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let statuses: Vec<serde_json::Value> = sinks.iter().map(Sink::status).collect();
+        let event =
+            serde_json::json!({ "type": "connectors", "sinks": statuses, "dlq": dlq.status() });
+        live.publish(name, &event);
     }
 }
 

@@ -107,6 +107,18 @@ impl fmt::Display for Summary {
                 )?;
             }
         }
+        for sink in self.sinks.iter().filter(|s| s["sink"] == "lake") {
+            if sink["retries"].as_u64().unwrap_or(0) > 0 {
+                writeln!(
+                    f,
+                    "  lake:             {} objects written, {} after {} retries (last error: {})",
+                    sink["objects_written"],
+                    sink["state"].as_str().unwrap_or("?"),
+                    sink["retries"],
+                    sink["last_error"].as_str().unwrap_or("?")
+                )?;
+            }
+        }
         if let Some((key, value)) = &self.top_columns {
             writeln!(f, "  top {key} by {value}:")?;
             for (name, total) in self.top(5) {

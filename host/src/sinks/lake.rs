@@ -2,7 +2,9 @@
 //! `field=value/` (values percent-encoded: everything but ASCII letters, digits, `-`, `_`,
 //! `.` and `~`). Each object is written whole or not at all (object_store `put`), and is
 //! named after a hash of its rows, so writing the same rows again (a replay after a crash)
-//! replaces the object instead of adding one.
+//! replaces the object instead of adding one. While the store is unavailable each object is
+//! retried with backoff (`retry: { max_elapsed: 5m }`, see [`super::retry`]), the sink's
+//! status saying `degraded`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,6 +13,7 @@ use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sluice_plugin_sdk::rows::{Field, RowReader};
 
+use super::retry::{Health, HealthStatus};
 use super::{RowBatch, csv_header, csv_line, csv_value};
 use crate::objects::{self, Location};
 use crate::spec::{Compression, LakeSinkSpec};
@@ -31,6 +34,9 @@ pub struct LakeSink {
     header: String,
     partition_fields: Vec<usize>,
     compression: Compression,
+    health: Health,
+    /// The connector, for messages.
+    what: String,
 }
 
 impl LakeSink {
@@ -83,15 +89,24 @@ impl LakeSink {
             header: csv_header(schema),
             partition_fields,
             compression: spec.compression,
+            health: Health::new(spec.retry.map(|r| r.max_elapsed.0)),
+            what: format!("The lake sink at `{}`", spec.url),
         })
+    }
+
+    /// Objects written, retries, the last error and whether the sink is `ok`, `degraded`
+    /// (retrying) or `failed`.
+    pub fn status(&self) -> HealthStatus {
+        self.health.status()
     }
 
     /// Writes `rows`, one object per partition.
     pub async fn write(&self, rows: &RowBatch) -> anyhow::Result<()> {
         let objects = self.encode(rows)?;
-        let store = &self.location.store;
+        let store = self.location.store.as_ref();
+        let (health, what) = (&self.health, self.what.as_str());
         let mut puts = futures::stream::iter(objects)
-            .map(|(path, body)| async move { store.put(&path, body.into()).await.map(|_| ()) })
+            .map(|(path, body)| async move { health.put(store, &path, body.into(), what).await })
             .buffer_unordered(CONCURRENCY);
         while let Some(result) = puts.next().await {
             result?;

@@ -6,6 +6,7 @@ pub mod kafka;
 pub mod lake;
 pub mod live;
 pub mod postgres;
+pub mod retry;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -40,6 +41,18 @@ impl RowBatch {
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
+}
+
+/// A row a sink rejected for good (a constraint or a value the target refuses): it becomes
+/// a dead letter, and the other rows of the batch are written.
+#[derive(Clone, Debug)]
+pub struct RejectedRow {
+    /// `sinks[1] postgres`
+    pub stage: String,
+    /// The target's error.
+    pub reason: String,
+    /// The row as one CSV line (no header).
+    pub record: String,
 }
 
 /// What sinks may need besides their own spec.
@@ -134,6 +147,8 @@ impl Sink {
     pub fn status(&self) -> serde_json::Value {
         let mut status = match self {
             Sink::Postgres(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
+            Sink::Lake(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
+            Sink::Kafka(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
             _ => serde_json::json!({}),
         };
         if let serde_json::Value::Object(map) = &mut status {
@@ -156,6 +171,31 @@ impl Sink {
             Sink::Postgres(sink) => sink.write(rows).await,
             Sink::Kafka(sink) => sink.write(rows).await,
         }
+    }
+
+    /// Writes `rows` durably, except rows the sink rejects for good, which are returned
+    /// (only the postgres sink rejects single rows; the others write all or fail). `index`
+    /// is the sink's place in `sinks:`, for the dead letters' stage.
+    pub async fn write_or_reject(
+        &self,
+        rows: &RowBatch,
+        index: usize,
+    ) -> anyhow::Result<Vec<RejectedRow>> {
+        let Sink::Postgres(sink) = self else {
+            return self.write(rows).await.map(|()| Vec::new());
+        };
+        let mut rejected = Vec::new();
+        for (row, reason) in sink.write_or_reject(rows).await? {
+            let mut record = String::new();
+            csv_line(&mut record, &rows.schema, rows.batch().row(row))?;
+            record.pop();
+            rejected.push(RejectedRow {
+                stage: format!("sinks[{index}] {}", self.name()),
+                reason,
+                record,
+            });
+        }
+        Ok(rejected)
     }
 
     /// Writes early results (only sinks that [`Sink::wants_early`]).

@@ -198,6 +198,17 @@ fn check(loaded: &Loaded) -> Vec<SpecError> {
             }
         }
     }
+    if spec
+        .errors
+        .max_dead_letters
+        .as_ref()
+        .is_some_and(|m| m.per_records == 0)
+    {
+        errors.push(loaded.error(
+            &["errors", "max_dead_letters", "per_records"],
+            "per_records must be > 0",
+        ));
+    }
     if spec.batch.max_records == 0 {
         errors.push(loaded.error(&["batch", "max_records"], "max_records must be > 0"));
     }

@@ -316,6 +316,9 @@ pub struct LakeSinkSpec {
     /// `partition_by: [station, window_start]` (Hive-style `field=value/` folders)
     #[serde(default)]
     pub partition_by: Vec<String>,
+    /// `retry: { max_elapsed: 5m }` (default 5m)
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
 }
 
 /// `format: csv`
@@ -350,6 +353,29 @@ pub struct ErrorsSpec {
     /// `dlq: { lake: {...} }` (default: `_dlq/` under the first lake sink)
     #[serde(default)]
     pub dlq: Option<DlqSpec>,
+    /// `max_dead_letters: { count: 1000, per_records: 10000 }` (default: no threshold)
+    #[serde(default)]
+    pub max_dead_letters: Option<MaxDeadLettersSpec>,
+}
+
+/// `max_dead_letters: { count: 1000, per_records: 10000 }` — more than `count` dead letters
+/// within the last `per_records` records read pauses the pipeline.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxDeadLettersSpec {
+    /// `count: 1000`
+    pub count: u64,
+    /// `per_records: 10000`
+    pub per_records: u64,
+}
+
+/// `retry: { max_elapsed: 5m }` — how long a write keeps retrying while the store is
+/// unavailable (exponential backoff) before the connector fails.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// `max_elapsed: 5m`
+    pub max_elapsed: Dur,
 }
 
 /// Where dead letters go.
@@ -371,6 +397,9 @@ pub struct DlqLakeSpec {
     /// `prefix: _dlq`
     #[serde(default = "default_dlq_prefix")]
     pub prefix: String,
+    /// `retry: { max_elapsed: 5m }` (default 5m)
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
 }
 
 fn default_dlq_prefix() -> String {

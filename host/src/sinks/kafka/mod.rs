@@ -32,6 +32,7 @@ use sluice_plugin_sdk::rows::Field;
 
 use super::RowBatch;
 use encode::Encoder;
+pub use producer::KafkaStatus;
 use producer::{Deliveries, start_producer};
 
 /// How long librdkafka may try to deliver one message.
@@ -102,6 +103,9 @@ pub struct KafkaSink {
     headers: OwnedHeaders,
     transactional: bool,
     write_lock: tokio::sync::Mutex<()>,
+    /// A write is waiting for its acknowledgements; the last write failed.
+    writing: std::sync::atomic::AtomicBool,
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl KafkaSink {
@@ -143,7 +147,17 @@ impl KafkaSink {
             headers,
             transactional,
             write_lock: tokio::sync::Mutex::new(()),
+            writing: Default::default(),
+            failed: Default::default(),
         })
+    }
+
+    /// `ok`, `degraded` (the client reports errors while a write waits, as when the
+    /// brokers are down) or `failed`, with the client's errors.
+    pub fn status(&self) -> KafkaStatus {
+        use std::sync::atomic::Ordering::SeqCst;
+        let context = self.producer.context();
+        context.status(self.writing.load(SeqCst), self.failed.load(SeqCst))
     }
 
     /// Whether each write is a transaction.
@@ -163,9 +177,14 @@ impl KafkaSink {
                 .begin_transaction()
                 .map_err(|e| KafkaSinkError::Client(e.to_string()))?;
         }
+        use std::sync::atomic::Ordering::SeqCst;
+        self.writing.store(true, SeqCst);
         let enqueued = self.enqueue(rows).await;
         let finished = self.finish(rows.len(), enqueued.is_ok()).await;
-        enqueued.and(finished)
+        let result = enqueued.and(finished);
+        self.failed.store(result.is_err(), SeqCst);
+        self.writing.store(false, SeqCst);
+        result
     }
 
     /// Hands every row to librdkafka, waiting while its local queue is full.

@@ -119,6 +119,14 @@ pub fn is_transient(e: &Error) -> bool {
         || *code == SqlState::T_R_DEADLOCK_DETECTED
 }
 
+/// Whether the server rejected the rows themselves (SQLSTATE class 22, data exception, or
+/// 23, integrity constraint violation): retrying the same rows cannot help, but writing the
+/// others may.
+pub fn is_row_error(e: &Error) -> bool {
+    e.code()
+        .is_some_and(|code| matches!(&code.code()[..2], "22" | "23"))
+}
+
 /// `e` with the server's message, detail and hint on one line.
 pub fn describe(e: &Error) -> String {
     match e.as_db_error() {

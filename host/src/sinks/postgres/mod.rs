@@ -30,6 +30,9 @@
 //! multi-row `INSERT ... VALUES` with bound parameters. `write` returns after COMMIT. When the connection is lost or the server is briefly
 //! unavailable, it reconnects and retries the whole batch (idempotent) with backoff for up to
 //! a minute, then returns an error; a rejected batch (bad data) is an error at once.
+//! [`PostgresSink::write_or_reject`] instead bisects a batch the server rejects for its data
+//! (SQLSTATE classes 22 and 23: a value out of range, a NOT NULL or CHECK violation) down to
+//! the rows it rejects, writes the others and returns the rejected rows with the reason.
 
 mod conn;
 mod copy;
@@ -112,6 +115,7 @@ impl PostgresSink {
         let status = PostgresStatus {
             table: layout.table.to_string(),
             url: url.clone(),
+            state: "ok",
             ..PostgresStatus::default()
         };
         Ok(PostgresSink {
@@ -131,15 +135,54 @@ impl PostgresSink {
             return Ok(());
         }
         let started = Instant::now();
-        let result = match self.encode(rows) {
-            Ok(data) => self.write_retrying(data, rows.len()).await,
-            Err(e) => Err(e),
-        };
+        let result = self.write_part(rows).await;
         match &result {
             Ok(()) => self.update(|s| s.written(rows.len(), started.elapsed())),
             Err(e) => self.update(|s| s.failed(rows.len(), format!("{e:#}"))),
         }
         result
+    }
+
+    /// Writes `rows` like [`PostgresSink::write`], except that when the server rejects the
+    /// batch for its data, the batch is bisected (each part its own transaction, in order)
+    /// down to the rows it rejects; the others are written. Returns the index of each
+    /// rejected row in `rows` with the server's reason.
+    pub async fn write_or_reject(&self, rows: &RowBatch) -> anyhow::Result<Vec<(usize, String)>> {
+        let started = Instant::now();
+        let mut rejected = Vec::new();
+        let mut pending = vec![(0, rows.len())];
+        while let Some((start, end)) = pending.pop() {
+            if start == end {
+                continue;
+            }
+            let error = match self.write_part(&slice(rows, start, end)).await {
+                Ok(()) => continue,
+                Err(e) => e,
+            };
+            match error.downcast_ref::<Rejected>() {
+                Some(r) if end - start == 1 => rejected.push((start, r.why.clone())),
+                Some(_) => {
+                    let middle = start + (end - start) / 2;
+                    pending.extend([(middle, end), (start, middle)]);
+                }
+                None => {
+                    self.update(|s| s.failed(end - start, format!("{error:#}")));
+                    return Err(error);
+                }
+            }
+        }
+        self.update(|s| s.written(rows.len() - rejected.len(), started.elapsed()));
+        if let Some((_, why)) = rejected.last() {
+            tracing::warn!(
+                "The postgres sink of pipeline `{}` wrote {} rows to table `{}` and rejected {}                  ({why}); they go to the dead letters.",
+                self.settings.pipeline,
+                rows.len() - rejected.len(),
+                self.layout.table,
+                rejected.len()
+            );
+            self.update(|s| s.rejected(rejected.len(), why.clone()));
+        }
+        Ok(rejected)
     }
 
     /// Rows written and failed so far, and the last error with its time.
@@ -148,6 +191,12 @@ impl PostgresSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Writes `rows` in one transaction, retrying on connection trouble; no status update.
+    async fn write_part(&self, rows: &RowBatch) -> anyhow::Result<()> {
+        let data = self.encode(rows)?;
+        self.write_retrying(data, rows.len()).await
     }
 
     /// The rows as one binary COPY stream.
@@ -178,6 +227,14 @@ impl PostgresSink {
             };
             let table = &self.layout.table;
             let why = conn::describe(&error);
+            if conn::is_row_error(&error) {
+                return Err(Rejected {
+                    rows,
+                    table: table.to_string(),
+                    why,
+                }
+                .into());
+            }
             if !conn::is_transient(&error) {
                 bail!(
                     "the postgres sink could not write {rows} rows to table `{table}`, and does \
@@ -204,7 +261,7 @@ impl PostgresSink {
     }
 
     /// One attempt: reuses the session when it is open, else opens one. The session is kept
-    /// only after a successful write.
+    /// only after a successful write or a batch rejected for its data.
     async fn attempt(
         &self,
         session: &mut Option<Conn>,
@@ -222,14 +279,43 @@ impl PostgresSink {
                 conn
             }
         };
-        let changed = conn.write(data, &self.settings.pipeline).await?;
-        *session = Some(conn);
-        Ok(changed)
+        let result = conn.write(data, &self.settings.pipeline).await;
+        // A batch the server rejected for its data was rolled back; the session is fine.
+        if result.as_ref().is_ok() || result.as_ref().is_err_and(conn::is_row_error) {
+            *session = Some(conn);
+        }
+        result
     }
 
     /// Updates the status.
     fn update(&self, change: impl FnOnce(&mut PostgresStatus)) {
         change(&mut self.status.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+/// The server rejected a batch for its data (not for connection trouble).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the postgres sink could not write {rows} rows to table `{table}`, and does not retry as \
+     this is no connection trouble: {why}"
+)]
+pub struct Rejected {
+    /// Rows in the batch.
+    pub rows: usize,
+    /// The table.
+    pub table: String,
+    /// The server's error.
+    pub why: String,
+}
+
+/// Rows `start..end` of `rows`, as a batch of their own.
+fn slice(rows: &RowBatch, start: usize, end: usize) -> RowBatch {
+    let from = if start == 0 { 0 } else { rows.ends[start - 1] };
+    let to = if end == 0 { 0 } else { rows.ends[end - 1] };
+    RowBatch {
+        schema: rows.schema.clone(),
+        data: rows.data[from as usize..to as usize].to_vec(),
+        ends: rows.ends[start..end].iter().map(|e| e - from).collect(),
     }
 }
 

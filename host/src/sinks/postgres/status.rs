@@ -7,6 +7,8 @@ use serde::Serialize;
 /// What the sink has done, for status.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PostgresStatus {
+    /// `ok`, `degraded` (retrying after connection trouble) or `failed` (a batch given up on).
+    pub state: &'static str,
     /// The table written to.
     pub table: String,
     /// The server, without password.
@@ -32,6 +34,7 @@ pub struct PostgresStatus {
 impl PostgresStatus {
     /// Counts a committed batch.
     pub(super) fn written(&mut self, rows: usize, took: Duration) {
+        self.state = "ok";
         self.rows_written += rows as u64;
         self.batches_written += 1;
         self.last_write_at = Some(now());
@@ -40,6 +43,14 @@ impl PostgresStatus {
 
     /// Counts a batch given up on.
     pub(super) fn failed(&mut self, rows: usize, error: String) {
+        self.state = "failed";
+        self.rows_failed += rows as u64;
+        self.last_error = Some(error);
+        self.last_error_at = Some(now());
+    }
+
+    /// Counts rows the server rejected and that went to the dead letters.
+    pub(super) fn rejected(&mut self, rows: usize, error: String) {
         self.rows_failed += rows as u64;
         self.last_error = Some(error);
         self.last_error_at = Some(now());
@@ -47,6 +58,7 @@ impl PostgresStatus {
 
     /// Counts a retried attempt.
     pub(super) fn retried(&mut self, error: String) {
+        self.state = "degraded";
         self.retries += 1;
         self.last_error = Some(error);
         self.last_error_at = Some(now());
