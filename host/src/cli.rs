@@ -45,7 +45,7 @@ pub enum Command {
         #[arg(long)]
         once: bool,
         /// Serve the live dashboard and the API on this address (e.g. 127.0.0.1:8080).
-        #[arg(long, env = "SLUICE_LISTEN")]
+        #[arg(long, visible_alias = "api", env = "SLUICE_LISTEN")]
         listen: Option<std::net::SocketAddr>,
     },
     /// Replays MTA weekly files (or message files) into a Kafka topic.
@@ -184,6 +184,9 @@ async fn run(
     once: bool,
     listen: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
+    if !once {
+        return run_managed(cli, path, listen).await;
+    }
     let host = host(cli)?;
     if let Some(addr) = listen {
         let bound = crate::api::serve(addr, host.live.clone())
@@ -226,6 +229,64 @@ async fn run(
     }
     anyhow::ensure!(failures.is_empty(), failures.join("\n"));
     Ok(())
+}
+
+/// `sluice run` without `--once`: the pipeline manager runs the specs of `path` (a folder,
+/// or one file) and follows changes to them until Ctrl-C or SIGTERM; the API (with
+/// `--api`) manages them.
+async fn run_managed(
+    cli: &Cli,
+    path: &Path,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    use crate::manager::{Manager, reload};
+    if !path.exists() {
+        return Err(UserError(format!(
+            "`{}` is neither a spec file nor a folder of specs.",
+            path.display()
+        ))
+        .into());
+    }
+    let folder = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
+    };
+    let manager = Manager::new(Arc::new(host(cli)?), &folder, false);
+    if let Some(addr) = listen {
+        let bound = crate::api::serve_managed(addr, manager.clone())
+            .await
+            .map_err(user)?;
+        println!("Dashboard: http://{bound}/");
+    }
+    reload::scan(&manager, path).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(reload::watch(manager.clone(), path.to_owned(), stop.clone()));
+    shutdown_signal().await;
+    tracing::info!("Stopping: finishing the batches in flight.");
+    stop.store(true, Ordering::Relaxed);
+    let _ = watcher.await;
+    manager.shutdown().await;
+    for item in manager.list() {
+        println!("Pipeline `{}`: {}.", item.name, item.state.as_str());
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn started_summary(loaded: &crate::spec::Loaded) -> String {

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod broker;
 pub mod cli;
+pub mod manager;
 pub mod objects;
 pub mod produce;
 pub mod runtime;

@@ -12,8 +12,18 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::sinks::live::LiveHub;
 
+mod error;
+mod metrics;
+pub mod pipelines;
 mod status;
 mod tokio_stream_shim;
+
+pub use error::ApiError;
+
+use crate::manager::Manager;
+
+/// Largest spec or offsets body accepted (bytes).
+pub const SPEC_BODY_LIMIT: u64 = 1 << 20;
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 
@@ -51,6 +61,82 @@ pub fn routes(hub: LiveHub) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .and_then(live);
     let routes = dashboard.or(health).or(ready).or(metrics);
     routes.or(list).or(get).or(live).recover(recover)
+}
+
+/// The body of a mutating request, at most [`SPEC_BODY_LIMIT`] bytes (413 over it).
+fn guarded_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone + Send + Sync + 'static {
+    warp::header::optional::<u64>("content-length")
+        .and_then(|length: Option<u64>| async move {
+            if length.unwrap_or(0) > SPEC_BODY_LIMIT {
+                Err(warp::reject::payload_too_large())
+            } else {
+                Ok(())
+            }
+        })
+        .untuple_one()
+        .and(warp::body::bytes())
+}
+
+/// Every route of a host whose pipelines `manager` runs: the dashboard, health, readiness,
+/// metrics, the pipeline endpoints and each pipeline's live stream.
+pub fn managed_routes(
+    manager: Manager,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let hub = manager.host().live.clone();
+    let with = {
+        let manager = manager.clone();
+        warp::any().map(move || manager.clone())
+    };
+    let dashboard = warp::path::end()
+        .and(warp::get())
+        .map(|| warp::reply::html(DASHBOARD));
+    let health = warp::path("healthz").and(warp::path::end()).map(|| "ok");
+    let ready = warp::path("readyz")
+        .and(warp::path::end())
+        .and(with.clone())
+        .map(|m: Manager| {
+            if m.ready() {
+                warp::reply::with_status(warp::reply::json(&"ready"), StatusCode::OK)
+            } else {
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_ready",
+                    "Not every pipeline is running or finished; see /api/v1/pipelines.",
+                )
+            }
+        });
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(with)
+        .then(|m: Manager| async move {
+            let text = metrics::render(&m).await;
+            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+        });
+    let live = warp::path!("api" / "v1" / "pipelines" / String / "live")
+        .and(warp::get())
+        .and(warp::any().map(move || hub.clone()))
+        .and_then(live);
+    let pipelines = pipelines::reads(manager.clone()).or(pipelines::writes(manager, guarded_body()));
+    dashboard
+        .or(health)
+        .or(ready)
+        .or(metrics)
+        .or(live)
+        .or(pipelines)
+        .recover(recover)
+}
+
+/// Serves [`managed_routes`] on `addr` until the process ends; returns the bound address.
+pub async fn serve_managed(addr: SocketAddr, manager: Manager) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("Cannot listen on {addr}: {e}. Choose a free address with --api.")
+    })?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(warp::serve(managed_routes(manager)).incoming(listener).run());
+    tracing::info!(
+        "Serving the dashboard on http://{bound}/ and the API under http://{bound}/api/v1/."
+    );
+    Ok(bound)
 }
 
 /// Serves `routes` on `addr` until the process ends; returns the bound address.
@@ -125,6 +211,13 @@ async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "Method not allowed here.",
+        ));
+    }
+    if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return Ok(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is over the size limit.",
         ));
     }
     tracing::warn!(?rejection, "An API request was rejected.");

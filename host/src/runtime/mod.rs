@@ -2,6 +2,7 @@
 //! validating the pipelines of a spec file or folder.
 
 mod chain;
+mod counters;
 mod deadletter;
 mod pipeline;
 mod plan;
@@ -17,6 +18,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 
 pub use chain::{Chain, ChainOutput};
+pub use counters::{StageCounters, StageInfo};
 pub use deadletter::{DeadLetter, DeadLetterSink};
 pub use pipeline::{Running, Stats};
 pub use plan::source_schema;
@@ -81,6 +83,12 @@ impl Host {
         dirs.push(PathBuf::from("target/plugins"));
         dirs.push(state_dir.join("plugins"));
         dirs
+    }
+
+    /// Plans an already loaded spec without running it (what [`Host::validate`] does after
+    /// loading); every error is returned.
+    pub fn check(&self, loaded: &Loaded) -> Result<(), SpecErrors> {
+        plan::chain(self, loaded, "", &[], true).map(drop)
     }
 
     /// Loads and plans a spec without running it; every error is returned.

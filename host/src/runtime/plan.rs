@@ -221,6 +221,7 @@ fn window(
         late: spec.late,
         early: spec.emit.as_ref().map(|e| e.early.0),
         watermarks: Watermarks::new(delay, idle_after),
+        counters: Default::default(),
     })
 }
 

@@ -20,6 +20,8 @@ pub struct TransformStage {
     config: String,
     input: Vec<Field>,
     instance: TransformInstance,
+    /// Counters for status and metrics.
+    pub counters: Arc<super::counters::StageCounters>,
 }
 
 impl TransformStage {
@@ -47,12 +49,18 @@ impl TransformStage {
             config,
             input,
             instance,
+            counters: Default::default(),
         })
     }
 
     /// The schema of its output rows.
     pub fn output_schema(&self) -> &[Field] {
         self.instance.output_schema()
+    }
+
+    /// Linear memory of its plugin instance (bytes).
+    pub fn memory_bytes(&self) -> usize {
+        self.instance.memory_bytes()
     }
 
     /// Processes a batch; after a trap or a limit the instance is replaced.
