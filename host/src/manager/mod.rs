@@ -91,7 +91,13 @@ struct Inner {
     entries: Mutex<BTreeMap<String, Entry>>,
     /// The hash of the text last seen (applied or refused) of each spec file.
     seen: Mutex<HashMap<PathBuf, String>>,
+    /// Consumer lag read recently, by pipeline (a status poll does not ask the broker each
+    /// time).
+    lags: Mutex<HashMap<String, (std::time::Instant, Vec<Lag>)>>,
 }
+
+/// How long a consumer lag read stays fresh.
+const LAG_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Manager {
     /// A manager of `host`'s pipelines whose specs live in `folder`. `once`: runs end when
@@ -105,6 +111,7 @@ impl Manager {
                 ops: tokio::sync::Mutex::new(()),
                 entries: Mutex::new(BTreeMap::new()),
                 seen: Mutex::new(HashMap::new()),
+                lags: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -203,18 +210,25 @@ impl Manager {
     /// Consumer lag of `name`'s Kafka source; empty for other sources or when the broker
     /// does not answer quickly.
     pub async fn lag(&self, name: &str) -> Vec<Lag> {
+        let cached = self.inner.lags.lock().expect("lag lock").get(name).cloned();
+        if let Some((_, lag)) = cached.filter(|(read, _)| read.elapsed() < LAG_FRESH) {
+            return lag;
+        }
         let Some(loaded) = self.loaded(name) else {
             return Vec::new();
         };
         let host = self.inner.host.clone();
         let task = tokio::task::spawn_blocking(move || offsets::lag(&host, &loaded));
-        match task.await {
+        let lag = match task.await {
             Ok(Ok(lag)) => lag,
             Ok(Err(error)) => {
                 tracing::debug!(pipeline = name, error = %format!("{error:#}"), "Could not read the consumer lag.");
                 Vec::new()
             }
             Err(_) => Vec::new(),
-        }
+        };
+        let now = std::time::Instant::now();
+        self.inner.lags.lock().expect("lag lock").insert(name.to_owned(), (now, lag.clone()));
+        lag
     }
 }

@@ -171,8 +171,9 @@ impl Manager {
                 matches!(e.state, State::Running | State::Starting) && e.run.is_some()
             });
             if active != Some(true) {
-                let last = self.stop_run(name, State::Stopped).await;
-                self.start_run(name, Some(last));
+                // A resume follows a pause a user chose: no switch pause to measure.
+                self.stop_run(name, State::Stopped).await;
+                self.start_run(name, None);
             }
         }
         self.status(name).await

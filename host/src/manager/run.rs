@@ -30,6 +30,9 @@ impl Manager {
         entry.generation += 1;
         entry.state = State::Starting;
         entry.held = false;
+        // The new run's counters replace the old ones once it runs.
+        entry.stages.clear();
+        entry.stats = None;
         let stop = Arc::new(AtomicBool::new(false));
         let requested = Arc::new(AtomicBool::new(false));
         let generation = entry.generation;

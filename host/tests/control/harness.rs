@@ -96,7 +96,7 @@ impl Sluice {
                 "{what}: not reached after {timeout:?}; last answer {code} {body}\nlog:\n{}",
                 self.log_text()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
