@@ -44,9 +44,9 @@ pub enum Command {
         /// Process what is available at start, flush every window, and exit.
         #[arg(long)]
         once: bool,
-        /// Serve the live dashboard and the API on this address (e.g. 127.0.0.1:8080).
-        #[arg(long, env = "SLUICE_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
+        /// The HTTP API: address, token, body limits.
+        #[command(flatten)]
+        api: crate::api::ApiArgs,
     },
     /// Replays MTA weekly files (or message files) into a Kafka topic.
     Produce {
@@ -112,8 +112,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             ref pipelines,
             once,
-            listen,
-        } => run(&cli, pipelines, once, listen).await,
+            ref api,
+        } => run(&cli, pipelines, once, api).await,
         Command::Produce {
             brokers,
             topic,
@@ -182,13 +182,13 @@ async fn run(
     cli: &Cli,
     path: &Path,
     once: bool,
-    listen: Option<std::net::SocketAddr>,
+    api: &crate::api::ApiArgs,
 ) -> anyhow::Result<()> {
     let host = host(cli)?;
-    if let Some(addr) = listen {
-        let bound = crate::api::serve(addr, host.live.clone())
-            .await
-            .map_err(user)?;
+    let users = crate::api::StartedPlugins::default();
+    if let Some(addr) = api.api {
+        let state = api.state(&host, users.lookup());
+        let bound = crate::api::start(addr, state).await.map_err(user)?;
         println!("Dashboard: http://{bound}/");
     }
     let files = runtime::spec_files(path).map_err(user)?;
@@ -214,6 +214,7 @@ async fn run(
             }
         })?;
         let name = loaded.spec.name.clone();
+        users.started(&name, crate::api::plugins_of(&host.registry, &loaded.spec));
         let task = tokio::spawn(runtime::run(running, stop.clone()));
         tasks.push((name, task, started_summary(&loaded)));
     }
