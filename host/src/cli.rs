@@ -44,9 +44,9 @@ pub enum Command {
         /// Process what is available at start, flush every window, and exit.
         #[arg(long)]
         once: bool,
-        /// Serve the live dashboard and the API on this address (e.g. 127.0.0.1:8080).
-        #[arg(long, visible_alias = "api", env = "SLUICE_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
+        /// The HTTP API: address, token, body limits.
+        #[command(flatten)]
+        api: crate::api::ApiArgs,
     },
     /// Replays MTA weekly files (or message files) into a Kafka topic.
     Produce {
@@ -112,8 +112,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             ref pipelines,
             once,
-            listen,
-        } => run(&cli, pipelines, once, listen).await,
+            ref api,
+        } => run(&cli, pipelines, once, api).await,
         Command::Produce {
             brokers,
             topic,
@@ -182,16 +182,16 @@ async fn run(
     cli: &Cli,
     path: &Path,
     once: bool,
-    listen: Option<std::net::SocketAddr>,
+    api: &crate::api::ApiArgs,
 ) -> anyhow::Result<()> {
     if !once {
-        return run_managed(cli, path, listen).await;
+        return run_managed(cli, path, api).await;
     }
     let host = host(cli)?;
-    if let Some(addr) = listen {
-        let bound = crate::api::serve(addr, host.live.clone())
-            .await
-            .map_err(user)?;
+    let users = crate::api::StartedPlugins::default();
+    if let Some(addr) = api.api {
+        let state = api.state(&host, users.lookup());
+        let bound = crate::api::start(addr, state).await.map_err(user)?;
         println!("Dashboard: http://{bound}/");
     }
     let files = runtime::spec_files(path).map_err(user)?;
@@ -217,6 +217,7 @@ async fn run(
             }
         })?;
         let name = loaded.spec.name.clone();
+        users.started(&name, crate::api::plugins_of(&host.registry, &loaded.spec));
         let task = tokio::spawn(runtime::run(running, stop.clone()));
         tasks.push((name, task, started_summary(&loaded)));
     }
@@ -234,11 +235,7 @@ async fn run(
 /// `sluice run` without `--once`: the pipeline manager runs the specs of `path` (a folder,
 /// or one file) and follows changes to them until Ctrl-C or SIGTERM; the API (with
 /// `--api`) manages them.
-async fn run_managed(
-    cli: &Cli,
-    path: &Path,
-    listen: Option<std::net::SocketAddr>,
-) -> anyhow::Result<()> {
+async fn run_managed(cli: &Cli, path: &Path, api: &crate::api::ApiArgs) -> anyhow::Result<()> {
     use crate::manager::{Manager, reload};
     if !path.exists() {
         return Err(UserError(format!(
@@ -252,11 +249,12 @@ async fn run_managed(
     } else {
         path.parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
     };
-    let manager = Manager::new(Arc::new(host(cli)?), &folder, false);
-    if let Some(addr) = listen {
-        let bound = crate::api::serve_managed(addr, manager.clone())
-            .await
-            .map_err(user)?;
+    let host = Arc::new(host(cli)?);
+    let manager = Manager::new(host.clone(), &folder, false);
+    if let Some(addr) = api.api {
+        let mut state = api.state(&host, manager.plugin_users());
+        state.manager = Some(manager.clone());
+        let bound = crate::api::start(addr, state).await.map_err(user)?;
         println!("Dashboard: http://{bound}/");
     }
     reload::scan(&manager, path).await;

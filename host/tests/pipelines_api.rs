@@ -62,7 +62,9 @@ impl Api {
                 .header("content-length", text.len())
                 .body(text.to_owned());
         }
-        let routes = sluice_host::api::managed_routes(self.manager.clone());
+        let mut state = sluice_host::api::ApiState::new(self.manager.host());
+        state.manager = Some(self.manager.clone());
+        let routes = sluice_host::api::routes(state);
         let response = request.reply(&routes).await;
         let status = response.status().as_u16();
         let body = response.body();

@@ -24,11 +24,13 @@
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
+use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Reply};
 
 use super::error::ApiError;
+use super::state::ApiState;
 use crate::manager::state::SpecErrorView;
 use crate::manager::{Manager, ManagerError, OffsetsRequest, PartitionOffset};
 
@@ -57,7 +59,7 @@ impl From<ManagerError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "unsupported", message)
             }
             ManagerError::BadRequest(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message),
-            ManagerError::Internal(error) => ApiError::internal(error),
+            ManagerError::Internal(error) => ApiError::internal(format!("{error:#}")),
         }
     }
 }
@@ -86,7 +88,7 @@ fn spec_text(content_type: Option<&str>, body: &Bytes) -> Result<String, ApiErro
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("The body is not valid JSON: {e}."))
         })?;
-        return serde_yaml::to_string(&value).map_err(|e| ApiError::internal(e.into()));
+        return serde_yaml::to_string(&value).map_err(ApiError::internal);
     }
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -173,7 +175,18 @@ async fn get_offsets(name: String, manager: Manager) -> Answer {
     reply(StatusCode::OK, &json!({ "partitions": partitions }))
 }
 
-async fn put_offsets(name: String, manager: Manager, body: Bytes) -> Answer {
+async fn put_offsets(
+    name: String,
+    manager: Manager,
+    content_type: Option<String>,
+    body: Bytes,
+) -> Answer {
+    let media = content_type.unwrap_or_default();
+    if media.split(';').next().map(str::trim) != Some("application/json") {
+        return Err(ApiError::unsupported_media_type(
+            "Offsets are sent as JSON (Content-Type: application/json).",
+        ));
+    }
     let request = offsets_request(&body)?;
     let partitions = manager.set_offsets(&name, request).await?;
     reply(StatusCode::OK, &json!({ "partitions": partitions }))
@@ -201,8 +214,16 @@ fn respond(result: Answer) -> Response {
     result.unwrap_or_else(|e| e.into_response())
 }
 
-/// The read-only routes (no auth).
-pub fn reads(manager: Manager) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+/// Every route of a managed host: the pipeline endpoints, `/readyz` and `/metrics`.
+/// Mutating routes go through the bearer-token filter, then the body limit.
+pub fn routes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
+    reads(manager.clone())
+        .or(writes(manager, state))
+        .unify()
+        .boxed()
+}
+
+fn reads(manager: Manager) -> BoxedFilter<(Response,)> {
     let with = warp::any().map(move || manager.clone());
     let list = warp::path!("api" / "v1" / "pipelines")
         .and(warp::get())
@@ -220,59 +241,91 @@ pub fn reads(manager: Manager) -> impl Filter<Extract = (Response,), Error = Rej
         .map(respond);
     let connectors = warp::path!("api" / "v1" / "pipelines" / String / "connectors")
         .and(warp::get())
-        .and(with)
+        .and(with.clone())
         .then(connectors)
         .map(respond);
-    list.or(get).unify().or(offsets).unify().or(connectors).unify()
+    let ready = warp::path("readyz")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with.clone())
+        .map(|m: Manager| {
+            if m.ready() {
+                "ready".into_response()
+            } else {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_ready",
+                    "Not every pipeline is running or finished; see /api/v1/pipelines.",
+                )
+                .into_response()
+            }
+        });
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with)
+        .then(|m: Manager| async move {
+            let text = super::metrics::render(&m).await;
+            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+                .into_response()
+        });
+    list.or(get)
+        .unify()
+        .or(offsets)
+        .unify()
+        .or(connectors)
+        .unify()
+        .or(ready)
+        .unify()
+        .or(metrics)
+        .unify()
+        .boxed()
 }
 
-/// The mutating routes; `guard` is the auth and body-limit filter they go through.
-pub fn writes(
-    manager: Manager,
-    guard: impl Filter<Extract = (Bytes,), Error = Rejection> + Clone + Send + Sync + 'static,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
     let with = warp::any().map(move || manager.clone());
+    let auth = super::auth::mutating(state.token.clone());
+    let body = warp::body::content_length_limit(state.limits.spec_bytes).and(warp::body::bytes());
     let content_type = warp::header::optional::<String>("content-type");
     let create = warp::path!("api" / "v1" / "pipelines")
         .and(warp::post())
+        .and(auth.clone())
         .and(with.clone())
         .and(content_type)
-        .and(guard.clone())
+        .and(body.clone())
         .then(create)
         .map(respond);
     let put = warp::path!("api" / "v1" / "pipelines" / String)
         .and(warp::put())
+        .and(auth.clone())
         .and(with.clone())
         .and(content_type)
-        .and(guard.clone())
+        .and(body.clone())
         .then(put)
         .map(respond);
     let delete = warp::path!("api" / "v1" / "pipelines" / String)
         .and(warp::delete())
-        .and(guard.clone())
-        .map(|name: String, _body: Bytes| name)
+        .and(auth.clone())
         .and(with.clone())
         .then(delete)
         .map(respond);
     let action = warp::path!("api" / "v1" / "pipelines" / String / Action)
         .and(warp::post())
-        .and(guard.clone())
-        .map(|name: String, action: Action, _body: Bytes| (name, action))
-        .untuple_one()
+        .and(auth.clone())
         .and(with.clone())
         .then(action)
         .map(respond);
     let offsets = warp::path!("api" / "v1" / "pipelines" / String / "offsets")
         .and(warp::put())
+        .and(auth.clone())
         .and(with.clone())
-        .and(guard.clone())
+        .and(content_type)
+        .and(body)
         .then(put_offsets)
         .map(respond);
     let restart = warp::path!("api" / "v1" / "pipelines" / String / "connectors" / String / "restart")
         .and(warp::post())
-        .and(guard)
-        .map(|name: String, connector: String, _body: Bytes| (name, connector))
-        .untuple_one()
+        .and(auth)
         .and(with)
         .then(restart_connector)
         .map(respond);
@@ -287,4 +340,5 @@ pub fn writes(
         .unify()
         .or(restart)
         .unify()
+        .boxed()
 }

@@ -107,12 +107,13 @@ impl Manager {
         Ok(all)
     }
 
-    /// Restarts `connector` of `name`: the pipeline's run is restarted (see the module doc).
+    /// Restarts `connector` of `name`: the pipeline's run is restarted (see the module doc);
+    /// returns the connector as it is after the restart was asked for.
     pub async fn restart_connector(
         &self,
         name: &str,
         connector: &str,
-    ) -> Result<super::StatusView, ManagerError> {
+    ) -> Result<Connector, ManagerError> {
         let connectors = self.connectors(name).await?;
         if !connectors.iter().any(|c| c.name == connector) {
             let names: Vec<&str> = connectors.iter().map(|c| c.name.as_str()).collect();
@@ -122,6 +123,9 @@ impl Manager {
                 known: names.join(", "),
             });
         }
-        self.restart(name).await
+        self.restart(name).await?;
+        let mut connectors = self.connectors(name).await?;
+        let index = connectors.iter().position(|c| c.name == connector);
+        Ok(connectors.swap_remove(index.unwrap_or(0)))
     }
 }

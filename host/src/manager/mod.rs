@@ -138,7 +138,7 @@ impl Manager {
                 name: name.clone(),
                 state: e.state,
                 file: e.file.display().to_string(),
-                plugins: e.plugins(),
+                plugins: e.plugins(&self.inner.host.registry),
                 last_error: e.last_error.clone(),
             })
             .collect()
@@ -198,8 +198,22 @@ impl Manager {
     pub fn plugins_in_use(&self) -> BTreeMap<String, Vec<String>> {
         self.entries()
             .iter()
-            .map(|(name, e)| (name.clone(), e.plugins()))
+            .map(|(name, e)| (name.clone(), e.plugins(&self.inner.host.registry)))
             .collect()
+    }
+
+    /// The lookup the plugin endpoints use: the pipelines whose stages run a plugin id
+    /// (`name@version`).
+    pub fn plugin_users(&self) -> crate::api::PluginUsers {
+        let manager = self.clone();
+        Arc::new(move |id: &str| {
+            manager
+                .plugins_in_use()
+                .into_iter()
+                .filter(|(_, plugins)| plugins.iter().any(|p| p == id))
+                .map(|(name, _)| name)
+                .collect()
+        })
     }
 
     /// Calls `f` with the entry of `name` when it exists.

@@ -128,9 +128,12 @@ impl Manager {
     /// `DELETE`: stops `name`, forgets it and removes its file.
     pub async fn delete(&self, name: &str) -> Result<(), ManagerError> {
         let _ops = self.inner.ops.lock().await;
-        self.exists(name)?;
+        if !self.entries().contains_key(name) {
+            return Err(ManagerError::NotFound(name.to_owned()));
+        }
         self.stop_run(name, State::Stopped).await;
-        if let Some(entry) = self.entries().remove(name) {
+        let removed = self.entries().remove(name);
+        if let Some(entry) = removed {
             self.inner.seen.lock().expect("seen lock").remove(&entry.file);
             files::remove(&entry.file)?;
             tracing::info!(pipeline = name, file = %entry.file.display(), "The pipeline was deleted.");

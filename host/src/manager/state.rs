@@ -157,23 +157,16 @@ impl Entry {
         }
     }
 
-    /// Plugins of its stages (`name@version`), or the references of its spec before a run.
-    pub fn plugins(&self) -> Vec<String> {
+    /// Plugins of its stages (`name@version`), or what its spec's references resolve to in
+    /// `registry` before a run.
+    pub fn plugins(&self, registry: &crate::wasm::Registry) -> Vec<String> {
         if !self.stages.is_empty() {
             return self.stages.iter().map(|s| s.plugin.clone()).collect();
         }
-        let Some(loaded) = &self.loaded else {
-            return Vec::new();
-        };
-        loaded
-            .spec
-            .steps
-            .iter()
-            .map(|step| match step {
-                crate::spec::StepSpec::Transform(t) => t.plugin.clone(),
-                crate::spec::StepSpec::Window(w) => w.plugin.clone(),
-            })
-            .collect()
+        self.loaded
+            .as_ref()
+            .map(|loaded| crate::api::plugins_of(registry, &loaded.spec))
+            .unwrap_or_default()
     }
 
     /// The spec as JSON (from the text as written: `${VAR}` stay unexpanded, so secrets from
