@@ -200,8 +200,10 @@ async fn bad_specs_and_bodies_are_4xx_with_the_place() {
     let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("text/plain", &spec))).await;
     assert_eq!(code, 415, "{body}");
     is_error(&body, "unsupported_media_type");
-    let (code, body) = api.call("POST", "/api/v1/pipelines", None).await;
+    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("", &spec))).await;
     assert_eq!(code, 415, "{body}");
+    let (code, body) = api.call("POST", "/api/v1/pipelines", None).await;
+    assert_eq!(code, 411, "a body needs its length: {body}");
     let huge = "#".repeat(2 << 20);
     let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/yaml", &huge))).await;
     assert_eq!(code, 413, "{body}");

@@ -51,7 +51,8 @@ pub async fn render(manager: &Manager) -> String {
     let mut snapshots = Vec::new();
     for name in manager.names() {
         if let Ok(detail) = manager.detail(&name).await {
-            snapshots.push((name, detail, manager.stage_infos(&name)));
+            let stages = manager.stage_infos(&name);
+            snapshots.push((name, detail, stages));
         }
     }
     let mut out = String::new();
@@ -74,7 +75,7 @@ pub async fn render(manager: &Manager) -> String {
                     3 => &c.bytes_in,
                     _ => &c.bytes_out,
                 };
-                let labels = [("pipeline", name.as_str()), ("stage", info.stage.as_str())];
+                let labels = [("pipeline", name), ("stage", info.stage.as_str())];
                 family.sample(metric, &labels, counter.load(Ordering::Relaxed));
             }
         }
@@ -93,7 +94,7 @@ fn plugin_metrics(out: &mut String, snapshots: &[Snapshot]) {
         let name = name.as_str();
         for info in stages {
             let seconds = info.counters.call_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let labels = [("pipeline", name.as_str()), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
+            let labels = [("pipeline", name), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
             family.sample(metric, &labels, seconds);
         }
     }
@@ -102,7 +103,7 @@ fn plugin_metrics(out: &mut String, snapshots: &[Snapshot]) {
     for (name, _, stages) in snapshots {
         let name = name.as_str();
         for info in stages {
-            let labels = [("pipeline", name.as_str()), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
+            let labels = [("pipeline", name), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
             family.sample(metric, &labels, info.counters.calls.load(Ordering::Relaxed));
         }
     }
@@ -111,7 +112,7 @@ fn plugin_metrics(out: &mut String, snapshots: &[Snapshot]) {
     for (name, _, stages) in snapshots {
         let name = name.as_str();
         for info in stages {
-            let labels = [("pipeline", name.as_str()), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
+            let labels = [("pipeline", name), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
             family.sample(metric, &labels, info.counters.memory_bytes.load(Ordering::Relaxed));
         }
     }
@@ -126,7 +127,8 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
     for (metric, kind, help, value) in simple {
         let mut family = Family::new(out, metric, kind, help);
         for (name, detail, _) in snapshots {
-            family.sample(metric, &[("pipeline", name.as_str())], value(&detail.status));
+            let name = name.as_str();
+            family.sample(metric, &[("pipeline", name)], value(&detail.status));
         }
     }
     let metric = "sluice_watermark_delay_seconds";
@@ -158,7 +160,8 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
     let metric = "sluice_up";
     let mut family = Family::new(out, metric, "gauge", "Whether the pipeline is running (1) or not (0).");
     for (name, detail, _) in snapshots {
-        family.sample(metric, &[("pipeline", name.as_str())], u8::from(detail.status.state == State::Running));
+        let name = name.as_str();
+        family.sample(metric, &[("pipeline", name)], u8::from(detail.status.state == State::Running));
     }
     let metric = "sluice_sink_rows_written_total";
     let mut family = Family::new(out, metric, "counter", "Rows a sink reports written.");

@@ -199,12 +199,15 @@ impl Manager {
     pub async fn apply_file(&self, path: &Path, text: &str) {
         let _ops = self.inner.ops.lock().await;
         let hash = files::hash(text);
-        let mut seen = self.inner.seen.lock().expect("seen lock");
-        if seen.get(path) == Some(&hash) {
+        let known = self
+            .inner
+            .seen
+            .lock()
+            .expect("seen lock")
+            .insert(path.to_owned(), hash.clone());
+        if known.as_ref() == Some(&hash) {
             return;
         }
-        seen.insert(path.to_owned(), hash.clone());
-        drop(seen);
         let origin = path.display().to_string();
         match self.validated(&origin, text).await {
             Ok(loaded) => self.apply_valid(path, text, hash, loaded).await,
