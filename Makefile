@@ -6,6 +6,9 @@ SLUICE := $(CARGO_TARGET_DIR)/release/sluice
 DATA ?= ../shared/data
 WEEK ?= $(DATA)/mta-turnstile-240106.csv.gz
 TANSU_VERSION := 0.6.0
+SCHEMATHESIS_VERSION := 4.32.5
+# Python tools of the tests (schemathesis), outside the clone.
+TEST_VENV ?= $(HOME)/.cache/sluice/venv
 
 .PHONY: help tools test-tools build demo test lint bench clean
 
@@ -24,13 +27,19 @@ tools:
 	  cargo install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql; \
 	fi
 
-# What only the tests need: Debian's chromium and the browser driver (playwright-core).
+# What only the tests need: Debian's chromium and the browser driver (playwright-core), and
+# schemathesis (PyPI) for the OpenAPI test, in a venv outside the clone.
 test-tools:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "Installing Debian's chromium for the dashboard browser test..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 	@npm ci --prefix host/tests/browser --no-audit --no-fund --loglevel=error
+	@if ! "$(TEST_VENV)/bin/schemathesis" --version 2>/dev/null | grep -q "$(SCHEMATHESIS_VERSION)"; then \
+	  echo "Installing schemathesis $(SCHEMATHESIS_VERSION) into $(TEST_VENV)..."; \
+	  python3 -m venv "$(TEST_VENV)" && \
+	  "$(TEST_VENV)/bin/pip" install --quiet "schemathesis==$(SCHEMATHESIS_VERSION)"; \
+	fi
 
 build: tools
 	cargo build --release -p sluice-host -p sluice-plugin-artifacts

@@ -45,9 +45,9 @@ pub enum Command {
         /// Process what is available at start, flush every window, and exit.
         #[arg(long)]
         once: bool,
-        /// Serve the live dashboard and the API on this address (e.g. 127.0.0.1:8080).
-        #[arg(long, env = "SLUICE_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
+        /// The HTTP API: address, token, body limits.
+        #[command(flatten)]
+        api: crate::api::ApiArgs,
     },
     /// Replays MTA weekly files (or message files) into a Kafka topic.
     Produce {
@@ -133,8 +133,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             ref pipelines,
             once,
-            listen,
-        } => run(&cli, pipelines, once, listen).await,
+            ref api,
+        } => run(&cli, pipelines, once, api).await,
         Command::Produce {
             brokers,
             topic,
@@ -215,13 +215,16 @@ async fn run(
     cli: &Cli,
     path: &Path,
     once: bool,
-    listen: Option<std::net::SocketAddr>,
+    api: &crate::api::ApiArgs,
 ) -> anyhow::Result<()> {
+    if !once {
+        return run_managed(cli, path, api).await;
+    }
     let host = host(cli)?;
-    if let Some(addr) = listen {
-        let bound = crate::api::serve(addr, host.live.clone())
-            .await
-            .map_err(user)?;
+    let users = crate::api::StartedPlugins::default();
+    if let Some(addr) = api.api {
+        let state = api.state(&host, users.lookup());
+        let bound = crate::api::start(addr, state).await.map_err(user)?;
         println!("Dashboard: http://{bound}/");
     }
     let files = runtime::spec_files(path).map_err(user)?;
@@ -248,6 +251,7 @@ async fn run(
         match started {
             Ok((loaded, running)) => {
                 let name = loaded.spec.name.clone();
+                users.started(&name, crate::api::plugins_of(&host.registry, &loaded.spec));
                 let task = tokio::spawn(runtime::run(running, stop.clone()));
                 tasks.push((name, task, started_summary(&loaded)));
             }
@@ -287,19 +291,7 @@ async fn run(
 /// 0. A second signal, or 30 seconds without finishing, ends the process at once (the last
 /// checkpoint still holds).
 async fn stop_on_signal(stops: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>>) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let signal = async {
-        match term.as_mut() {
-            Some(term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
-            },
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
-    signal.await;
+    shutdown_signal().await;
     tracing::info!("Stopping: writing the batches in flight and a final checkpoint.");
     for stop in stops.lock().expect("stop flags").iter() {
         stop.store(true, Ordering::Relaxed);
@@ -311,6 +303,61 @@ async fn stop_on_signal(stops: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>>) {
         },
     }
     std::process::exit(130);
+}
+
+/// `sluice run` without `--once`: the pipeline manager runs the specs of `path` (a folder,
+/// or one file) and follows changes to them until Ctrl-C or SIGTERM; the API (with
+/// `--api`) manages them.
+async fn run_managed(cli: &Cli, path: &Path, api: &crate::api::ApiArgs) -> anyhow::Result<()> {
+    use crate::manager::{Manager, reload};
+    if !path.exists() {
+        return Err(UserError(format!(
+            "`{}` is neither a spec file nor a folder of specs.",
+            path.display()
+        ))
+        .into());
+    }
+    let folder = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
+    };
+    let host = Arc::new(host(cli)?);
+    let manager = Manager::new(host.clone(), &folder, false);
+    if let Some(addr) = api.api {
+        let mut state = api.state(&host, manager.plugin_users());
+        state.manager = Some(manager.clone());
+        let bound = crate::api::start(addr, state).await.map_err(user)?;
+        println!("Dashboard: http://{bound}/");
+    }
+    reload::scan(&manager, path).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(reload::watch(manager.clone(), path.to_owned(), stop.clone()));
+    shutdown_signal().await;
+    tracing::info!("Stopping: finishing the batches in flight.");
+    stop.store(true, Ordering::Relaxed);
+    let _ = watcher.await;
+    manager.shutdown().await;
+    for item in manager.list() {
+        println!("Pipeline `{}`: {}.", item.name, item.state.as_str());
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn started_summary(loaded: &crate::spec::Loaded) -> String {

@@ -9,6 +9,7 @@ pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod dlq;
+pub mod manager;
 pub mod objects;
 pub mod produce;
 pub mod runtime;

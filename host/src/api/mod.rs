@@ -1,65 +1,77 @@
 //! The host's HTTP server (warp): the live dashboard at `/`, the live event stream of each
 //! pipeline (server-sent events) at `/api/v1/pipelines/{name}/live`, the list of pipelines,
-//! and `/healthz`. Errors are JSON `{code, message, details}`.
+//! the plugin endpoints, the OpenAPI document and `/healthz`. Errors are JSON
+//! `{code, message, details}` ([`ApiError`], [`recover`]); mutating routes go through
+//! [`auth::mutating`]; shared handler state is [`ApiState`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use futures::StreamExt;
-use serde::Serialize;
-use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use crate::sinks::live::LiveHub;
 
+mod allowed;
+pub mod auth;
+mod config;
+mod error;
+mod install;
+mod metrics;
+pub mod pipelines;
+mod plugins;
+mod state;
 mod status;
 mod tokio_stream_shim;
+mod users;
+
+pub use config::{ApiArgs, start};
+pub use error::{ApiError, from_rejection, recover};
+pub use state::{ApiState, BodyLimits, PluginUsers};
+pub use users::{StartedPlugins, plugins_of};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 
+/// The OpenAPI 3.0 document of every endpoint.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 /// Every route.
-pub fn routes(hub: LiveHub) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let hub = state.live.clone();
     let dashboard = warp::path::end()
         .and(warp::get())
         .map(|| warp::reply::html(DASHBOARD));
     let health = warp::path("healthz").and(warp::path::end()).map(|| "ok");
     let with_hub = warp::any().map(move || hub.clone());
-    let list = warp::path!("api" / "v1" / "pipelines")
-        .and(warp::get())
-        .and(with_hub.clone())
-        .map(|hub: LiveHub| warp::reply::json(&hub.pipelines()));
-    let ready = warp::path("readyz").and(warp::path::end()).map(|| "ready");
-    let metrics = warp::path("metrics")
-        .and(warp::path::end())
-        .and(with_hub.clone())
-        .map(|hub: LiveHub| {
-            let text = status::metrics(&hub);
-            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
-        });
-    let get = warp::path!("api" / "v1" / "pipelines" / String)
-        .and(warp::get())
-        .and(with_hub.clone())
-        .map(
-            |name: String, hub: LiveHub| match status::pipeline(&hub, &name) {
-                Some(body) => warp::reply::with_status(warp::reply::json(&body), StatusCode::OK),
-                None => unknown(&name),
-            },
-        );
     let live = warp::path!("api" / "v1" / "pipelines" / String / "live")
         .and(warp::get())
         .and(with_hub)
         .and_then(live);
-    let routes = dashboard.or(health).or(ready).or(metrics);
-    routes.or(list).or(get).or(live).recover(recover)
+    let openapi = warp::path!("api" / "v1" / "openapi.json")
+        .and(warp::get())
+        .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
+    let managed = match state.manager.clone() {
+        Some(manager) => pipelines::routes(manager, &state),
+        None => status::routes(state.live.clone()),
+    };
+    dashboard
+        .or(health)
+        .or(openapi)
+        .or(live)
+        .or(managed)
+        .or(plugins::routes(state))
+        .or(allowed::fallback())
+        .recover(recover)
 }
 
-/// Serves `routes` on `addr` until the process ends; returns the bound address.
-pub async fn serve(addr: SocketAddr, hub: LiveHub) -> anyhow::Result<SocketAddr> {
+/// Serves `routes` on `addr` until the process ends; returns the bound address. `state` is
+/// an [`ApiState`], or a [`LiveHub`] alone for a status-only server.
+pub async fn serve(addr: SocketAddr, state: impl Into<ApiState>) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        anyhow::anyhow!("Cannot listen on {addr}: {e}. Choose a free address with --listen.")
+        anyhow::anyhow!("Cannot listen on {addr}: {e}. Choose a free address with --api.")
     })?;
     let bound = listener.local_addr()?;
-    tokio::spawn(warp::serve(routes(hub)).incoming(listener).run());
+    tokio::spawn(warp::serve(routes(state.into())).incoming(listener).run());
     tracing::info!(
         "Serving the dashboard on http://{bound}/ and the API under http://{bound}/api/v1/."
     );
@@ -84,53 +96,9 @@ async fn live(name: String, hub: LiveHub) -> Result<Box<dyn Reply>, Rejection> {
     )))
 }
 
-fn unknown(name: &str) -> warp::reply::WithStatus<warp::reply::Json> {
-    error(
-        StatusCode::NOT_FOUND,
+fn unknown(name: &str) -> ApiError {
+    ApiError::not_found(
         "pipeline_not_found",
-        &format!("No pipeline is named `{name}`."),
+        format!("No pipeline is named `{name}`."),
     )
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
-    message: &'a str,
-    details: serde_json::Value,
-}
-
-fn error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-) -> warp::reply::WithStatus<warp::reply::Json> {
-    let body = ErrorBody {
-        code,
-        message,
-        details: serde_json::Value::Null,
-    };
-    warp::reply::with_status(warp::reply::json(&body), status)
-}
-
-async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
-    if rejection.is_not_found() {
-        return Ok(error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "No such endpoint.",
-        ));
-    }
-    if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        return Ok(error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method not allowed here.",
-        ));
-    }
-    tracing::warn!(?rejection, "An API request was rejected.");
-    Ok(error(
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-        "The request could not be handled.",
-    ))
 }

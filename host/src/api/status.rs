@@ -1,11 +1,49 @@
-//! Pipeline status and Prometheus metrics, read from the latest `state`, `stats` and
-//! `connectors` events each pipeline publishes on its live channel.
+//! Pipeline status and Prometheus metrics of a host without a pipeline manager (`sluice run
+//! --once`, or a bare [`LiveHub`]), read from the latest `state`, `stats` and `connectors`
+//! events each pipeline publishes on its live channel.
 
 use std::fmt::Write;
 
 use serde_json::{Value as Json, json};
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Reply};
 
 use crate::sinks::live::LiveHub;
+
+/// `GET /api/v1/pipelines` (names), `GET /api/v1/pipelines/{name}`, `/readyz`, `/metrics`.
+pub fn routes(hub: LiveHub) -> BoxedFilter<(Response,)> {
+    let with_hub = warp::any().map(move || hub.clone());
+    let list = warp::path!("api" / "v1" / "pipelines")
+        .and(warp::get())
+        .and(with_hub.clone())
+        .map(|hub: LiveHub| warp::reply::json(&hub.pipelines()).into_response());
+    let ready = warp::path("readyz")
+        .and(warp::path::end())
+        .map(|| "ready".into_response());
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(with_hub.clone())
+        .map(|hub: LiveHub| {
+            let text = metrics(&hub);
+            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+                .into_response()
+        });
+    let get = warp::path!("api" / "v1" / "pipelines" / String)
+        .and(warp::get())
+        .and(with_hub)
+        .map(|name: String, hub: LiveHub| match pipeline(&hub, &name) {
+            Some(body) => warp::reply::json(&body).into_response(),
+            None => super::unknown(&name).into_response(),
+        });
+    list.or(get)
+        .unify()
+        .or(ready)
+        .unify()
+        .or(metrics)
+        .unify()
+        .boxed()
+}
 
 /// `GET /api/v1/pipelines/{name}`: state, counters, watermark and sink statuses.
 pub fn pipeline(hub: &LiveHub, name: &str) -> Option<Json> {

@@ -4,6 +4,7 @@
 //! a stage rejects becomes a dead letter with its provenance.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use sluice_plugin_sdk::rows::{BatchBuilder, Field, RowReader};
@@ -124,7 +125,13 @@ impl Chain {
         out: &mut ChainOutput,
     ) -> Result<Flow, ChainError> {
         let stage = &mut self.pre[i];
-        let error = match stage.process(&self.engine, &flow.batch) {
+        let called = Instant::now();
+        let result = stage.process(&self.engine, &flow.batch);
+        let (rows, bytes) = (flow.batch.ends.len(), flow.batch.data.len());
+        stage.counters.observe(rows, bytes, &result, called.elapsed());
+        let memory = stage.memory_bytes() as u64;
+        stage.counters.memory_bytes.store(memory, Ordering::Relaxed);
+        let error = match result {
             Ok(result) => {
                 for (index, reason) in &result.failures {
                     let origin = flow.provenance.get(*index as usize).copied();
@@ -180,6 +187,29 @@ impl Chain {
         })
     }
 
+    /// Every stage with its counters, in order (for status and metrics).
+    pub fn stages(&self) -> Vec<super::counters::StageInfo> {
+        let info = |stage: &str, plugin: String, counters: &Arc<_>| super::counters::StageInfo {
+            stage: stage.to_owned(),
+            plugin,
+            counters: Arc::clone(counters),
+        };
+        let mut all: Vec<_> = self
+            .pre
+            .iter()
+            .map(|s| info(&s.label, s.plugin.id(), &s.counters))
+            .collect();
+        if let Some(w) = &self.window {
+            all.push(info(&w.label, w.plugin.id(), &w.counters));
+        }
+        all.extend(
+            self.post
+                .iter()
+                .map(|s| info(&s.label, s.plugin.id(), &s.counters)),
+        );
+        all
+    }
+
     pub(super) fn letter(
         &self,
         stage: usize,
@@ -232,7 +262,13 @@ impl Chain {
             ends: results.ends,
         };
         for stage in &mut self.post {
-            match stage.process(&self.engine, &batch) {
+            let called = Instant::now();
+            let result = stage.process(&self.engine, &batch);
+            let (rows, bytes) = (batch.ends.len(), batch.data.len());
+            stage.counters.observe(rows, bytes, &result, called.elapsed());
+            let memory = stage.memory_bytes() as u64;
+            stage.counters.memory_bytes.store(memory, Ordering::Relaxed);
+            match result {
                 Ok(result) => {
                     for (_, reason) in &result.failures {
                         out.dead.push(DeadLetter {

@@ -5,6 +5,7 @@ mod barrier;
 mod bisect;
 mod chain;
 mod checkpoint;
+mod counters;
 mod deadletter;
 mod pipeline;
 mod plan;
@@ -23,6 +24,7 @@ use anyhow::Context;
 pub use barrier::{Barrier, ChainSwap, SwapResult};
 pub use chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
 pub use checkpoint::{Checkpoint, CheckpointStore, StageState};
+pub use counters::{StageCounters, StageInfo};
 pub use deadletter::{DeadLetter, DeadLetterSink};
 pub use pipeline::{Running, Stats};
 pub use plan::source_schema;
@@ -89,6 +91,12 @@ impl Host {
         dirs.push(PathBuf::from("target/plugins"));
         dirs.push(state_dir.join("plugins"));
         dirs
+    }
+
+    /// Plans an already loaded spec without running it (what [`Host::validate`] does after
+    /// loading); every error is returned.
+    pub fn check(&self, loaded: &Loaded) -> Result<(), SpecErrors> {
+        plan::chain(self, loaded, "", &[], true).map(drop)
     }
 
     /// Loads and plans a spec without running it; every error is returned.

@@ -223,6 +223,7 @@ fn window(
         policy: spec.limits.on_violation.unwrap_or(OnViolation::Restart),
         early: spec.emit.as_ref().map(|e| e.early.0),
         watermarks: Watermarks::new(delay, idle_after),
+        counters: Default::default(),
     })
 }
 

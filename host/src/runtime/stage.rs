@@ -25,6 +25,8 @@ pub struct TransformStage {
     config: String,
     input: Vec<Field>,
     pub(super) instance: TransformInstance,
+    /// Counters for status and metrics.
+    pub counters: Arc<super::counters::StageCounters>,
 }
 
 /// Why a stage gave no output for a batch.
@@ -74,12 +76,18 @@ impl TransformStage {
             config,
             input,
             instance,
+            counters: Default::default(),
         })
     }
 
     /// The schema of its output rows.
     pub fn output_schema(&self) -> &[Field] {
         self.instance.output_schema()
+    }
+
+    /// Linear memory of its plugin instance (bytes).
+    pub fn memory_bytes(&self) -> usize {
+        self.instance.memory_bytes()
     }
 
     /// Processes a batch, applying the stage's policy when the plugin traps or breaks a

@@ -42,6 +42,8 @@ pub struct WindowStage {
     pub early: Option<std::time::Duration>,
     /// Event time.
     pub watermarks: Watermarks,
+    /// Counters for status and metrics.
+    pub counters: Arc<super::counters::StageCounters>,
 }
 
 impl Chain {
@@ -85,6 +87,7 @@ impl Chain {
             let records = describe_records(topic, source, &on_time.provenance);
             violation(&label, policy, error, &records)
         };
+        let called = Instant::now();
         let result = window
             .instance
             .process(&on_time.batch, wm)
@@ -103,10 +106,24 @@ impl Chain {
         } else {
             window.watermarks.update(now)
         };
+        let (rows_before, bytes_before) = (results.ends.len(), results.data.len());
         if new_wm > wm {
             let closed = window.instance.advance(new_wm).map_err(&fatal)?;
             append(results, &closed);
         }
+        window.counters.add(
+            on_time.batch.ends.len(),
+            on_time.batch.data.len(),
+            results.ends.len() - rows_before,
+            results.data.len() - bytes_before,
+            failures.len(),
+            called.elapsed(),
+        );
+        let memory = window.instance.memory_bytes() as u64;
+        window
+            .counters
+            .memory_bytes
+            .store(memory, std::sync::atomic::Ordering::Relaxed);
         // `process` results are early or updated values, never final ones: live sinks only.
         let schema = window.instance.output_schema();
         let early = take_early(

@@ -85,6 +85,14 @@ impl PluginEngine {
         Ok((component, hash))
     }
 
+    /// Whether the compiled artifact of the component with this hash is in the cache.
+    pub fn is_cached(&self, hash: &str) -> bool {
+        self.cache_dir.as_ref().is_some_and(|dir| {
+            dir.join(format!("{hash}-{}.cwasm", self.compat_tag()))
+                .exists()
+        })
+    }
+
     fn compat_tag(&self) -> String {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.engine

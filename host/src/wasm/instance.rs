@@ -48,6 +48,53 @@ pub struct PluginOutput {
 
 struct HostState {
     limits: StoreLimits,
+    /// Linear memory granted to the instance so far (bytes), for status and metrics.
+    memory: usize,
+}
+
+/// The store's limits, noting the memory they grant.
+impl wasmtime::ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let granted = self.limits.memory_growing(current, desired, maximum)?;
+        if granted {
+            self.memory = (self.memory + desired).saturating_sub(current);
+        }
+        Ok(granted)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 /// What both worlds share: the store, the plugin's identity and its limits.
@@ -65,10 +112,11 @@ impl Sandbox {
                 .instances(8)
                 .trap_on_grow_failure(true)
                 .build(),
+            memory: 0,
         };
         let mut store = Store::new(engine.engine(), state);
         if engine.enforces_limits() {
-            store.limiter(|s| &mut s.limits);
+            store.limiter(|s| s);
         }
         store.epoch_deadline_trap();
         Self {
@@ -221,6 +269,11 @@ impl TransformInstance {
         &self.output
     }
 
+    /// Linear memory of the instance (bytes).
+    pub fn memory_bytes(&self) -> usize {
+        self.sandbox.store.data().memory
+    }
+
     /// Processes one batch.
     pub fn process(&mut self, input: &Batch) -> Result<PluginOutput, PluginError> {
         self.sandbox.arm();
@@ -266,6 +319,11 @@ impl WindowInstance {
     /// The schema of the rows this instance emits.
     pub fn output_schema(&self) -> &[RowField] {
         &self.output
+    }
+
+    /// Linear memory of the instance (bytes).
+    pub fn memory_bytes(&self) -> usize {
+        self.sandbox.store.data().memory
     }
 
     /// Adds one batch of on-time rows.

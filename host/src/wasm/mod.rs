@@ -3,6 +3,7 @@
 
 mod bindings;
 mod engine;
+mod inspect;
 mod instance;
 mod registry;
 mod sandbox;
@@ -11,7 +12,8 @@ mod schema;
 pub use bindings::{Batch, WindowSpec};
 pub use engine::{PluginEngine, sha256_hex};
 pub use instance::{Limits, PluginOutput, TransformInstance, WindowInstance};
-pub use registry::{Kind, Plugin, Registry, load_bytes, load_file};
+pub use inspect::{LoadError, WIT_PACKAGE, WIT_VERSION, inspect as inspect_component, precheck};
+pub use registry::{Kind, Plugin, Registry, check_bytes, load_bytes, load_file};
 pub use schema::describe as describe_schema;
 
 /// What can go wrong with a plugin. `Trap` is a bug in the plugin; `Guest` is an error it

@@ -4,15 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use semver::{Version, VersionReq};
-use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::PluginError;
-use super::bindings::{Metadata, Transform, Window};
 use super::engine::PluginEngine;
+use super::inspect::{LoadError, inspect, precheck};
 
 /// Which world a plugin implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -35,10 +34,14 @@ pub struct Plugin {
     pub kind: Kind,
     /// One-line description.
     pub description: String,
+    /// JSON Schema of its config, as text.
+    pub config_schema: String,
     /// Sample config `init` accepts.
     pub sample_config: String,
     /// Hex SHA-256 of the component bytes.
     pub hash: String,
+    /// Size of the component file, in bytes.
+    pub size: u64,
     /// Where it was loaded from.
     pub path: PathBuf,
     /// The compiled component.
@@ -52,10 +55,13 @@ impl Plugin {
     }
 }
 
-/// Every plugin found, by name then version.
+type ByName = BTreeMap<String, BTreeMap<Version, Arc<Plugin>>>;
+
+/// Every plugin found, by name then version. Clones share the same plugins (the API adds
+/// uploaded ones while pipelines resolve theirs).
 #[derive(Default, Clone)]
 pub struct Registry {
-    plugins: BTreeMap<String, BTreeMap<Version, Arc<Plugin>>>,
+    plugins: Arc<RwLock<ByName>>,
     /// Files that were refused, by file stem: why (named when a spec asks for that name).
     refused: BTreeMap<String, String>,
 }
@@ -64,7 +70,7 @@ impl Registry {
     /// Loads every `*.wasm` in `dirs` (missing folders are skipped). A file that is not a
     /// valid plugin is reported in the returned list and left out.
     pub fn load_dirs(engine: &PluginEngine, dirs: &[PathBuf]) -> (Self, Vec<PluginError>) {
-        let mut registry = Self::default();
+        let registry = Self::default();
         let mut errors = Vec::new();
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -77,7 +83,9 @@ impl Registry {
                 .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
             {
                 match load_file(engine, &path) {
-                    Ok(plugin) => registry.insert(plugin),
+                    Ok(plugin) => {
+                        registry.insert(plugin);
+                    }
                     Err(error) => {
                         let stem = path.file_stem().unwrap_or_default();
                         let stem = stem.to_string_lossy().into_owned();
@@ -96,15 +104,52 @@ impl Registry {
         (registry, errors)
     }
 
-    /// Adds a plugin, replacing one of the same name and version.
-    pub fn insert(&mut self, plugin: Plugin) {
-        let versions = self.plugins.entry(plugin.name.clone()).or_default();
-        versions.insert(plugin.version.clone(), Arc::new(plugin));
+    /// Adds a plugin, replacing one of the same name and version; returns it as stored.
+    pub fn insert(&self, plugin: Plugin) -> Arc<Plugin> {
+        let plugin = Arc::new(plugin);
+        let mut plugins = self.write();
+        let versions = plugins.entry(plugin.name.clone()).or_default();
+        versions.insert(plugin.version.clone(), plugin.clone());
+        plugin
+    }
+
+    /// Removes `name@version`; returns the plugin removed.
+    pub fn remove(&self, name: &str, version: &Version) -> Option<Arc<Plugin>> {
+        let mut plugins = self.write();
+        let versions = plugins.get_mut(name)?;
+        let removed = versions.remove(version);
+        if versions.is_empty() {
+            plugins.remove(name);
+        }
+        removed
+    }
+
+    /// The plugin `name@version` exactly.
+    pub fn get(&self, name: &str, version: &Version) -> Option<Arc<Plugin>> {
+        self.read().get(name)?.get(version).cloned()
+    }
+
+    /// Every version of `name`, oldest first.
+    pub fn versions(&self, name: &str) -> Vec<Arc<Plugin>> {
+        self.read()
+            .get(name)
+            .map(|v| v.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every plugin, sorted by name and version.
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Plugin>> {
-        self.plugins.values().flat_map(|v| v.values())
+    pub fn all(&self) -> std::vec::IntoIter<Arc<Plugin>> {
+        let plugins = self.read();
+        let all: Vec<_> = plugins.values().flat_map(|v| v.values().cloned()).collect();
+        all.into_iter()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ByName> {
+        self.plugins.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ByName> {
+        self.plugins.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Resolves `name`, `name@1.2.3` or `name@^0.1` to the newest matching version.
@@ -115,11 +160,12 @@ impl Registry {
         };
         let req = VersionReq::parse(req)
             .map_err(|e| format!("`{req}` is not a version requirement ({e})"))?;
-        let Some(versions) = self.plugins.get(name) else {
+        let plugins = self.read();
+        let Some(versions) = plugins.get(name) else {
             if let Some(reason) = self.refused.get(name) {
                 return Err(format!("no plugin named `{name}` is installed: {reason}"));
             }
-            let known: Vec<&str> = self.plugins.keys().map(String::as_str).collect();
+            let known: Vec<&str> = plugins.keys().map(String::as_str).collect();
             return Err(format!(
                 "no plugin named `{name}` is installed (known: {}); build it with `make build` \
                  or upload it to the API",
@@ -159,56 +205,14 @@ pub fn load_file(engine: &PluginEngine, path: &Path) -> Result<Plugin, PluginErr
 
 /// Compiles `bytes`, checks the sandbox and world, and reads the metadata.
 pub fn load_bytes(engine: &PluginEngine, bytes: &[u8], path: &Path) -> Result<Plugin, String> {
-    if !bytes.starts_with(b"\0asm") {
-        return Err("not a WebAssembly file (no `\\0asm` header)".into());
-    }
-    let (component, hash) = engine.compile(bytes).map_err(|e| {
-        format!("not a valid WebAssembly component (core modules must be wrapped): {e:#}")
-    })?;
-    super::sandbox::check_imports(engine, &component)?;
-    let ty = component.component_type();
-    let exports: Vec<&str> = ty.exports(engine.engine()).map(|(name, _)| name).collect();
-    let kind = if exports.contains(&"advance") && exports.contains(&"snapshot") {
-        Kind::Window
-    } else if exports.contains(&"process") && exports.contains(&"init") {
-        Kind::Transform
-    } else {
-        return Err(format!(
-            "it exports [{}], not the `transform` or `window` world of sluice:plugin@0.1",
-            exports.join(", ")
-        ));
-    };
-    let meta = read_metadata(engine, &component, kind)?;
-    let version = Version::parse(&meta.version)
-        .map_err(|e| format!("its metadata version `{}` is not semver: {e}", meta.version))?;
-    Ok(Plugin {
-        name: meta.name,
-        version,
-        kind,
-        description: meta.description,
-        sample_config: meta.sample_config,
-        hash,
-        path: path.to_owned(),
-        component,
-    })
+    check_bytes(engine, bytes, path).map_err(|e| e.to_string())
 }
 
-fn read_metadata(
-    engine: &PluginEngine,
-    component: &Component,
-    kind: Kind,
-) -> Result<Metadata, String> {
-    let mut store = Store::new(engine.engine(), ());
-    store.set_epoch_deadline(1000);
-    let linker = super::sandbox::linker(engine, component).map_err(|e| format!("{e:#}"))?;
-    let incompatible = |e: wasmtime::Error| PluginError::incompatible("plugin", "", &e).to_string();
-    let meta = match kind {
-        Kind::Transform => Transform::instantiate(&mut store, component, &linker)
-            .map_err(incompatible)?
-            .call_metadata(&mut store),
-        Kind::Window => Window::instantiate(&mut store, component, &linker)
-            .map_err(incompatible)?
-            .call_metadata(&mut store),
-    };
-    meta.map_err(|e| format!("its `metadata` call failed: {e:#}"))
+/// [`load_bytes`] with a typed refusal.
+pub fn check_bytes(engine: &PluginEngine, bytes: &[u8], path: &Path) -> Result<Plugin, LoadError> {
+    precheck(bytes)?;
+    let (component, hash) = engine
+        .compile(bytes)
+        .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+    inspect(engine, component, hash, bytes.len() as u64, path)
 }

@@ -1,0 +1,104 @@
+//! [`ApiState`]: what the routes share (the host's engine, plugin registry, state folder and
+//! live hub, the API token and the body limits), cloned into every handler.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use warp::Filter;
+
+use crate::runtime::Host;
+use crate::sinks::live::LiveHub;
+use crate::wasm::{PluginEngine, Registry};
+
+/// The pipelines that use a plugin, by plugin id (`name@version`); wired by the pipeline
+/// manager.
+pub type PluginUsers = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+
+/// Request body limits, in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    /// Pipeline specs (`--api-max-spec-bytes`).
+    pub spec_bytes: u64,
+    /// Plugin components (`--api-max-plugin-bytes`).
+    pub plugin_bytes: u64,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            spec_bytes: 1 << 20,
+            plugin_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Everything a route handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The wasm engine (with its compile cache).
+    pub engine: Arc<PluginEngine>,
+    /// The plugin registry, shared with the host (internally locked).
+    pub registry: Registry,
+    /// The host's state folder; uploaded plugins go to `<state>/plugins`.
+    pub state_dir: Arc<Path>,
+    /// Live events and latest status of each pipeline.
+    pub live: LiveHub,
+    /// Bearer token of mutating calls (`None`: unauthenticated, loopback only).
+    pub token: Option<Arc<str>>,
+    /// Request body limits.
+    pub limits: BodyLimits,
+    /// Which pipelines use a plugin.
+    pub plugin_users: PluginUsers,
+    /// The pipeline manager of a host that manages its pipelines (`sluice run` without
+    /// `--once`); `None` serves status only.
+    pub manager: Option<crate::manager::Manager>,
+}
+
+impl ApiState {
+    /// The state of `host`'s API, with no token, default limits and no known plugin users.
+    pub fn new(host: &Host) -> Self {
+        Self {
+            engine: host.engine.clone(),
+            registry: host.registry.clone(),
+            state_dir: Arc::from(host.state_dir.as_path()),
+            live: host.live.clone(),
+            token: None,
+            limits: BodyLimits::default(),
+            plugin_users: Arc::new(|_| Vec::new()),
+            manager: None,
+        }
+    }
+
+    /// A filter handing a clone of the state to a handler.
+    pub fn with(
+        &self,
+    ) -> impl Filter<Extract = (ApiState,), Error = std::convert::Infallible> + Clone + use<> {
+        let state = self.clone();
+        warp::any().map(move || state.clone())
+    }
+
+    /// The folder of uploaded plugins.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.state_dir.join("plugins")
+    }
+}
+
+/// A state serving only `hub` (status, live events, dashboard): an engine without compile
+/// cache, an empty registry, and a private temporary state folder. For embedding and tests.
+impl From<LiveHub> for ApiState {
+    fn from(live: LiveHub) -> Self {
+        let engine = PluginEngine::new(None)
+            .expect("the wasm engine's fixed configuration is valid on every platform");
+        let state_dir = std::env::temp_dir().join(format!("sluice-api-{}", std::process::id()));
+        Self {
+            engine: Arc::new(engine),
+            registry: Registry::default(),
+            state_dir: Arc::from(state_dir.as_path()),
+            live,
+            token: None,
+            limits: BodyLimits::default(),
+            plugin_users: Arc::new(|_| Vec::new()),
+            manager: None,
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The manager's operations: create, replace, delete, pause, resume, restart (from the API),
+//! apply or remove a spec file (from the folder watcher), and shutdown. Each holds the
+//! operations lock for its whole length, so changes never interleave.
+
+use std::path::Path;
+
+use super::state::{Entry, Note, State};
+use super::{Detail, Manager, ManagerError, StatusView, files};
+use crate::spec::{self, Loaded, SpecError, SpecErrors};
+
+/// Parses spec text; `origin` names it in errors (a file path, or `request body`).
+fn parse(origin: &str, text: &str) -> Result<Loaded, SpecErrors> {
+    spec::load_str(origin, text, &|name| std::env::var(name).ok())
+}
+
+impl Manager {
+    /// Resolves the plugins of `loaded` and checks every schema, off the async threads.
+    async fn check(&self, loaded: &Loaded) -> Result<(), SpecErrors> {
+        let (host, copy) = (self.inner.host.clone(), loaded.clone());
+        match tokio::task::spawn_blocking(move || host.check(&copy)).await {
+            Ok(result) => result,
+            Err(e) => Err(SpecErrors(vec![SpecError::at(
+                &loaded.file,
+                0,
+                0,
+                format!("checking the spec failed: {e}"),
+            )])),
+        }
+    }
+
+    /// Parses and fully validates spec text.
+    async fn validated(&self, origin: &str, text: &str) -> Result<Loaded, SpecErrors> {
+        let loaded = parse(origin, text)?;
+        self.check(&loaded).await?;
+        Ok(loaded)
+    }
+
+    fn name_of_file(&self, path: &Path) -> Option<String> {
+        self.entries()
+            .iter()
+            .find(|(_, e)| e.file == path)
+            .map(|(n, _)| n.clone())
+    }
+
+    /// Writes `text` to `<folder>/<name>.yaml` (or the existing file of `name`) and notes
+    /// its hash so that the watcher does not apply it a second time.
+    fn write_spec(&self, name: &str, text: &str) -> Result<(std::path::PathBuf, String), ManagerError> {
+        let file = self
+            .entries()
+            .get(name)
+            .map(|e| e.file.clone())
+            .unwrap_or_else(|| self.inner.folder.join(format!("{name}.yaml")));
+        if let Some(other) = self.name_of_file(&file).filter(|n| n != name) {
+            return Err(ManagerError::Conflict(format!(
+                "The file `{}` already holds pipeline `{other}`.",
+                file.display()
+            )));
+        }
+        let hash = files::hash(text);
+        self.inner.seen.lock().expect("seen lock").insert(file.clone(), hash.clone());
+        files::write_atomic(&file, text)?;
+        Ok((file, hash))
+    }
+
+    /// `POST`: creates and starts a pipeline from spec text (YAML); 409 if its name exists.
+    pub async fn create(&self, text: &str) -> Result<Detail, ManagerError> {
+        let ops = self.inner.ops.lock().await;
+        let loaded = parse("request body", text).map_err(ManagerError::Invalid)?;
+        let name = loaded.spec.name.clone();
+        if self.entries().contains_key(&name) {
+            return Err(ManagerError::Exists(name));
+        }
+        self.check(&loaded).await.map_err(ManagerError::Invalid)?;
+        self.add(&name, text, loaded)?;
+        drop(ops);
+        self.detail(&name).await
+    }
+
+    fn add(&self, name: &str, text: &str, loaded: Loaded) -> Result<(), ManagerError> {
+        let (file, hash) = self.write_spec(name, text)?;
+        tracing::info!(pipeline = name, file = %file.display(), "A pipeline was created through the API.");
+        let entry = Entry::new(file, text.to_owned(), hash, Some(loaded));
+        self.entries().insert(name.to_owned(), entry);
+        self.start_run(name, None);
+        Ok(())
+    }
+
+    /// `PUT`: creates or replaces `name`; returns the pipeline and whether it was created.
+    pub async fn put(&self, name: &str, text: &str) -> Result<(Detail, bool), ManagerError> {
+        let ops = self.inner.ops.lock().await;
+        let loaded = parse("request body", text).map_err(ManagerError::Invalid)?;
+        if loaded.spec.name != name {
+            return Err(ManagerError::NameMismatch {
+                url: name.to_owned(),
+                body: loaded.spec.name.clone(),
+            });
+        }
+        self.check(&loaded).await.map_err(ManagerError::Invalid)?;
+        let created = !self.entries().contains_key(name);
+        if created {
+            self.add(name, text, loaded)?;
+        } else {
+            let (_, hash) = self.write_spec(name, text)?;
+            tracing::info!(pipeline = name, "The pipeline's spec was replaced through the API.");
+            self.replace(name, loaded, text, hash).await;
+        }
+        drop(ops);
+        Ok((self.detail(name).await?, created))
+    }
+
+    /// Stops the old run of `name`, puts `loaded` in force and starts it again (unless the
+    /// pipeline is paused: it then stays paused with the new spec).
+    async fn replace(&self, name: &str, loaded: Loaded, raw: &str, hash: String) {
+        let held = self.with(name, |e| e.held).unwrap_or(false);
+        let state = if held { State::Paused } else { State::Stopped };
+        let last = self.stop_run(name, state).await;
+        self.with(name, |e| {
+            e.loaded = Some(loaded);
+            e.raw = raw.to_owned();
+            e.hash = hash;
+            e.spec_errors.clear();
+        });
+        if !held {
+            self.start_run(name, Some(last));
+        }
+    }
+
+    /// `DELETE`: stops `name`, forgets it and removes its file.
+    pub async fn delete(&self, name: &str) -> Result<(), ManagerError> {
+        let _ops = self.inner.ops.lock().await;
+        if !self.entries().contains_key(name) {
+            return Err(ManagerError::NotFound(name.to_owned()));
+        }
+        self.stop_run(name, State::Stopped).await;
+        let removed = self.entries().remove(name);
+        if let Some(entry) = removed {
+            self.inner.seen.lock().expect("seen lock").remove(&entry.file);
+            files::remove(&entry.file)?;
+            tracing::info!(pipeline = name, file = %entry.file.display(), "The pipeline was deleted.");
+        }
+        Ok(())
+    }
+
+    fn exists(&self, name: &str) -> Result<(), ManagerError> {
+        match self.entries().get(name) {
+            Some(e) if e.loaded.is_none() => Err(ManagerError::Conflict(format!(
+                "Pipeline `{name}` has no valid spec yet; fix its file `{}` first.",
+                e.file.display()
+            ))),
+            Some(_) => Ok(()),
+            None => Err(ManagerError::NotFound(name.to_owned())),
+        }
+    }
+
+    /// Stops consuming (final flush, commit and checkpoint); the pipeline stays paused, also
+    /// across spec changes, until resumed or restarted.
+    pub async fn pause(&self, name: &str) -> Result<StatusView, ManagerError> {
+        {
+            let _ops = self.inner.ops.lock().await;
+            self.exists(name)?;
+            self.stop_run(name, State::Paused).await;
+            tracing::info!(pipeline = name, "The pipeline is paused.");
+        }
+        self.status(name).await
+    }
+
+    /// Starts a paused (or stopped, failed, finished) pipeline again from where it stopped;
+    /// a running pipeline is left as it is.
+    pub async fn resume(&self, name: &str) -> Result<StatusView, ManagerError> {
+        {
+            let _ops = self.inner.ops.lock().await;
+            self.exists(name)?;
+            let active = self.with(name, |e| {
+                matches!(e.state, State::Running | State::Starting) && e.run.is_some()
+            });
+            if active != Some(true) {
+                // A resume follows a pause a user chose: no switch pause to measure.
+                self.stop_run(name, State::Stopped).await;
+                self.start_run(name, None);
+            }
+        }
+        self.status(name).await
+    }
+
+    /// Stops and starts the pipeline again.
+    pub async fn restart(&self, name: &str) -> Result<StatusView, ManagerError> {
+        {
+            let _ops = self.inner.ops.lock().await;
+            self.exists(name)?;
+            let last = self.stop_run(name, State::Stopped).await;
+            self.start_run(name, Some(last));
+        }
+        self.status(name).await
+    }
+
+    /// Applies the text of a spec file of the folder (new or changed): validated, then
+    /// started or put in place of the running version. A file that does not validate leaves
+    /// the running version untouched; its errors are logged and kept for the API.
+    pub async fn apply_file(&self, path: &Path, text: &str) {
+        let _ops = self.inner.ops.lock().await;
+        let hash = files::hash(text);
+        let known = self
+            .inner
+            .seen
+            .lock()
+            .expect("seen lock")
+            .insert(path.to_owned(), hash.clone());
+        if known.as_ref() == Some(&hash) {
+            return;
+        }
+        let origin = path.display().to_string();
+        match self.validated(&origin, text).await {
+            Ok(loaded) => self.apply_valid(path, text, hash, loaded).await,
+            Err(errors) => self.refuse_file(path, text, hash, errors),
+        }
+    }
+
+    async fn apply_valid(&self, path: &Path, text: &str, hash: String, loaded: Loaded) {
+        let name = loaded.spec.name.clone();
+        if let Some(old) = self.name_of_file(path).filter(|old| *old != name) {
+            self.stop_run(&old, State::Stopped).await;
+            self.entries().remove(&old);
+            tracing::info!(pipeline = old, "The pipeline was renamed in its file; the old name is removed.");
+        }
+        let other = self.entries().get(&name).map(|e| e.file.clone());
+        match other {
+            Some(file) if file != path => {
+                tracing::error!(pipeline = name, file = %path.display(), other = %file.display(),
+                    "The spec file names a pipeline another file already defines; it is ignored.");
+            }
+            Some(_) => {
+                tracing::info!(pipeline = name, file = %path.display(), "The spec file changed; replacing the pipeline.");
+                self.replace(&name, loaded, text, hash).await;
+            }
+            None => {
+                tracing::info!(pipeline = name, file = %path.display(), "Starting the pipeline of a new spec file.");
+                let entry = Entry::new(path.to_owned(), text.to_owned(), hash, Some(loaded));
+                self.entries().insert(name.clone(), entry);
+                self.start_run(&name, None);
+            }
+        }
+    }
+
+    fn refuse_file(&self, path: &Path, text: &str, hash: String, errors: SpecErrors) {
+        tracing::error!(file = %path.display(),
+            "The spec file is not valid; the running version (if any) stays:\n{errors}");
+        let note = Note::now(format!("The spec file is not valid: {errors}"));
+        let name = self.name_of_file(path).unwrap_or_else(|| {
+            path.file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+        });
+        let mut entries = self.entries();
+        let entry = entries.entry(name).or_insert_with(|| {
+            let mut entry = Entry::new(path.to_owned(), text.to_owned(), hash, None);
+            entry.state = State::Failed;
+            entry
+        });
+        if entry.file == path {
+            entry.last_error = Some(note);
+            entry.spec_errors = errors.0;
+        }
+    }
+
+    /// A spec file disappeared: its pipeline is stopped and removed.
+    pub async fn remove_file(&self, path: &Path) {
+        let _ops = self.inner.ops.lock().await;
+        self.inner.seen.lock().expect("seen lock").remove(path);
+        if let Some(name) = self.name_of_file(path) {
+            self.stop_run(&name, State::Stopped).await;
+            self.entries().remove(&name);
+            tracing::info!(pipeline = name, file = %path.display(), "The spec file was removed; the pipeline is stopped and removed.");
+        }
+    }
+
+    /// The spec files the manager knows (applied or refused).
+    pub fn known_files(&self) -> Vec<std::path::PathBuf> {
+        self.inner.seen.lock().expect("seen lock").keys().cloned().collect()
+    }
+
+    /// Stops every pipeline (each finishes its batches in flight); they stay listed.
+    pub async fn shutdown(&self) {
+        let _ops = self.inner.ops.lock().await;
+        let names = self.names();
+        let stops = names.iter().map(|name| self.stop_run(name, State::Stopped));
+        futures::future::join_all(stops).await;
+    }
+}

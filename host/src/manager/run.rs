@@ -1,0 +1,178 @@
+//! Starting and stopping the run of one pipeline: the supervising task that starts it on
+//! the host, publishes its state into the manager's entry and records how it ended, and
+//! the measurement of the consumption pause when one run follows another.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::Manager;
+use super::state::{Note, Run, State, Switch};
+use crate::runtime::{self, StageInfo};
+use crate::spec::Loaded;
+
+/// How long the manager watches a new run for its first batch to measure the pause.
+const PAUSE_WATCH: Duration = Duration::from_secs(600);
+
+impl Manager {
+    /// Starts a run of `name` with its spec in force (its previous run must be stopped).
+    /// `previous_last_batch_ms`: when the run before it handled its last batch, to measure
+    /// the consumption pause.
+    pub(super) fn start_run(&self, name: &str, previous_last_batch_ms: Option<i64>) {
+        let manager = self.clone();
+        let mut entries = self.entries();
+        let Some(entry) = entries.get_mut(name) else {
+            return;
+        };
+        let Some(loaded) = entry.loaded.clone() else {
+            return;
+        };
+        entry.generation += 1;
+        entry.state = State::Starting;
+        entry.held = false;
+        // The new run's counters replace the old ones once it runs.
+        entry.stages.clear();
+        entry.stats = None;
+        let stop = Arc::new(AtomicBool::new(false));
+        let requested = Arc::new(AtomicBool::new(false));
+        let generation = entry.generation;
+        let (run_name, flag) = (name.to_owned(), stop.clone());
+        let task = tokio::spawn(async move {
+            manager.supervise(&run_name, generation, loaded, flag).await;
+        });
+        entry.run = Some(Run {
+            stop,
+            requested,
+            task,
+        });
+        if let Some(previous) = previous_last_batch_ms.filter(|&ms| ms > 0) {
+            let manager = self.clone();
+            let name = name.to_owned();
+            tokio::spawn(async move { manager.measure_pause(&name, generation, previous).await });
+        }
+    }
+
+    /// Stops the run of `name` (if any), waits for it, and puts the pipeline in `state`.
+    /// Returns when the stopped run handled its last batch (ms since the epoch, 0 if never).
+    pub(super) async fn stop_run(&self, name: &str, state: State) -> i64 {
+        let run = self.with(name, |e| e.run.take()).flatten();
+        if let Some(run) = run {
+            tracing::info!(pipeline = name, "Stopping the pipeline: finishing the batches in flight.");
+            run.stop().await;
+        }
+        self.with(name, |e| {
+            // Stopping keeps the outcome of a run that already ended on its own.
+            let ended = matches!(e.state, State::Failed | State::Finished);
+            if !(ended && state == State::Stopped) {
+                e.state = state;
+            }
+            e.held = state == State::Paused;
+            last_batch_ms(&e.stages)
+        })
+        .unwrap_or(0)
+    }
+
+    async fn supervise(&self, name: &str, generation: u64, loaded: Loaded, stop: Arc<AtomicBool>) {
+        let host = self.inner.host.clone();
+        let started = host.start(&loaded, self.inner.once, stop.clone()).await;
+        let running = match started {
+            Ok(running) => running,
+            Err(error) => {
+                let message = format!("The pipeline could not start: {error:#}");
+                tracing::error!(pipeline = name, "{message}");
+                self.report(name, generation, |e| {
+                    e.state = State::Failed;
+                    e.last_error = Some(Note::now(message));
+                });
+                return;
+            }
+        };
+        let (stats, stages) = (running.stats.clone(), running.chain.stages());
+        self.report(name, generation, |e| {
+            e.state = State::Running;
+            e.stats = Some(stats);
+            e.stages = stages;
+        });
+        tracing::info!(pipeline = name, "The pipeline is running.");
+        let result = runtime::run(running, stop).await;
+        let requested = self
+            .with(name, |e| {
+                e.run
+                    .as_ref()
+                    .is_none_or(|r| r.requested.load(Ordering::Relaxed))
+            })
+            .unwrap_or(true);
+        match result {
+            Ok(summary) => {
+                tracing::info!(pipeline = name, "The pipeline's run ended.\n{summary}");
+                if !requested {
+                    self.report(name, generation, |e| e.state = State::Finished);
+                }
+            }
+            Err(error) => {
+                let message = format!("{error:#}");
+                tracing::error!(pipeline = name, error = %message, "The pipeline failed.");
+                self.report(name, generation, |e| {
+                    e.state = State::Failed;
+                    e.last_error = Some(Note::now(message));
+                });
+            }
+        }
+    }
+
+    /// Applies `f` to the entry of `name` if its current run is still `generation`.
+    fn report(&self, name: &str, generation: u64, f: impl FnOnce(&mut super::state::Entry)) {
+        self.with(name, |e| {
+            if e.generation == generation {
+                f(e);
+            }
+        });
+    }
+
+    /// Waits for the first batch of run `generation` and records the pause since
+    /// `previous_ms` (the previous run's last batch).
+    async fn measure_pause(&self, name: &str, generation: u64, previous_ms: i64) {
+        let asked = SystemTime::now();
+        let started = Instant::now();
+        while started.elapsed() < PAUSE_WATCH {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let first = self.with(name, |e| {
+                (e.generation == generation).then(|| first_batch_ms(&e.stages))
+            });
+            let Some(Some(first)) = first else {
+                return; // deleted, or replaced again
+            };
+            if first == 0 {
+                continue;
+            }
+            let pause_ms = (first - previous_ms).max(0) as u64;
+            tracing::info!(
+                pipeline = name,
+                pause_ms,
+                "The pipeline switched runs; consumption paused for {pause_ms} ms."
+            );
+            self.with(name, |e| {
+                e.longest_pause_ms = e.longest_pause_ms.max(pause_ms);
+                e.switch = Some(Switch {
+                    time: humantime::format_rfc3339_millis(asked).to_string(),
+                    pause_ms,
+                });
+            });
+            return;
+        }
+    }
+}
+
+/// When the first stage of a run handled its latest batch (0: never).
+pub(super) fn last_batch_ms(stages: &[StageInfo]) -> i64 {
+    stages
+        .first()
+        .map_or(0, |s| s.counters.last_batch_ms.load(Ordering::Relaxed))
+}
+
+/// When the first stage of a run handled its first batch (0: not yet).
+fn first_batch_ms(stages: &[StageInfo]) -> i64 {
+    stages
+        .first()
+        .map_or(0, |s| s.counters.first_batch_ms.load(Ordering::Relaxed))
+}

@@ -1,0 +1,184 @@
+//! Checking bytes that claim to be a plugin, in order, each refusal typed so callers (the
+//! upload endpoint) can answer precisely: is it wasm at all, a component rather than a core
+//! module, does it compile, import only type definitions, build on a compatible version of
+//! the `sluice:plugin` WIT package, export a known world, and describe itself.
+
+use std::path::Path;
+
+use semver::Version;
+use wasmtime::{Store, StoreLimitsBuilder};
+use wasmtime::component::Component;
+
+use super::bindings::{Metadata, Transform, Window};
+use super::engine::PluginEngine;
+use super::registry::{Kind, Plugin};
+
+/// The WIT package every plugin is built from, and the version this host implements.
+pub const WIT_PACKAGE: &str = "sluice:plugin";
+/// The version of [`WIT_PACKAGE`] in `wit/plugin.wit`.
+pub const WIT_VERSION: Version = Version::new(0, 1, 0);
+
+/// Why bytes are not a usable plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No `\0asm` magic.
+    #[error("not a WebAssembly file (no `\\0asm` header)")]
+    NotWasm,
+    /// A core module, not a component.
+    #[error(
+        "a core WebAssembly module, not a component; wrap it into a component built from \
+         wit/plugin.wit (wit-component or `wasm-tools component new`)"
+    )]
+    CoreModule,
+    /// wasmtime refused to compile it (truncated, corrupt, unsupported features).
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    /// It imports capabilities.
+    #[error("{0}")]
+    Denied(String),
+    /// Built from another WIT package or an incompatible version of it.
+    #[error("{0}")]
+    Incompatible(String),
+    /// Exports neither world.
+    #[error("{0}")]
+    UnknownWorld(String),
+    /// `metadata` failed or returned something unusable.
+    #[error("{0}")]
+    Metadata(String),
+}
+
+/// Checks the header: wasm, and a component rather than a core module.
+pub fn precheck(bytes: &[u8]) -> Result<(), LoadError> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::NotWasm);
+    }
+    // Bytes 4..8: version 1 and layer 0 for core modules, layer 1 for components.
+    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        return Err(LoadError::CoreModule);
+    }
+    Ok(())
+}
+
+/// Checks a compiled component and reads its metadata into a [`Plugin`].
+pub fn inspect(
+    engine: &PluginEngine,
+    component: Component,
+    hash: String,
+    size: u64,
+    path: &Path,
+) -> Result<Plugin, LoadError> {
+    super::sandbox::check_imports(engine, &component).map_err(LoadError::Denied)?;
+    check_wit_version(engine, &component)?;
+    let kind = world(engine, &component)?;
+    let meta = read_metadata(engine, &component, kind)?;
+    let version = Version::parse(&meta.version).map_err(|e| {
+        LoadError::Metadata(format!(
+            "its metadata version `{}` is not semver: {e}",
+            meta.version
+        ))
+    })?;
+    if meta.name.is_empty() || !meta.name.chars().all(is_name_char) {
+        return Err(LoadError::Metadata(format!(
+            "its metadata name `{}` is not kebab-case (letters, digits, `-`, `_`)",
+            meta.name
+        )));
+    }
+    Ok(Plugin {
+        name: meta.name,
+        version,
+        kind,
+        description: meta.description,
+        config_schema: meta.config_schema,
+        sample_config: meta.sample_config,
+        hash,
+        size,
+        path: path.to_owned(),
+        component,
+    })
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// Every import and export named after the WIT package must carry a compatible version,
+/// and a plugin must use the package at all (its `metadata` record lives there).
+fn check_wit_version(engine: &PluginEngine, component: &Component) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let names = ty
+        .imports(engine.engine())
+        .map(|(n, _)| n)
+        .chain(ty.exports(engine.engine()).map(|(n, _)| n));
+    let prefix = format!("{WIT_PACKAGE}/");
+    let mut seen = false;
+    for name in names.filter(|n| n.starts_with(&prefix)) {
+        seen = true;
+        let version = name.split_once('@').map(|(_, v)| v).unwrap_or("");
+        let compatible = Version::parse(version).is_ok_and(|v| v.major == WIT_VERSION.major);
+        if !compatible {
+            return Err(LoadError::Incompatible(format!(
+                "it is built for `{name}`, but this host implements {WIT_PACKAGE}@{WIT_VERSION} \
+                 and accepts only {WIT_PACKAGE}@{}.x; rebuild it against this host's wit/",
+                WIT_VERSION.major
+            )));
+        }
+    }
+    if seen {
+        Ok(())
+    } else {
+        Err(LoadError::Incompatible(format!(
+            "it does not use the {WIT_PACKAGE} WIT package (no `{WIT_PACKAGE}/types` import); \
+             build it from this host's wit/plugin.wit"
+        )))
+    }
+}
+
+fn world(engine: &PluginEngine, component: &Component) -> Result<Kind, LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<&str> = ty.exports(engine.engine()).map(|(name, _)| name).collect();
+    if exports.contains(&"advance") && exports.contains(&"snapshot") {
+        Ok(Kind::Window)
+    } else if exports.contains(&"process") && exports.contains(&"init") {
+        Ok(Kind::Transform)
+    } else {
+        Err(LoadError::UnknownWorld(format!(
+            "it exports [{}], not the `transform` or `window` world of {WIT_PACKAGE}@{}.x",
+            exports.join(", "),
+            WIT_VERSION.major
+        )))
+    }
+}
+
+fn read_metadata(
+    engine: &PluginEngine,
+    component: &Component,
+    kind: Kind,
+) -> Result<Metadata, LoadError> {
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(super::Limits::default().memory_bytes)
+        .trap_on_grow_failure(true)
+        .build();
+    let mut store = Store::new(engine.engine(), limits);
+    store.limiter(|l| l);
+    store.set_epoch_deadline(1000);
+    let linker = super::sandbox::linker(engine, component)
+        .map_err(|e| LoadError::Denied(format!("{e:#}")))?;
+    let world = match kind {
+        Kind::Transform => "transform",
+        Kind::Window => "window",
+    };
+    let incompatible = |e: wasmtime::Error| {
+        LoadError::Incompatible(format!(
+            "it does not match the `{world}` world of {WIT_PACKAGE}@{WIT_VERSION}: {e:#}"
+        ))
+    };
+    let meta = match kind {
+        Kind::Transform => Transform::instantiate(&mut store, component, &linker)
+            .map_err(incompatible)?
+            .call_metadata(&mut store),
+        Kind::Window => Window::instantiate(&mut store, component, &linker)
+            .map_err(incompatible)?
+            .call_metadata(&mut store),
+    };
+    meta.map_err(|e| LoadError::Metadata(format!("its `metadata` call failed: {e:#}")))
+}
