@@ -105,6 +105,7 @@ fn process_loop(
     mut batches: mpsc::Receiver<crate::sources::SourceBatch>,
     tx: mpsc::Sender<Output>,
 ) -> anyhow::Result<()> {
+    let mut first = true;
     while let Some(batch) = batches.blocking_recv() {
         let offsets = batch.next_offsets();
         let end = batch.end;
@@ -114,6 +115,11 @@ fn process_loop(
                 chain.pipeline
             )
         })?;
+        if first && output.records_in > 0 {
+            // Start-up is measured to this line (make bench).
+            first = false;
+            tracing::info!(pipeline = %chain.pipeline, records = output.records_in, "Processed the first batch.");
+        }
         if tx.blocking_send((output, offsets, end)).is_err() || end {
             break;
         }
