@@ -9,6 +9,7 @@ TANSU_VERSION := 0.6.0
 SCHEMATHESIS_VERSION := 4.32.5
 # Python tools of the tests (schemathesis), outside the clone.
 TEST_VENV ?= $(HOME)/.cache/sluice/venv
+SPARK ?= 1
 
 .PHONY: help tools test-tools build demo test lint bench clean
 
@@ -18,7 +19,7 @@ help:
 	@echo "make demo    replay a real MTA week through the embedded broker into ./lake"
 	@echo "make test    run the whole test suite (unit, plugins, real broker, PostgreSQL, browser)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
-	@echo "make bench   engine benchmark: parse+window in WASM vs native (records/s)"
+	@echo "make bench   benchmarks: engine, end to end, Spark (SPARK=0 skips it), latency; one table"
 
 tools:
 	@rustup target add wasm32-unknown-unknown wasm32-wasip2 >/dev/null
@@ -60,8 +61,10 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# One table from one run (docs/benchmarks.md). SPARK=0: Spark's figures of an earlier run.
+# SLUICE_BENCH_RUNS (3), SLUICE_BENCH_SECTIONS (engine,e2e,spark,latency), SLUICE_BENCH_REPLICAS (1,10).
 bench: tools
-	cargo bench -p sluice-host --bench engine
+	SPARK=$(SPARK) cargo bench -p sluice-host --bench sluice
 
 clean:
 	rm -rf lake .sluice

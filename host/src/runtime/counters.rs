@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::wasm::{PluginError, PluginOutput};
+use crate::wasm::PluginOutput;
 
 /// Counters of one stage.
 #[derive(Debug, Default)]

@@ -154,6 +154,7 @@ fn process_loop(
             "Pipeline `{pipeline}` stopped: {e}. Fix or replace the plugin, then restart it."
         )
     };
+    let mut first = true;
     loop {
         let Some(batch) = batches.blocking_recv() else {
             // The source stopped: save where we are so that a restart continues from here.
@@ -162,18 +163,7 @@ fn process_loop(
             return Ok(());
         };
         if let Some((next, done)) = swap.take() {
-            let started = Instant::now();
-            let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
-            let mut next = next;
-            match next.restore(&checkpoint) {
-                Ok(()) => {
-                    chain = next;
-                    let _ = done.send(Ok(started.elapsed()));
-                }
-                Err(error) => {
-                    let _ = done.send(Err(error.to_string()));
-                }
-            }
+            let checkpoint = swap_chain(&mut chain, &mut barrier, next, &done).map_err(fatal)?;
             if tx.blocking_send(Message::Checkpoint(checkpoint)).is_err() {
                 return Ok(());
             }
@@ -181,6 +171,11 @@ fn process_loop(
         let offsets = batch.next_offsets();
         let end = batch.end;
         let output = chain.process(batch).map_err(fatal)?;
+        if first && output.records_in > 0 {
+            // Start-up is measured to this line (make bench).
+            first = false;
+            tracing::info!(pipeline = %chain.pipeline, records = output.records_in, "Processed the first batch.");
+        }
         barrier.advance(&offsets);
         if tx
             .blocking_send(Message::Output(output, offsets, end))
@@ -195,6 +190,29 @@ fn process_loop(
             }
         }
     }
+}
+
+/// Hands the state of `chain` to `next` at this batch boundary; `next` takes over unless it
+/// cannot restore that state (then `chain` goes on). Returns the checkpoint taken.
+fn swap_chain(
+    chain: &mut Chain,
+    barrier: &mut Barrier,
+    mut next: Chain,
+    done: &std::sync::mpsc::Sender<super::barrier::SwapResult>,
+) -> Result<Checkpoint, ChainError> {
+    let started = Instant::now();
+    let checkpoint = barrier.take(chain)?;
+    match next.restore(&checkpoint) {
+        Ok(()) => {
+            *chain = next;
+            tracing::info!(pipeline = %chain.pipeline, took = ?started.elapsed(), "Switched to the new plugin chain.");
+            let _ = done.send(Ok(started.elapsed()));
+        }
+        Err(error) => {
+            let _ = done.send(Err(error.to_string()));
+        }
+    }
+    Ok(checkpoint)
 }
 
 /// The async half: writes results to the sinks and dead letters to their destination in

@@ -40,7 +40,8 @@ impl ClientContext for SourceContext {
 
 impl ConsumerContext for SourceContext {}
 
-type Source = BaseConsumer<SourceContext>;
+/// The source's consumer type.
+pub type Source = BaseConsumer<SourceContext>;
 
 /// Settings resolved from the spec.
 pub struct KafkaSettings {
@@ -97,7 +98,8 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     })
 }
 
-fn consumer(settings: &KafkaSettings) -> anyhow::Result<Source> {
+/// The consumer with the source's settings (also the consume-only loop of `make bench`).
+pub fn consumer(settings: &KafkaSettings) -> anyhow::Result<Source> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.brokers)

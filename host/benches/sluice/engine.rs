@@ -1,11 +1,10 @@
-//! Engine benchmark: parse + 4-hour window over a real MTA week, in event-time order, through
-//! the pipeline's own chain (both plugins in WASM, default limits on: memory cap, epoch
-//! deadline, output cap) and through the same plugin code compiled natively. Prints a table
-//! (median, min and max of several runs) and one `BENCH <name> <value> <unit>` line per
-//! figure. `SLUICE_BENCH_WEEK` picks another week file; `SLUICE_BENCH_RUNS` the run count.
+//! Section 1, engine: parse + 4-hour window (cumulative counters) over the real MTA weeks in
+//! event-time order, through the pipeline's own chain (both plugins in WASM, default limits
+//! on: memory cap, epoch deadline, output cap) and through the same plugin code compiled
+//! natively, on one thread each. Records/s per core and the ratio.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sluice_host::runtime::{Host, Watermarks, source_schema};
@@ -15,8 +14,11 @@ use sluice_plugin_sdk::{Output, Transform, Window, WindowSpec};
 use turnstile_parse::TurnstileParse;
 use turnstile_window::TurnstileWindow;
 
+use crate::figures::{Figure, Report};
+
 const BATCH: usize = 8192;
 const HOUR: i64 = 3_600_000;
+const SECTION: &str = "engine";
 
 const SPEC: &str = r#"version: 1
 name: bench
@@ -32,71 +34,62 @@ steps:
 sinks: [ { stdout: {} } ]
 "#;
 
-fn main() {
-    let week = std::env::var("SLUICE_BENCH_WEEK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/data/mta-turnstile-240106.csv.gz")
-        });
-    let runs: usize = std::env::var("SLUICE_BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
-    let lines = event_time_ordered(&week);
-    println!(
-        "engine benchmark: {} records of {}, {runs} runs each, batches of {BATCH}",
+/// Runs both chains `runs` times each (alternating) and adds the figures.
+pub fn run(weeks: &[PathBuf], runs: usize, report: &mut Report) {
+    let lines = event_time_ordered(weeks);
+    eprintln!(
+        "engine: {} records of {} week(s), {runs} runs each, batches of {BATCH}",
         lines.len(),
-        week.display()
+        weeks.len()
     );
-    let (wasm, wasm_rows) = measure(runs, || run_wasm(&lines));
-    let (native, native_rows) = measure(runs, || run_native(&lines));
-    assert_eq!(
-        wasm_rows, native_rows,
-        "the WASM and native chains must emit the same windows"
-    );
-    let rate = |d: Duration| lines.len() as f64 / d.as_secs_f64();
-    println!("\n| chain | median rec/s | min rec/s | max rec/s | windows |");
-    println!("|---|---|---|---|---|");
-    for (name, times) in [("wasm (limits on)", &wasm), ("native", &native)] {
-        println!(
-            "| {name} | {:.0} | {:.0} | {:.0} | {wasm_rows} |",
-            rate(times[1]),
-            rate(times[2]),
-            rate(times[0])
-        );
-    }
-    let ratio = rate(wasm[1]) / rate(native[1]);
-    println!("\nwasm / native = {ratio:.2}");
-    println!("BENCH engine_wasm_records_per_s {:.0} rec/s", rate(wasm[1]));
-    println!(
-        "BENCH engine_native_records_per_s {:.0} rec/s",
-        rate(native[1])
-    );
-    println!("BENCH engine_wasm_native_ratio {ratio:.3} x");
-}
-
-/// [fastest, median, slowest] of `runs` timings, and the rows of the last run. `f` returns
-/// the time of its processing part (setup excluded) and the rows it emitted.
-fn measure(runs: usize, mut f: impl FnMut() -> (Duration, usize)) -> ([Duration; 3], usize) {
-    let mut times = Vec::new();
-    let mut rows = 0;
+    // For profiling one side alone (callgrind): SLUICE_BENCH_ENGINE=wasm|native.
+    let only = std::env::var("SLUICE_BENCH_ENGINE").unwrap_or_default();
+    let (mut wasm, mut native) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let (time, emitted) = f();
-        rows = emitted;
-        times.push(time);
+        let (w, wasm_rows) = (only != "native").then(|| run_wasm(&lines)).unzip();
+        let (n, native_rows) = (only != "wasm").then(|| run_native(&lines)).unzip();
+        if let (Some(a), Some(b)) = (wasm_rows, native_rows) {
+            assert_eq!(a, b, "the WASM and native chains must emit the same windows");
+        }
+        wasm.extend(w.map(|w| lines.len() as f64 / w.as_secs_f64()));
+        native.extend(n.map(|n| lines.len() as f64 / n.as_secs_f64()));
     }
-    times.sort();
-    (
-        [times[0], times[times.len() / 2], times[times.len() - 1]],
-        rows,
-    )
+    let label = |what: &str| format!("parse+window {what}, 1 core");
+    report.add(Figure::new(
+        SECTION,
+        "engine_wasm_records_per_s",
+        &label("WASM (limits on)"),
+        "rec/s",
+        wasm,
+    ));
+    report.add(Figure::new(
+        SECTION,
+        "engine_native_records_per_s",
+        &label("native"),
+        "rec/s",
+        native,
+    ));
+    report.ratio(
+        SECTION,
+        "engine_wasm_native_ratio",
+        "WASM / native (goal >= 0.7)",
+        "engine_wasm_records_per_s",
+        "engine_native_records_per_s",
+    );
 }
 
-/// The data lines of an MTA week, stable-sorted by DATE+TIME (as `sluice produce` replays).
-fn event_time_ordered(path: &std::path::Path) -> Vec<Vec<u8>> {
-    let reader = sluice_host::sources::file::open_text(path).expect("the week file opens");
+/// The data lines of the weeks, stable-sorted by DATE+TIME (as `sluice produce` replays).
+pub fn event_time_ordered(paths: &[PathBuf]) -> Vec<Vec<u8>> {
     let mut lines: Vec<(i64, Vec<u8>)> = Vec::new();
+    for path in paths {
+        read_week(path, &mut lines);
+    }
+    lines.sort_by_key(|(ts, _)| *ts);
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+fn read_week(path: &Path, lines: &mut Vec<(i64, Vec<u8>)>) {
+    let reader = sluice_host::sources::file::open_text(path).expect("the week file opens");
     for line in reader.split(b'\n').skip(1) {
         let line = line.expect("the week file reads");
         let text = String::from_utf8_lossy(&line);
@@ -109,8 +102,6 @@ fn event_time_ordered(path: &std::path::Path) -> Vec<Vec<u8>> {
             .unwrap_or(i64::MIN);
         lines.push((ts, line));
     }
-    lines.sort_by_key(|(ts, _)| *ts);
-    lines.into_iter().map(|(_, l)| l).collect()
 }
 
 fn source_batches(lines: &[Vec<u8>]) -> Vec<SourceBatch> {
@@ -128,7 +119,8 @@ fn source_batches(lines: &[Vec<u8>]) -> Vec<SourceBatch> {
     batches
 }
 
-fn run_wasm(lines: &[Vec<u8>]) -> (Duration, usize) {
+/// The pipeline's chain: both plugins in WASM with the default limits.
+pub fn run_wasm(lines: &[Vec<u8>]) -> (Duration, usize) {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::new(
         dir.path(),
@@ -147,7 +139,8 @@ fn run_wasm(lines: &[Vec<u8>]) -> (Duration, usize) {
     (start.elapsed(), rows)
 }
 
-fn run_native(lines: &[Vec<u8>]) -> (Duration, usize) {
+/// The same plugin code linked natively, with the host's watermark logic.
+pub fn run_native(lines: &[Vec<u8>]) -> (Duration, usize) {
     let config = r#"{"counters":"cumulative","group_by":["station"]}"#;
     let (mut parse, parsed) =
         TurnstileParse::init(r#"{"format":"auto"}"#, &source_schema()).unwrap();
