@@ -91,11 +91,10 @@ fn run() -> Result<()> {
         .join("../..")
         .canonicalize()
         .context("finding the workspace root")?;
+    // Relative to this package, so that a checkout elsewhere sharing the target folder (CI
+    // clones, worktrees) sees its own files and rebuilds instead of reusing another's output.
     for watched in ["plugins", "wit", "Cargo.toml", "Cargo.lock"] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            workspace.join(watched).display()
-        );
+        println!("cargo:rerun-if-changed=../../{watched}");
     }
     let plugins = find_plugins(&workspace.join("plugins"))?;
     let build_dir = workspace.join("target/wasm-build");

@@ -220,7 +220,7 @@ async fn run(
     if !once {
         return run_managed(cli, path, api).await;
     }
-    let host = host(cli)?;
+    let host = Arc::new(host(cli)?);
     let users = crate::api::StartedPlugins::default();
     if let Some(addr) = api.api {
         let state = api.state(&host, users.lookup());
@@ -252,7 +252,14 @@ async fn run(
             Ok((loaded, running)) => {
                 let name = loaded.spec.name.clone();
                 users.started(&name, crate::api::plugins_of(&host.registry, &loaded.spec));
-                let task = tokio::spawn(runtime::run(running, stop.clone()));
+                let task = tokio::spawn(runtime::run_restarting(
+                    host.clone(),
+                    loaded.clone(),
+                    once,
+                    stop.clone(),
+                    running,
+                    |_| {},
+                ));
                 tasks.push((name, task, started_summary(&loaded)));
             }
             Err(error) => {

@@ -87,14 +87,19 @@ impl Manager {
                 return;
             }
         };
-        let (stats, stages) = (running.stats.clone(), running.chain.stages());
-        self.report(name, generation, |e| {
-            e.state = State::Running;
-            e.stats = Some(stats);
-            e.stages = stages;
-        });
+        let on_start = |running: &runtime::Running| {
+            let (stats, stages) = (running.stats.clone(), running.chain.stages());
+            self.report(name, generation, |e| {
+                e.state = State::Running;
+                e.stats = Some(stats);
+                e.stages = stages;
+            });
+        };
+        on_start(&running);
         tracing::info!(pipeline = name, "The pipeline is running.");
-        let result = runtime::run(running, stop).await;
+        let once = self.inner.once;
+        let result =
+            runtime::run_restarting(host, loaded, once, stop, running, on_start).await;
         let requested = self
             .with(name, |e| {
                 e.run

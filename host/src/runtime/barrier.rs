@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use super::chain::{Chain, ChainError};
+use super::chain::{Chain, ChainError, ChainErrorKind};
 use super::checkpoint::{Checkpoint, StageState, now_ms};
 
 /// Decides when the chain takes a checkpoint and tracks the positions it covers.
@@ -58,8 +58,10 @@ impl Barrier {
         };
         if let Some(window) = chain.window.as_mut() {
             let snapshot = window.instance.snapshot().map_err(|source| ChainError {
+                kind: ChainErrorKind::Fatal,
                 stage: window.label.clone(),
                 source,
+                at: "taking a checkpoint".into(),
             })?;
             checkpoint.watermarks = window.watermarks.state();
             checkpoint.stages.push(StageState {
@@ -96,11 +98,10 @@ impl Chain {
             .instance
             .restore(&state.snapshot)
             .map_err(|source| ChainError {
-                stage: format!(
-                    "{} (restoring the state written by {})",
-                    window.label, state.plugin
-                ),
+                kind: ChainErrorKind::Fatal,
+                stage: window.label.clone(),
                 source,
+                at: format!("restoring the state written by {}", state.plugin),
             })
     }
 }

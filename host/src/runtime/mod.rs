@@ -26,7 +26,7 @@ pub use chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
 pub use checkpoint::{Checkpoint, CheckpointStore, StageState};
 pub use counters::{StageCounters, StageInfo};
 pub use deadletter::{DeadLetter, DeadLetterSink};
-pub use pipeline::{Running, Stats};
+pub use pipeline::{Running, Stats, restart_requested};
 pub use plan::source_schema;
 pub use stage::{StageError, TransformStage};
 pub use summary::Summary;
@@ -332,6 +332,38 @@ fn source_identity(source: &SourceSpec, pipeline: &str) -> String {
         ),
         SourceSpec::File(f) => format!("file {}", f.paths.join(",")),
         SourceSpec::Http(h) => format!("http {}", h.path),
+    }
+}
+
+/// Restarts from the last checkpoint allowed in a row before the pipeline fails.
+pub const MAX_RESTARTS: u32 = 3;
+
+/// Runs `running` (the started pipeline of `loaded`) to its end; when a stateful plugin breaks
+/// under `on_violation: restart`, starts the pipeline again from its last checkpoint (new
+/// instances, state restored, source re-read from the checkpoint's offsets), at most
+/// [`MAX_RESTARTS`] times. `on_start` sees every new run (for status).
+pub async fn run_restarting(
+    host: Arc<Host>,
+    loaded: Loaded,
+    once: bool,
+    stop: Arc<AtomicBool>,
+    mut running: Running,
+    on_start: impl Fn(&Running),
+) -> anyhow::Result<Summary> {
+    let mut restarts = 0;
+    loop {
+        let result = run(running, stop.clone()).await;
+        match result {
+            Err(error) if restart_requested(&error) && restarts < MAX_RESTARTS => {
+                restarts += 1;
+                tracing::warn!(pipeline = %loaded.spec.name, restarts, error = %format!("{error:#}"),
+                    "Restarting the pipeline from its last checkpoint.");
+                stop.store(false, std::sync::atomic::Ordering::Relaxed);
+                running = host.start(&loaded, once, stop.clone()).await?;
+                on_start(&running);
+            }
+            other => return other,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::barrier::{Barrier, ChainSwap};
-use super::chain::{Chain, ChainError, ChainOutput};
+use super::chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
 use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::deadletter::{DeadLetter, DeadLetterSink};
 use super::summary::Summary;
@@ -133,6 +133,16 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
     Ok(summary)
 }
 
+/// True when `error` asks for a restart from the last checkpoint (a stateful plugin broke
+/// under `on_violation: restart`).
+pub fn restart_requested(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<ChainError>()
+            .is_some_and(|e| e.kind == ChainErrorKind::RestartFromCheckpoint)
+    })
+}
+
 /// What the processing thread hands the writer, in order.
 enum Message {
     /// The results of one source batch; `true` when it was the last one.
@@ -149,10 +159,13 @@ fn process_loop(
     tx: mpsc::Sender<Message>,
 ) -> anyhow::Result<()> {
     let pipeline = chain.pipeline.clone();
+    // The typed error stays inside, so that the caller can tell a restart request apart.
     let fatal = |e: ChainError| {
-        anyhow::anyhow!(
-            "Pipeline `{pipeline}` stopped: {e}. Fix or replace the plugin, then restart it."
-        )
+        let advice = match e.kind {
+            ChainErrorKind::RestartFromCheckpoint => "it restarts from its last checkpoint",
+            ChainErrorKind::Fatal => "fix or replace the plugin, then restart it",
+        };
+        anyhow::Error::new(e).context(format!("Pipeline `{pipeline}` stopped; {advice}"))
     };
     let mut first = true;
     loop {

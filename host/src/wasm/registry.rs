@@ -70,7 +70,7 @@ impl Registry {
     /// Loads every `*.wasm` in `dirs` (missing folders are skipped). A file that is not a
     /// valid plugin is reported in the returned list and left out.
     pub fn load_dirs(engine: &PluginEngine, dirs: &[PathBuf]) -> (Self, Vec<PluginError>) {
-        let registry = Self::default();
+        let mut registry = Self::default();
         let mut errors = Vec::new();
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else {
