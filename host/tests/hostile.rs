@@ -4,6 +4,7 @@
 //! a capability. Each time the host stays up, the normal pipeline's lake equals the oracle,
 //! and the hostile pipeline's outcome follows its `on_violation` policy.
 
+#[allow(unused_imports, reason = "the broker helper serves other tests")]
 mod common;
 
 use std::path::{Path, PathBuf};

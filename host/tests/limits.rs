@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::collections::BTreeSet;
+
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use sluice_host::runtime::{ChainErrorKind, Host, TransformStage, source_schema};
 use sluice_host::sources::SourceBatch;
 use sluice_host::spec::OnViolation;
@@ -55,36 +58,44 @@ fn batch(records: &[Vec<u8>]) -> Batch {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
-
-    /// A batch with records that trap anywhere: the output is exactly the other records, in
-    /// order, and the failures are exactly the trapping ones.
-    #[test]
-    fn bisection_isolates_exactly_the_culprits(
-        boom in proptest::collection::vec(any::<bool>(), 1..48)
-    ) {
-        let engine = PluginEngine::new(None).unwrap();
-        let mut hostile = stage(&engine, "hostile", OnViolation::Dlq);
+/// A batch with records that trap anywhere: the output is exactly the other records, in
+/// order, and the failures are exactly the trapping ones.
+#[test]
+fn bisection_isolates_exactly_the_culprits() {
+    let engine = PluginEngine::new(None).unwrap();
+    let hostile = std::cell::RefCell::new(stage(&engine, "hostile", OnViolation::Dlq));
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(24));
+    let strategy = proptest::collection::vec(any::<bool>(), 1..48);
+    let result = runner.run(&strategy, |boom| {
         let records: Vec<Vec<u8>> = boom
             .iter()
             .enumerate()
             .map(|(i, &b)| format!("{} {i}", if b { "BOOM" } else { "fine" }).into_bytes())
             .collect();
-        let out = hostile.process(&engine, &batch(&records)).unwrap();
-        let expected_out: Vec<u32> = (0..boom.len() as u32).filter(|&i| !boom[i as usize]).collect();
-        let expected_failed: Vec<u32> = (0..boom.len() as u32).filter(|&i| boom[i as usize]).collect();
+        let out = hostile
+            .borrow_mut()
+            .process(&engine, &batch(&records))
+            .unwrap();
+        let n = boom.len() as u32;
+        let expected_out: Vec<u32> = (0..n).filter(|&i| !boom[i as usize]).collect();
+        let expected_failed: Vec<u32> = (0..n).filter(|&i| boom[i as usize]).collect();
         prop_assert_eq!(&out.origins, &expected_out);
         let failed: Vec<u32> = out.failures.iter().map(|(i, _)| *i).collect();
         prop_assert_eq!(failed, expected_failed);
         for (_, reason) in &out.failures {
-            prop_assert!(reason.contains("plugin hostile@0.1.0 trapped"), "{}", reason);
+            prop_assert!(
+                reason.contains("plugin hostile@0.1.0 trapped"),
+                "{}",
+                reason
+            );
         }
         let rows = sluice_plugin_sdk::rows::Batch::new(&out.data, &out.ends);
         for (row, &origin) in rows.rows().zip(&out.origins) {
             prop_assert_eq!(&row[4..], records[origin as usize].as_slice());
         }
-    }
+        Ok(())
+    });
+    result.unwrap();
 }
 
 /// A valid weekly MTA line, a garbage line, or a truncated valid line.
@@ -111,21 +122,26 @@ fn skippable(record: &[u8]) -> bool {
     text.trim().is_empty() || text.contains("unit") || text.contains("station")
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
-
-    /// Every record is parsed (its index is an origin of the output) or dead-lettered (a
-    /// failure), never both, and only blank or header lines are neither.
-    #[test]
-    fn turnstile_parse_accounts_for_every_record(
-        records in proptest::collection::vec(record(), 0..64)
-    ) {
-        let engine = PluginEngine::new(None).unwrap();
-        let mut parse = stage(&engine, "turnstile-parse", OnViolation::Dlq);
-        let out = parse.process(&engine, &batch(&records)).unwrap();
-        let parsed: std::collections::BTreeSet<u32> = out.origins.iter().copied().collect();
-        let failed: std::collections::BTreeSet<u32> = out.failures.iter().map(|(i, _)| *i).collect();
-        prop_assert_eq!(out.origins.len(), parsed.len(), "one row per one-line record");
+/// Every record is parsed (its index is an origin of the output) or dead-lettered (a
+/// failure), never both, and only blank or header lines are neither.
+#[test]
+fn turnstile_parse_accounts_for_every_record() {
+    let engine = PluginEngine::new(None).unwrap();
+    let parse = std::cell::RefCell::new(stage(&engine, "turnstile-parse", OnViolation::Dlq));
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(64));
+    let strategy = proptest::collection::vec(record(), 0..64);
+    let result = runner.run(&strategy, |records| {
+        let out = parse
+            .borrow_mut()
+            .process(&engine, &batch(&records))
+            .unwrap();
+        let parsed: BTreeSet<u32> = out.origins.iter().copied().collect();
+        let failed: BTreeSet<u32> = out.failures.iter().map(|(i, _)| *i).collect();
+        prop_assert_eq!(
+            out.origins.len(),
+            parsed.len(),
+            "one row per one-line record"
+        );
         prop_assert!(parsed.is_disjoint(&failed));
         for (i, record) in records.iter().enumerate() {
             let i = i as u32;
@@ -133,23 +149,32 @@ proptest! {
                 prop_assert!(skippable(record), "record {} was lost: {:?}", i, record);
             }
         }
-        prop_assert!(parsed.len() + failed.len() <= records.len());
         prop_assert_eq!(out.ends.len(), out.origins.len());
-    }
+        Ok(())
+    });
+    result.unwrap();
+}
 
-    /// Arbitrary bytes, newlines included: no trap, and every index the plugin reports is a
-    /// record of the batch.
-    #[test]
-    fn turnstile_parse_survives_arbitrary_bytes(
-        records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..32)
-    ) {
-        let engine = PluginEngine::new(None).unwrap();
-        let mut parse = stage(&engine, "turnstile-parse", OnViolation::Fail);
-        let out = parse.process(&engine, &batch(&records)).unwrap();
+/// Arbitrary bytes, newlines included: no trap, and every index the plugin reports is a
+/// record of the batch.
+#[test]
+fn turnstile_parse_survives_arbitrary_bytes() {
+    let engine = PluginEngine::new(None).unwrap();
+    let parse = std::cell::RefCell::new(stage(&engine, "turnstile-parse", OnViolation::Fail));
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(64));
+    let bytes = proptest::collection::vec(any::<u8>(), 0..200);
+    let strategy = proptest::collection::vec(bytes, 0..32);
+    let result = runner.run(&strategy, |records| {
+        let out = parse
+            .borrow_mut()
+            .process(&engine, &batch(&records))
+            .unwrap();
         let n = records.len() as u32;
         prop_assert!(out.origins.iter().all(|&o| o < n));
         prop_assert!(out.failures.iter().all(|(i, _)| *i < n));
-    }
+        Ok(())
+    });
+    result.unwrap();
 }
 
 const WINDOW_SPEC: &str = r#"version: 1

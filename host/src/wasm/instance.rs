@@ -226,7 +226,7 @@ impl Sandbox {
 /// panic is the `unreachable` instruction), else the error chain on one line.
 fn trap_message(error: &wasmtime::Error) -> String {
     match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        Some(trap) => trap.to_string(),
         None => {
             let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
             chain.join(": ").replace('\n', " ")
