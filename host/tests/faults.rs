@@ -3,6 +3,7 @@
 //! oracle), and a flood of bad records (the dead-letter threshold pauses the pipeline after
 //! writing everything before the batch that crossed it).
 
+#[allow(unused_imports, reason = "these tests need no broker")]
 mod common;
 
 use std::io::{BufRead, BufReader, Read};

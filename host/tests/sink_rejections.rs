@@ -3,6 +3,7 @@
 //! CHECK constraint). The other rows are written; each refused row is a dead letter of stage
 //! `sinks[1] postgres` with the database's reason; the lake has everything.
 
+#[allow(unused_imports, reason = "these tests need no broker")]
 mod common;
 
 use std::io::Read;
