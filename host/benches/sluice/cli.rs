@@ -89,8 +89,6 @@ pub struct Timed {
     pub marked: Option<Duration>,
     /// Standard output.
     pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
 }
 
 /// Runs `cmd` under `/usr/bin/time` (for its peak RSS), timing it from launch to exit and
@@ -151,6 +149,5 @@ pub fn timed(cmd: Command, mark: &str) -> Timed {
         peak_rss_mb: kb / 1024.0,
         marked,
         stdout,
-        stderr,
     }
 }
