@@ -75,11 +75,36 @@ fn add_figures(r: usize, s: Samples, report: &mut Report) {
     let n = |what: &str| format!("e2e_{r}x_{what}");
     let l = |what: &str| format!("{r}x ({} records): {what}", s.records);
     let figures = [
-        ("sluice_records_per_s", "sluice run --once", "rec/s", s.sluice_rate),
-        ("consume_records_per_s", "consume-only rdkafka loop", "rec/s", s.consume_rate),
-        ("peak_rss_mb", "sluice peak RSS (goal < 100)", "MB", s.rss_mb),
-        ("first_batch_s", "launch to first processed batch, warm cache (goal < 1)", "s", s.first_batch_s),
-        ("first_result_s", "launch to first result in the lake", "s", s.first_result_s),
+        (
+            "sluice_records_per_s",
+            "sluice run --once",
+            "rec/s",
+            s.sluice_rate,
+        ),
+        (
+            "consume_records_per_s",
+            "consume-only rdkafka loop",
+            "rec/s",
+            s.consume_rate,
+        ),
+        (
+            "peak_rss_mb",
+            "sluice peak RSS (goal < 100)",
+            "MB",
+            s.rss_mb,
+        ),
+        (
+            "first_batch_s",
+            "launch to first processed batch, warm cache (goal < 1)",
+            "s",
+            s.first_batch_s,
+        ),
+        (
+            "first_result_s",
+            "launch to first result in the lake",
+            "s",
+            s.first_result_s,
+        ),
     ];
     let mut names = Vec::new();
     for (name, label, unit, samples) in figures {
@@ -102,7 +127,12 @@ fn prepare(work: &Path, weeks: &[PathBuf], replicas: usize) -> (Vec<PathBuf>, u6
         .arg(repo().join("bench/spark/prepare.py"))
         .arg("--out")
         .arg(&out_dir)
-        .args(["--replicas", &replicas.to_string(), "--lines-per-file", "100000"])
+        .args([
+            "--replicas",
+            &replicas.to_string(),
+            "--lines-per-file",
+            "100000",
+        ])
         .args(weeks)
         .output()
         .expect("python3 runs");

@@ -55,7 +55,10 @@ sinks: [ { live: {} } ]
 /// Runs both measurements `runs` times and adds p50/p99 of each.
 pub fn run(broker: &Broker, runs: usize, report: &mut Report) {
     let work = tempfile::tempdir().expect("a temporary folder");
-    eprintln!("latency: specs and sluice logs in {}", work.path().display());
+    eprintln!(
+        "latency: specs and sluice logs in {}",
+        work.path().display()
+    );
     let (mut pass, mut early) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
     for i in 0..runs {
         let p = pass_through(broker, work.path(), i);
@@ -77,10 +80,26 @@ pub fn run(broker: &Broker, runs: usize, report: &mut Report) {
     }
     let at = format!("at {RATE} rec/s");
     let figures = [
-        ("latency_pass_p50_ms", format!("produce to sink write, pass-through, p50 {at}"), pass.0),
-        ("latency_pass_p99_ms", format!("produce to sink write, pass-through, p99 {at}"), pass.1),
-        ("latency_early_p50_ms", format!("produce to early result on /live (early: 1s), p50 {at}"), early.0),
-        ("latency_early_p99_ms", format!("produce to early result on /live (early: 1s), p99 {at}"), early.1),
+        (
+            "latency_pass_p50_ms",
+            format!("produce to sink write, pass-through, p50 {at}"),
+            pass.0,
+        ),
+        (
+            "latency_pass_p99_ms",
+            format!("produce to sink write, pass-through, p99 {at}"),
+            pass.1,
+        ),
+        (
+            "latency_early_p50_ms",
+            format!("produce to early result on /live (early: 1s), p50 {at}"),
+            early.0,
+        ),
+        (
+            "latency_early_p99_ms",
+            format!("produce to early result on /live (early: 1s), p99 {at}"),
+            early.1,
+        ),
     ];
     for (name, label, samples) in figures {
         report.add(Figure::new(SECTION, name, &label, "ms", samples));
@@ -98,7 +117,10 @@ fn pct(values: &[f64], p: f64) -> f64 {
 }
 
 fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
 }
 
 /// Starts `sluice run` of `spec` (a fresh state folder per run is not needed: groups start
@@ -108,12 +130,27 @@ fn start(broker: &Broker, dir: &Path, spec: &str, topic: &str, listen: bool) -> 
     std::fs::write(&seed, "warm-up\n").unwrap();
     let mut cmd = sluice(broker.dir.path());
     let mut topic_cmd = sluice(broker.dir.path());
-    topic_cmd.args(["produce", "--brokers", &broker.address, "--topic", topic, "--order", "file", "--partitions", "1"]);
+    topic_cmd.args([
+        "produce",
+        "--brokers",
+        &broker.address,
+        "--topic",
+        topic,
+        "--order",
+        "file",
+        "--partitions",
+        "1",
+    ]);
     topic_cmd.arg("--file").arg(&seed);
-    assert!(topic_cmd.output().unwrap().status.success(), "creating {topic}");
+    assert!(
+        topic_cmd.output().unwrap().status.success(),
+        "creating {topic}"
+    );
     let spec_path = dir.join(format!("{topic}.yaml"));
     std::fs::write(&spec_path, spec).unwrap();
-    cmd.args(["run", "--pipelines"]).arg(&spec_path).env("KAFKA_BROKERS", &broker.address);
+    cmd.args(["run", "--pipelines"])
+        .arg(&spec_path)
+        .env("KAFKA_BROKERS", &broker.address);
     if listen {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
@@ -175,7 +212,11 @@ fn pass_through(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let at = now_us();
-            if let Some(seq) = line.trim_matches('"').strip_prefix('L').and_then(|l| l.split(':').next()) {
+            if let Some(seq) = line
+                .trim_matches('"')
+                .strip_prefix('L')
+                .and_then(|l| l.split(':').next())
+            {
                 if let Ok(seq) = seq.parse() {
                     a.lock().unwrap().entry(seq).or_insert(at);
                 }
@@ -190,7 +231,13 @@ fn pass_through(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
         let _ = child.kill();
         return Vec::new();
     }
-    let sent = send_paced(&producer, "bench-latency-pass", base + 500_000, RECORDS, make);
+    let sent = send_paced(
+        &producer,
+        "bench-latency-pass",
+        base + 500_000,
+        RECORDS,
+        make,
+    );
     std::thread::sleep(Duration::from_secs(2));
     let _ = child.kill();
     let _ = child.wait();
@@ -244,7 +291,11 @@ fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
         .unwrap_or_else(|| panic!("sluice run --listen printed {line:?}"))
         .to_owned();
     let arrived: Arc<Mutex<HashMap<u64, i64>>> = Arc::default();
-    let reader = sse_reader(&addr, "/api/v1/pipelines/latency-early/live", arrived.clone());
+    let reader = sse_reader(
+        &addr,
+        "/api/v1/pipelines/latency-early/live",
+        arrived.clone(),
+    );
     let producer = producer(broker);
     let base = run as u64 * 1_000_000;
     let make = |seq: u64, at: i64| {
@@ -256,7 +307,13 @@ fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
         let _ = child.kill();
         return Vec::new();
     }
-    let sent = send_paced(&producer, "bench-latency-early", base + 500_000, RECORDS, make);
+    let sent = send_paced(
+        &producer,
+        "bench-latency-early",
+        base + 500_000,
+        RECORDS,
+        make,
+    );
     std::thread::sleep(Duration::from_secs(3));
     let _ = child.kill();
     let _ = child.wait();
@@ -265,37 +322,61 @@ fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
 }
 
 /// Reads the live stream on a thread; notes when the first early row of station `LAT<seq>`
-/// arrives. Ends when the connection closes.
+/// arrives. Ends when the connection closes. Retries until the pipeline is registered (the
+/// endpoint answers 404 before).
 fn sse_reader(
     addr: &str,
     path: &str,
     arrived: Arc<Mutex<HashMap<u64, i64>>>,
 ) -> std::thread::JoinHandle<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut stream = loop {
-        match TcpStream::connect(addr) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() > deadline => panic!("connecting to {addr}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+    let (mut stream, head) = loop {
+        if let Some(open) = open_stream(addr, path) {
+            break open;
         }
+        assert!(Instant::now() < deadline, "{addr}{path} never answered 200");
+        std::thread::sleep(Duration::from_millis(50));
     };
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n")
-        .unwrap();
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
-        let mut pending = Vec::new();
-        while let Ok(n) = stream.read(&mut buf) {
-            if n == 0 {
-                return;
-            }
+        let mut pending = head;
+        loop {
             let at = now_us();
-            pending.extend_from_slice(&buf[..n]);
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 note_rows(&String::from_utf8_lossy(&line), at, &arrived);
             }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
         }
     })
+}
+
+/// Connects and sends the request; returns the stream and the bytes after the headers when
+/// the answer is 200.
+fn open_stream(addr: &str, path: &str) -> Option<(TcpStream, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    got.starts_with(b"HTTP/1.1 200")
+        .then(|| (stream, got[head_end..].to_vec()))
 }
 
 /// Notes the early rows of one `data:` line (chunk-size lines of the HTTP body are ignored).
