@@ -30,7 +30,7 @@ const RECORDS: u64 = 5_000;
 const PASS_SPEC: &str = r#"version: 1
 name: latency-pass
 source:
-  kafka: { brokers: "${KAFKA_BROKERS}", topic: bench-latency-pass, group: bench-latency-pass, start: latest }
+  kafka: { brokers: "${KAFKA_BROKERS}", topic: bench-latency-pass, group: bench-latency-pass-RUN, start: latest }
 steps:
   - transform: { plugin: passthrough@^0.1 }
 sinks: [ { stdout: {} } ]
@@ -39,7 +39,7 @@ sinks: [ { stdout: {} } ]
 const EARLY_SPEC: &str = r#"version: 1
 name: latency-early
 source:
-  kafka: { brokers: "${KAFKA_BROKERS}", topic: bench-latency-early, group: bench-latency-early, start: latest }
+  kafka: { brokers: "${KAFKA_BROKERS}", topic: bench-latency-early, group: bench-latency-early-RUN, start: latest }
 steps:
   - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }
   - window:
@@ -125,7 +125,9 @@ fn now_us() -> i64 {
 
 /// Starts `sluice run` of `spec` (a fresh state folder per run is not needed: groups start
 /// at `latest`); the topic is created by producing one line into it.
-fn start(broker: &Broker, dir: &Path, spec: &str, topic: &str, listen: bool) -> Child {
+/// Each run uses its own consumer group (`RUN` in the spec).
+fn start(broker: &Broker, dir: &Path, spec: &str, topic: &str, run: usize, listen: bool) -> Child {
+    let spec = spec.replace("RUN", &run.to_string());
     let seed = dir.join(format!("{topic}.txt"));
     std::fs::write(&seed, "warm-up\n").unwrap();
     let mut cmd = sluice(broker.dir.path());
@@ -146,8 +148,8 @@ fn start(broker: &Broker, dir: &Path, spec: &str, topic: &str, listen: bool) -> 
         topic_cmd.output().unwrap().status.success(),
         "creating {topic}"
     );
-    let spec_path = dir.join(format!("{topic}.yaml"));
-    std::fs::write(&spec_path, spec).unwrap();
+    let spec_path = dir.join(format!("{topic}-{run}.yaml"));
+    std::fs::write(&spec_path, &spec).unwrap();
     cmd.args(["run", "--pipelines"])
         .arg(&spec_path)
         .env("KAFKA_BROKERS", &broker.address);
@@ -205,7 +207,7 @@ fn send_paced(
 
 /// Pass-through latencies (ms) of one run.
 fn pass_through(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
-    let mut child = start(broker, dir, PASS_SPEC, "bench-latency-pass", false);
+    let mut child = start(broker, dir, PASS_SPEC, "bench-latency-pass", run, false);
     let arrived: Arc<Mutex<HashMap<u64, i64>>> = Arc::default();
     let stdout = child.stdout.take().unwrap();
     let a = arrived.clone();
@@ -280,7 +282,7 @@ fn latencies(sent: &HashMap<u64, i64>, arrived: &HashMap<u64, i64>) -> Vec<f64> 
 
 /// Early-result latencies (ms) of one run.
 fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
-    let mut child = start(broker, dir, EARLY_SPEC, "bench-latency-early", true);
+    let mut child = start(broker, dir, EARLY_SPEC, "bench-latency-early", run, true);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
