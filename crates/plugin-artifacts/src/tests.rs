@@ -41,7 +41,10 @@ fn shape(path: &str) -> Shape {
 #[test]
 fn every_plugin_is_listed_and_built() {
     let names: Vec<&str> = ALL.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["passthrough", "turnstile-parse", "turnstile-window"]);
+    assert_eq!(
+        names,
+        ["passthrough", "turnstile-parse", "turnstile-window"]
+    );
     for (name, path) in ALL {
         assert!(path.starts_with(PLUGIN_DIR) && path.ends_with(&format!("{name}.wasm")));
         assert!(std::path::Path::new(path).is_file(), "{path} is missing");

@@ -65,7 +65,15 @@ impl Drop for Broker {
 /// `sluice produce` of `files` (in file order) into `topic`; returns its report line.
 pub fn produce(broker: &Broker, topic: &str, files: &[PathBuf]) -> String {
     let mut cmd = sluice(broker.dir.path());
-    cmd.args(["produce", "--brokers", &broker.address, "--topic", topic, "--order", "file"]);
+    cmd.args([
+        "produce",
+        "--brokers",
+        &broker.address,
+        "--topic",
+        topic,
+        "--order",
+        "file",
+    ]);
     for f in files {
         cmd.arg("--file").arg(f);
     }
@@ -89,8 +97,6 @@ pub struct Timed {
     pub marked: Option<Duration>,
     /// Standard output.
     pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
 }
 
 /// Runs `cmd` under `/usr/bin/time` (for its peak RSS), timing it from launch to exit and
@@ -121,7 +127,8 @@ pub fn timed(cmd: Command, mark: &str) -> Timed {
         .spawn()
         .expect("/usr/bin/time and sluice run");
     let stdout = child.stdout.take().expect("piped");
-    let out_thread = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let out_thread =
+        std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let stderr = child.stderr.take().expect("piped");
     let marked = Arc::new(Mutex::new(None));
     let (m, mark) = (marked.clone(), mark.to_owned());
@@ -140,7 +147,11 @@ pub fn timed(cmd: Command, mark: &str) -> Timed {
     let wall = start.elapsed();
     let stdout = out_thread.join().unwrap();
     let stderr = err_thread.join().unwrap();
-    assert!(status.success(), "{:?} failed:\n{stderr}", cmd.get_program());
+    assert!(
+        status.success(),
+        "{:?} failed:\n{stderr}",
+        cmd.get_program()
+    );
     let kb: f64 = std::fs::read_to_string(rss_file.path())
         .ok()
         .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
@@ -151,6 +162,5 @@ pub fn timed(cmd: Command, mark: &str) -> Timed {
         peak_rss_mb: kb / 1024.0,
         marked,
         stdout,
-        stderr,
     }
 }

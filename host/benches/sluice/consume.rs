@@ -55,17 +55,24 @@ pub fn consume_all(brokers: &str, topic: &str, group: &str) -> (Duration, u64, u
             .expect("a valid offset");
     }
     consumer.assign(&tpl).expect("the partitions are assigned");
+    // As the source does: a partition is finished at its end-of-partition event once its
+    // position reached the high watermark read at start (tansu may list it low).
     let (mut records, mut bytes) = (0u64, 0u64);
+    let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     while !ends.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 records += 1;
                 bytes += m.payload().map_or(0, |p| p.len() as u64);
-                if ends.get(&m.partition()).is_some_and(|&e| m.offset() + 1 >= e) {
-                    ends.remove(&m.partition());
+                positions.insert(m.partition(), m.offset() + 1);
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                let position = positions.get(&p).copied().unwrap_or(0);
+                if ends.get(&p).is_some_and(|&end| position >= end) {
+                    ends.remove(&p);
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            None => {}
             Some(Err(e)) => eprintln!("consume-only loop: {e}"),
         }
     }

@@ -32,6 +32,15 @@ pub struct Samples {
 /// Runs replication factor `replicas` `runs` times and adds its figures.
 pub fn run(broker: &Broker, weeks: &[PathBuf], replicas: usize, runs: usize, report: &mut Report) {
     let work = tempfile::tempdir().expect("a temporary folder");
+    // The lake goes to tmpfs when there is one: tens of thousands of small objects per run,
+    // and deleting them on a disk with discard takes minutes.
+    let shm = std::path::Path::new("/dev/shm");
+    let lakes = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("a temporary folder");
     let state = tempfile::tempdir().expect("a temporary folder");
     let (files, records) = prepare(work.path(), weeks, replicas);
     let topic = format!("bench-{replicas}x");
@@ -46,7 +55,7 @@ pub fn run(broker: &Broker, weeks: &[PathBuf], replicas: usize, runs: usize, rep
         ..Default::default()
     };
     for i in 0..runs {
-        let lake = work.path().join(format!("lake-{i}"));
+        let lake = lakes.path().join(format!("lake-{i}"));
         let (t, first_result) = run_once(broker, state.path(), &topic, &lake, i);
         check_records(&t, records);
         s.sluice_rate.push(records as f64 / t.wall.as_secs_f64());
@@ -75,11 +84,36 @@ fn add_figures(r: usize, s: Samples, report: &mut Report) {
     let n = |what: &str| format!("e2e_{r}x_{what}");
     let l = |what: &str| format!("{r}x ({} records): {what}", s.records);
     let figures = [
-        ("sluice_records_per_s", "sluice run --once", "rec/s", s.sluice_rate),
-        ("consume_records_per_s", "consume-only rdkafka loop", "rec/s", s.consume_rate),
-        ("peak_rss_mb", "sluice peak RSS (goal < 100)", "MB", s.rss_mb),
-        ("first_batch_s", "launch to first processed batch, warm cache (goal < 1)", "s", s.first_batch_s),
-        ("first_result_s", "launch to first result in the lake", "s", s.first_result_s),
+        (
+            "sluice_records_per_s",
+            "sluice run --once",
+            "rec/s",
+            s.sluice_rate,
+        ),
+        (
+            "consume_records_per_s",
+            "consume-only rdkafka loop",
+            "rec/s",
+            s.consume_rate,
+        ),
+        (
+            "peak_rss_mb",
+            "sluice peak RSS (goal < 100)",
+            "MB",
+            s.rss_mb,
+        ),
+        (
+            "first_batch_s",
+            "launch to first processed batch, warm cache (goal < 1)",
+            "s",
+            s.first_batch_s,
+        ),
+        (
+            "first_result_s",
+            "launch to first result in the lake",
+            "s",
+            s.first_result_s,
+        ),
     ];
     let mut names = Vec::new();
     for (name, label, unit, samples) in figures {
@@ -102,7 +136,12 @@ fn prepare(work: &Path, weeks: &[PathBuf], replicas: usize) -> (Vec<PathBuf>, u6
         .arg(repo().join("bench/spark/prepare.py"))
         .arg("--out")
         .arg(&out_dir)
-        .args(["--replicas", &replicas.to_string(), "--lines-per-file", "100000"])
+        .args([
+            "--replicas",
+            &replicas.to_string(),
+            "--lines-per-file",
+            "100000",
+        ])
         .args(weeks)
         .output()
         .expect("python3 runs");

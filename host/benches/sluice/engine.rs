@@ -49,7 +49,10 @@ pub fn run(weeks: &[PathBuf], runs: usize, report: &mut Report) {
         let (w, wasm_rows) = (only != "native").then(|| run_wasm(&lines)).unzip();
         let (n, native_rows) = (only != "wasm").then(|| run_native(&lines)).unzip();
         if let (Some(a), Some(b)) = (wasm_rows, native_rows) {
-            assert_eq!(a, b, "the WASM and native chains must emit the same windows");
+            assert_eq!(
+                a, b,
+                "the WASM and native chains must emit the same windows"
+            );
         }
         wasm.extend(w.map(|w| lines.len() as f64 / w.as_secs_f64()));
         native.extend(n.map(|n| lines.len() as f64 / n.as_secs_f64()));

@@ -40,7 +40,12 @@ impl Figure {
     }
 
     fn sorted(&self) -> Vec<f64> {
-        let mut s: Vec<f64> = self.samples.iter().copied().filter(|v| v.is_finite()).collect();
+        let mut s: Vec<f64> = self
+            .samples
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
         s.sort_by(f64::total_cmp);
         s
     }
@@ -109,7 +114,12 @@ impl Report {
         }
         out.push('\n');
         for f in &self.figures {
-            out.push_str(&format!("BENCH {} {} {}\n", f.name, plain(f.median()), f.unit));
+            out.push_str(&format!(
+                "BENCH {} {} {}\n",
+                f.name,
+                plain(f.median()),
+                f.unit
+            ));
         }
         out
     }
@@ -129,7 +139,11 @@ fn fmt(v: f64) -> String {
             }
             grouped.push(c);
         }
-        return if v < 0.0 { format!("-{grouped}") } else { grouped };
+        return if v < 0.0 {
+            format!("-{grouped}")
+        } else {
+            grouped
+        };
     }
     if v.abs() >= 100.0 {
         format!("{v:.0}")

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::cli::{Broker, produce, sluice};
+use crate::cli::{Broker, sluice};
 use crate::figures::{Figure, Report};
 
 const SECTION: &str = "latency";
@@ -30,7 +30,7 @@ const RECORDS: u64 = 5_000;
 const PASS_SPEC: &str = r#"version: 1
 name: latency-pass
 source:
-  kafka: { brokers: "${KAFKA_BROKERS}", topic: bench-latency-pass, group: bench-latency-pass, start: latest }
+  kafka: { brokers: "${KAFKA_BROKERS}", topic: bench-latency-pass, group: bench-latency-pass-RUN, start: latest }
 steps:
   - transform: { plugin: passthrough@^0.1 }
 sinks: [ { stdout: {} } ]
@@ -39,7 +39,7 @@ sinks: [ { stdout: {} } ]
 const EARLY_SPEC: &str = r#"version: 1
 name: latency-early
 source:
-  kafka: { brokers: "${KAFKA_BROKERS}", topic: bench-latency-early, group: bench-latency-early, start: latest }
+  kafka: { brokers: "${KAFKA_BROKERS}", topic: bench-latency-early, group: bench-latency-early-RUN, start: latest }
 steps:
   - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }
   - window:
@@ -55,6 +55,10 @@ sinks: [ { live: {} } ]
 /// Runs both measurements `runs` times and adds p50/p99 of each.
 pub fn run(broker: &Broker, runs: usize, report: &mut Report) {
     let work = tempfile::tempdir().expect("a temporary folder");
+    eprintln!(
+        "latency: specs and sluice logs in {}",
+        work.path().display()
+    );
     let (mut pass, mut early) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
     for i in 0..runs {
         let p = pass_through(broker, work.path(), i);
@@ -76,10 +80,26 @@ pub fn run(broker: &Broker, runs: usize, report: &mut Report) {
     }
     let at = format!("at {RATE} rec/s");
     let figures = [
-        ("latency_pass_p50_ms", format!("produce to sink write, pass-through, p50 {at}"), pass.0),
-        ("latency_pass_p99_ms", format!("produce to sink write, pass-through, p99 {at}"), pass.1),
-        ("latency_early_p50_ms", format!("produce to early result on /live (early: 1s), p50 {at}"), early.0),
-        ("latency_early_p99_ms", format!("produce to early result on /live (early: 1s), p99 {at}"), early.1),
+        (
+            "latency_pass_p50_ms",
+            format!("produce to sink write, pass-through, p50 {at}"),
+            pass.0,
+        ),
+        (
+            "latency_pass_p99_ms",
+            format!("produce to sink write, pass-through, p99 {at}"),
+            pass.1,
+        ),
+        (
+            "latency_early_p50_ms",
+            format!("produce to early result on /live (early: 1s), p50 {at}"),
+            early.0,
+        ),
+        (
+            "latency_early_p99_ms",
+            format!("produce to early result on /live (early: 1s), p99 {at}"),
+            early.1,
+        ),
     ];
     for (name, label, samples) in figures {
         report.add(Figure::new(SECTION, name, &label, "ms", samples));
@@ -97,27 +117,48 @@ fn pct(values: &[f64], p: f64) -> f64 {
 }
 
 fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
 }
 
 /// Starts `sluice run` of `spec` (a fresh state folder per run is not needed: groups start
 /// at `latest`); the topic is created by producing one line into it.
-fn start(broker: &Broker, dir: &Path, spec: &str, topic: &str, listen: bool) -> Child {
+/// Each run uses its own consumer group (`RUN` in the spec).
+fn start(broker: &Broker, dir: &Path, spec: &str, topic: &str, run: usize, listen: bool) -> Child {
+    let spec = spec.replace("RUN", &run.to_string());
     let seed = dir.join(format!("{topic}.txt"));
     std::fs::write(&seed, "warm-up\n").unwrap();
     let mut cmd = sluice(broker.dir.path());
     let mut topic_cmd = sluice(broker.dir.path());
-    topic_cmd.args(["produce", "--brokers", &broker.address, "--topic", topic, "--order", "file", "--partitions", "1"]);
+    topic_cmd.args([
+        "produce",
+        "--brokers",
+        &broker.address,
+        "--topic",
+        topic,
+        "--order",
+        "file",
+        "--partitions",
+        "1",
+    ]);
     topic_cmd.arg("--file").arg(&seed);
-    assert!(topic_cmd.output().unwrap().status.success(), "creating {topic}");
-    let spec_path = dir.join(format!("{topic}.yaml"));
-    std::fs::write(&spec_path, spec).unwrap();
-    cmd.args(["run", "--pipelines"]).arg(&spec_path).env("KAFKA_BROKERS", &broker.address);
+    assert!(
+        topic_cmd.output().unwrap().status.success(),
+        "creating {topic}"
+    );
+    let spec_path = dir.join(format!("{topic}-{run}.yaml"));
+    std::fs::write(&spec_path, &spec).unwrap();
+    cmd.args(["run", "--pipelines"])
+        .arg(&spec_path)
+        .env("KAFKA_BROKERS", &broker.address);
     if listen {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
+    let log = std::fs::File::create(dir.join(format!("{topic}.log"))).unwrap();
     cmd.stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .expect("sluice run starts")
 }
@@ -166,14 +207,18 @@ fn send_paced(
 
 /// Pass-through latencies (ms) of one run.
 fn pass_through(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
-    let mut child = start(broker, dir, PASS_SPEC, "bench-latency-pass", false);
+    let mut child = start(broker, dir, PASS_SPEC, "bench-latency-pass", run, false);
     let arrived: Arc<Mutex<HashMap<u64, i64>>> = Arc::default();
     let stdout = child.stdout.take().unwrap();
     let a = arrived.clone();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let at = now_us();
-            if let Some(seq) = line.trim_matches('"').strip_prefix('L').and_then(|l| l.split(':').next()) {
+            if let Some(seq) = line
+                .trim_matches('"')
+                .strip_prefix('L')
+                .and_then(|l| l.split(':').next())
+            {
                 if let Ok(seq) = seq.parse() {
                     a.lock().unwrap().entry(seq).or_insert(at);
                 }
@@ -184,8 +229,17 @@ fn pass_through(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
     let base = run as u64 * 1_000_000;
     let make = |seq: u64, at: i64| format!("L{seq}:{at}");
     // Warm-up: until rows come out (the consumer group is assigned), then one more second.
-    wait_for_output(&producer, "bench-latency-pass", base, &arrived, make);
-    let sent = send_paced(&producer, "bench-latency-pass", base + 500_000, RECORDS, make);
+    if !wait_for_output(&producer, "bench-latency-pass", base, &arrived, make) {
+        let _ = child.kill();
+        return Vec::new();
+    }
+    let sent = send_paced(
+        &producer,
+        "bench-latency-pass",
+        base + 500_000,
+        RECORDS,
+        make,
+    );
     std::thread::sleep(Duration::from_secs(2));
     let _ = child.kill();
     let _ = child.wait();
@@ -200,16 +254,20 @@ fn wait_for_output(
     base: u64,
     arrived: &Mutex<HashMap<u64, i64>>,
     make: impl Fn(u64, i64) -> String + Copy,
-) {
+) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seq = base;
     while arrived.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "sluice run produced no output within 60 s");
+        if Instant::now() > deadline {
+            eprintln!("latency: sluice run produced no output for {topic} within 60 s");
+            return false;
+        }
         send_paced(producer, topic, seq, 100, make);
         seq += 100;
         std::thread::sleep(Duration::from_millis(200));
     }
     send_paced(producer, topic, seq, RATE, make);
+    true
 }
 
 fn latencies(sent: &HashMap<u64, i64>, arrived: &HashMap<u64, i64>) -> Vec<f64> {
@@ -224,7 +282,7 @@ fn latencies(sent: &HashMap<u64, i64>, arrived: &HashMap<u64, i64>) -> Vec<f64> 
 
 /// Early-result latencies (ms) of one run.
 fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
-    let mut child = start(broker, dir, EARLY_SPEC, "bench-latency-early", true);
+    let mut child = start(broker, dir, EARLY_SPEC, "bench-latency-early", run, true);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
@@ -235,7 +293,11 @@ fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
         .unwrap_or_else(|| panic!("sluice run --listen printed {line:?}"))
         .to_owned();
     let arrived: Arc<Mutex<HashMap<u64, i64>>> = Arc::default();
-    let reader = sse_reader(&addr, "/api/v1/pipelines/latency-early/live", arrived.clone());
+    let reader = sse_reader(
+        &addr,
+        "/api/v1/pipelines/latency-early/live",
+        arrived.clone(),
+    );
     let producer = producer(broker);
     let base = run as u64 * 1_000_000;
     let make = |seq: u64, at: i64| {
@@ -243,8 +305,17 @@ fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
         let (date, time) = ts.split_once(' ').unwrap();
         format!("L{seq},R000,00-00-00,LAT{seq},1,IRT,{date},{time},REGULAR,1,1")
     };
-    wait_for_output(&producer, "bench-latency-early", base, &arrived, make);
-    let sent = send_paced(&producer, "bench-latency-early", base + 500_000, RECORDS, make);
+    if !wait_for_output(&producer, "bench-latency-early", base, &arrived, make) {
+        let _ = child.kill();
+        return Vec::new();
+    }
+    let sent = send_paced(
+        &producer,
+        "bench-latency-early",
+        base + 500_000,
+        RECORDS,
+        make,
+    );
     std::thread::sleep(Duration::from_secs(3));
     let _ = child.kill();
     let _ = child.wait();
@@ -253,37 +324,61 @@ fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
 }
 
 /// Reads the live stream on a thread; notes when the first early row of station `LAT<seq>`
-/// arrives. Ends when the connection closes.
+/// arrives. Ends when the connection closes. Retries until the pipeline is registered (the
+/// endpoint answers 404 before).
 fn sse_reader(
     addr: &str,
     path: &str,
     arrived: Arc<Mutex<HashMap<u64, i64>>>,
 ) -> std::thread::JoinHandle<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut stream = loop {
-        match TcpStream::connect(addr) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() > deadline => panic!("connecting to {addr}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+    let (mut stream, head) = loop {
+        if let Some(open) = open_stream(addr, path) {
+            break open;
         }
+        assert!(Instant::now() < deadline, "{addr}{path} never answered 200");
+        std::thread::sleep(Duration::from_millis(50));
     };
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n")
-        .unwrap();
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
-        let mut pending = Vec::new();
-        while let Ok(n) = stream.read(&mut buf) {
-            if n == 0 {
-                return;
-            }
+        let mut pending = head;
+        loop {
             let at = now_us();
-            pending.extend_from_slice(&buf[..n]);
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 note_rows(&String::from_utf8_lossy(&line), at, &arrived);
             }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
         }
     })
+}
+
+/// Connects and sends the request; returns the stream and the bytes after the headers when
+/// the answer is 200.
+fn open_stream(addr: &str, path: &str) -> Option<(TcpStream, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    got.starts_with(b"HTTP/1.1 200")
+        .then(|| (stream, got[head_end..].to_vec()))
 }
 
 /// Notes the early rows of one `data:` line (chunk-size lines of the HTTP body are ignored).

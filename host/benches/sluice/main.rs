@@ -31,17 +31,17 @@ fn env_or(key: &str, default: &str) -> String {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
-    let runs: usize = env_or("SLUICE_BENCH_RUNS", "3").parse().expect("SLUICE_BENCH_RUNS");
+    let runs: usize = env_or("SLUICE_BENCH_RUNS", "3")
+        .parse()
+        .expect("SLUICE_BENCH_RUNS");
     let sections = env_or("SLUICE_BENCH_SECTIONS", "engine,e2e,spark,latency");
     let on = |s: &str| sections.split(',').any(|x| x.trim() == s);
     let replicas: Vec<usize> = env_or("SLUICE_BENCH_REPLICAS", "1,10")
         .split(',')
         .map(|r| r.trim().parse().expect("SLUICE_BENCH_REPLICAS"))
         .collect();
-    let data = std::env::var("SLUICE_DATA_DIR").map_or_else(
-        |_| cli::repo().join("../shared/data"),
-        PathBuf::from,
-    );
+    let data = std::env::var("SLUICE_DATA_DIR")
+        .map_or_else(|_| cli::repo().join("../shared/data"), PathBuf::from);
     let weeks: Vec<PathBuf> = env_or("SLUICE_BENCH_WEEKS", "240106,240113,240120")
         .split(',')
         .map(|w| data.join(format!("mta-turnstile-{}.csv.gz", w.trim())))
@@ -77,7 +77,10 @@ fn machine() -> String {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let cpu = read("/proc/cpuinfo")
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = read("/proc/meminfo")
@@ -87,6 +90,9 @@ fn machine() -> String {
     let load = read("/proc/loadavg");
     format!(
         "machine: {cpu}, {cores} cores, {mem} RAM; load average at the end {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }

@@ -14,7 +14,8 @@ const SECTION: &str = "Spark";
 
 /// Figures of docs/benchmarks-spark.md (an earlier run of bench/spark/run.sh on this
 /// machine): (replicas, records/s, first result s, peak RSS MB).
-const EARLIER: [(usize, f64, f64, f64); 2] = [(1, 108_318.0, 11.3, 641.0), (10, 410_321.0, 21.4, 920.0)];
+const EARLIER: [(usize, f64, f64, f64); 2] =
+    [(1, 108_318.0, 11.3, 641.0), (10, 410_321.0, 21.4, 920.0)];
 
 /// Runs Spark for `replicas` (or takes the earlier figures) and adds the comparison.
 pub fn run(enabled: bool, replicas: &[usize], runs: usize, report: &mut Report) {
@@ -23,7 +24,11 @@ pub fn run(enabled: bool, replicas: &[usize], runs: usize, report: &mut Report) 
     } else {
         " [earlier run, docs/benchmarks-spark.md]".to_owned()
     };
-    let results = if enabled { measure(replicas, runs) } else { Vec::new() };
+    let results = if enabled {
+        measure(replicas, runs)
+    } else {
+        Vec::new()
+    };
     for &r in replicas {
         let mine: Vec<&serde_json::Value> = results
             .iter()
@@ -31,19 +36,47 @@ pub fn run(enabled: bool, replicas: &[usize], runs: usize, report: &mut Report) 
             .collect();
         let (rate, first, rss) = if enabled {
             (
-                mine.iter().map(|v| num(v, "records") / num(&v["stats"], "query_s")).collect(),
-                mine.iter().map(|v| num(&v["measure"], "first_result_s")).collect(),
-                mine.iter().map(|v| num(&v["measure"], "peak_rss_mb")).collect(),
+                mine.iter()
+                    .map(|v| num(v, "records") / num(&v["stats"], "query_s"))
+                    .collect(),
+                mine.iter()
+                    .map(|v| num(&v["measure"], "first_result_s"))
+                    .collect(),
+                mine.iter()
+                    .map(|v| num(&v["measure"], "peak_rss_mb"))
+                    .collect(),
             )
         } else {
-            let e = EARLIER.iter().find(|e| e.0 == r).copied().unwrap_or_default();
+            let e = EARLIER
+                .iter()
+                .find(|e| e.0 == r)
+                .copied()
+                .unwrap_or_default();
             (vec![e.1], vec![e.2], vec![e.3])
         };
         let n = |what: &str| format!("spark_{r}x_{what}");
         let l = |what: &str| format!("{r}x: Spark {what}{label_suffix}");
-        report.add(Figure::new(SECTION, &n("records_per_s"), &l("records/s (query time)"), "rec/s", rate));
-        report.add(Figure::new(SECTION, &n("first_result_s"), &l("launch to first result"), "s", first));
-        report.add(Figure::new(SECTION, &n("peak_rss_mb"), &l("peak RSS (process tree)"), "MB", rss));
+        report.add(Figure::new(
+            SECTION,
+            &n("records_per_s"),
+            &l("records/s (query time)"),
+            "rec/s",
+            rate,
+        ));
+        report.add(Figure::new(
+            SECTION,
+            &n("first_result_s"),
+            &l("launch to first result"),
+            "s",
+            first,
+        ));
+        report.add(Figure::new(
+            SECTION,
+            &n("peak_rss_mb"),
+            &l("peak RSS (process tree)"),
+            "MB",
+            rss,
+        ));
         ratios(r, report);
     }
 }
@@ -90,12 +123,18 @@ fn measure(replicas: &[usize], runs: usize) -> Vec<serde_json::Value> {
             cmd.env(key, default);
         }
     }
-    let stderr = std::io::stderr().as_fd().try_clone_to_owned().expect("stderr");
+    let stderr = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("stderr");
     let status = cmd
         .stdout(Stdio::from(stderr))
         .status()
         .expect("bench/spark/run.sh runs");
-    assert!(status.success(), "bench/spark/run.sh failed (SPARK=0 skips it)");
+    assert!(
+        status.success(),
+        "bench/spark/run.sh failed (SPARK=0 skips it)"
+    );
     read_results(&work.path().join("results.jsonl"))
 }
 

@@ -52,7 +52,10 @@ mod tests {
         }
         let mut out = Output::default();
         p.process(rows.as_batch(), &mut out).unwrap();
-        assert_eq!((out.rows.data, out.rows.ends), (rows.data.clone(), rows.ends));
+        assert_eq!(
+            (out.rows.data, out.rows.ends),
+            (rows.data.clone(), rows.ends)
+        );
         assert_eq!(out.origins, [0, 1, 2]);
     }
 
