@@ -118,7 +118,10 @@ fn schemathesis_finds_no_server_error_and_no_undocumented_response() {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let _host = start(dir.path(), addr);
     let mut cmd = Command::new(schemathesis);
+    let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis");
     cmd.current_dir(dir.path())
+        .env("PYTHONPATH", hooks)
+        .env("SCHEMATHESIS_HOOKS", "sluice_hooks")
         .args(["--no-color", "run"])
         .arg(format!("http://{addr}/api/v1/openapi.json"))
         .args(["--checks", "all"])

@@ -68,7 +68,7 @@ impl ApiState {
     /// A filter handing a clone of the state to a handler.
     pub fn with(
         &self,
-    ) -> impl Filter<Extract = (ApiState,), Error = std::convert::Infallible> + Clone {
+    ) -> impl Filter<Extract = (ApiState,), Error = std::convert::Infallible> + Clone + use<> {
         let state = self.clone();
         warp::any().map(move || state.clone())
     }
