@@ -178,12 +178,7 @@ fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
     }
 }
 
-async fn run(
-    cli: &Cli,
-    path: &Path,
-    once: bool,
-    api: &crate::api::ApiArgs,
-) -> anyhow::Result<()> {
+async fn run(cli: &Cli, path: &Path, once: bool, api: &crate::api::ApiArgs) -> anyhow::Result<()> {
     let host = host(cli)?;
     let users = crate::api::StartedPlugins::default();
     if let Some(addr) = api.api {
