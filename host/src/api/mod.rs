@@ -39,15 +39,15 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = I
     let dashboard = warp::path::end()
         .and(warp::get())
         .map(|| warp::reply::html(DASHBOARD));
-    let health = warp::path("healthz").and(warp::path::end()).map(|| "ok");
+    let health = warp::path!("healthz").and(warp::get()).map(|| "ok");
     let with_hub = warp::any().map(move || hub.clone());
     let list = warp::path!("api" / "v1" / "pipelines")
         .and(warp::get())
         .and(with_hub.clone())
         .map(|hub: LiveHub| warp::reply::json(&hub.pipelines()));
-    let ready = warp::path("readyz").and(warp::path::end()).map(|| "ready");
-    let metrics = warp::path("metrics")
-        .and(warp::path::end())
+    let ready = warp::path!("readyz").and(warp::get()).map(|| "ready");
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
         .and(with_hub.clone())
         .map(|hub: LiveHub| {
             let text = status::metrics(&hub);
