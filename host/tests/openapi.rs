@@ -15,10 +15,12 @@ const TOKEN: &str = "openapi-test-token";
 
 /// schemathesis: `$SCHEMATHESIS`, else the venv `make test-tools` creates.
 fn schemathesis() -> Option<PathBuf> {
-    let path = std::env::var_os("SCHEMATHESIS").map(PathBuf::from).or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        Some(PathBuf::from(home).join(".cache/sluice/venv/bin/schemathesis"))
-    })?;
+    let path = std::env::var_os("SCHEMATHESIS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            Some(PathBuf::from(home).join(".cache/sluice/venv/bin/schemathesis"))
+        })?;
     path.is_file().then_some(path)
 }
 
@@ -57,7 +59,8 @@ fn pipelines(dir: &std::path::Path) -> PathBuf {
     let header = ",CA,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EXITS";
     let row = "0,A002,R051,02-00-00,59 ST,NQR456W,BMT,12/30/2023,03:00:00,REGULAR,100,50";
     std::fs::write(&input, format!("{header}\n{row}\n")).unwrap();
-    let steps = "steps:\n  - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }\n";
+    let steps =
+        "steps:\n  - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }\n";
     let file = format!(
         "version: 1\nname: from-file\nsource:\n  file: {{ paths: [\"{}\"] }}\n{steps}sinks:\n  - live: {{}}\n",
         input.display()
@@ -85,7 +88,10 @@ fn start(dir: &std::path::Path, addr: SocketAddr) -> Host {
     let deadline = Instant::now() + Duration::from_secs(60);
     let health = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     while status(addr, health) != Some(200) {
-        assert!(Instant::now() < deadline, "the API did not come up on {addr}");
+        assert!(
+            Instant::now() < deadline,
+            "the API did not come up on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     host
@@ -118,7 +124,10 @@ fn schemathesis_finds_no_server_error_and_no_undocumented_response() {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let _host = start(dir.path(), addr);
     let mut cmd = Command::new(schemathesis);
+    let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis");
     cmd.current_dir(dir.path())
+        .env("PYTHONPATH", hooks)
+        .env("SCHEMATHESIS_HOOKS", "sluice_hooks")
         .args(["--no-color", "run"])
         .arg(format!("http://{addr}/api/v1/openapi.json"))
         .args(["--checks", "all"])

@@ -104,7 +104,10 @@ async fn an_upload_is_checked_stored_listed_and_deleted() {
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     let (status, one) = api.get("/api/v1/plugins/turnstile-parse").await;
-    assert_eq!((status, &one["versions"]), (200, &serde_json::json!(["0.1.0"])));
+    assert_eq!(
+        (status, &one["versions"]),
+        (200, &serde_json::json!(["0.1.0"]))
+    );
     let (status, _) = api.get("/api/v1/plugins/turnstile-parse%400.1.0").await;
     assert_eq!(status, 200);
 
@@ -112,7 +115,10 @@ async fn an_upload_is_checked_stored_listed_and_deleted() {
     assert_eq!(status, 204);
     assert!(!file.exists());
     let (status, body) = api.get("/api/v1/plugins/turnstile-parse").await;
-    assert_eq!((status, &body["code"]), (404, &Json::from("plugin_not_found")));
+    assert_eq!(
+        (status, &body["code"]),
+        (404, &Json::from("plugin_not_found"))
+    );
 }
 
 #[tokio::test]
@@ -124,7 +130,11 @@ async fn a_second_upload_compiles_from_the_cache() {
     assert_eq!(first["kind"], "window");
     assert_eq!(api.delete("/api/v1/plugins/turnstile-window").await.0, 204);
     let (status, second) = api.upload(&bytes).await;
-    assert_eq!((status, &second["cached"]), (201, &Json::Bool(true)), "{second}");
+    assert_eq!(
+        (status, &second["cached"]),
+        (201, &Json::Bool(true)),
+        "{second}"
+    );
 }
 
 #[tokio::test]
@@ -134,44 +144,97 @@ async fn uploads_that_are_not_plugins_are_refused_with_the_reason() {
     let core_module = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("garbage", b"hello, world".to_vec(), 400, "not_wasm"),
-        ("truncated", parse[..parse.len() / 2].to_vec(), 400, "invalid_component"),
+        (
+            "truncated",
+            parse[..parse.len() / 2].to_vec(),
+            400,
+            "invalid_component",
+        ),
         ("core module", core_module.to_vec(), 400, "core_module"),
         (
             "trap in init",
-            Synth { init_traps: true, ..Synth::default() }.build(),
+            Synth {
+                init_traps: true,
+                ..Synth::default()
+            }
+            .build(),
             422,
             "init_trapped",
         ),
         (
             "wrong world",
-            Synth { world: "only-metadata", ..Synth::default() }.build(),
+            Synth {
+                world: "only-metadata",
+                ..Synth::default()
+            }
+            .build(),
             422,
             "unknown_world",
         ),
         (
             "next WIT major",
-            Synth { wit_version: "1.0.0", ..Synth::default() }.build(),
+            Synth {
+                wit_version: "1.0.0",
+                ..Synth::default()
+            }
+            .build(),
             422,
             "incompatible_plugin",
         ),
         (
             "host import",
-            Synth { world: "with-import", ..Synth::default() }.build(),
+            Synth {
+                world: "with-import",
+                ..Synth::default()
+            }
+            .build(),
             422,
             "denied_import",
         ),
     ];
     for (case, bytes, status, code) in cases {
         let (got, body) = api.upload(&bytes).await;
-        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{case}: {body}");
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "{case}: {body}"
+        );
         assert!(!body["message"].as_str().unwrap().is_empty(), "{case}");
     }
-    let (_, trapped) = api.upload(&Synth { init_traps: true, ..Synth::default() }.build()).await;
-    assert!(trapped["message"].as_str().unwrap().contains("unreachable"), "{trapped}");
-    let (_, newer) = api.upload(&Synth { wit_version: "1.0.0", ..Synth::default() }.build()).await;
-    assert!(newer["message"].as_str().unwrap().contains("@1.0.0"), "{newer}");
+    let (_, trapped) = api
+        .upload(
+            &Synth {
+                init_traps: true,
+                ..Synth::default()
+            }
+            .build(),
+        )
+        .await;
+    assert!(
+        trapped["message"].as_str().unwrap().contains("unreachable"),
+        "{trapped}"
+    );
+    let (_, newer) = api
+        .upload(
+            &Synth {
+                wit_version: "1.0.0",
+                ..Synth::default()
+            }
+            .build(),
+        )
+        .await;
+    assert!(
+        newer["message"].as_str().unwrap().contains("@1.0.0"),
+        "{newer}"
+    );
     assert_eq!(api.get("/api/v1/plugins").await.1, serde_json::json!([]));
-    assert!(!api.state_dir().join("plugins").exists() || std::fs::read_dir(api.state_dir().join("plugins")).unwrap().next().is_none());
+    assert!(
+        !api.state_dir().join("plugins").exists()
+            || std::fs::read_dir(api.state_dir().join("plugins"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 }
 
 #[tokio::test]
@@ -186,19 +249,38 @@ async fn the_content_type_must_be_wasm() {
             request = request.header("content-type", t);
         }
         let (status, body) = api.call(request).await;
-        assert_eq!((status, body["code"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (415, Some("unsupported_media_type")),
+            "{body}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_version_is_immutable_and_new_versions_sit_beside_old_ones() {
     let api = Api::new(false);
-    let v1 = Synth { name: "tiny", ..Synth::default() };
+    let v1 = Synth {
+        name: "tiny",
+        ..Synth::default()
+    };
     assert_eq!(api.upload(&v1.build()).await.0, 201);
-    let other = Synth { name: "tiny", sample: r#"{"a":1}"#, ..Synth::default() };
+    let other = Synth {
+        name: "tiny",
+        sample: r#"{"a":1}"#,
+        ..Synth::default()
+    };
     let (status, body) = api.upload(&other.build()).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("plugin_version_exists")), "{body}");
-    let v2 = Synth { name: "tiny", version: "0.2.0", ..Synth::default() };
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("plugin_version_exists")),
+        "{body}"
+    );
+    let v2 = Synth {
+        name: "tiny",
+        version: "0.2.0",
+        ..Synth::default()
+    };
     assert_eq!(api.upload(&v2.build()).await.0, 201);
     let (_, newest) = api.get("/api/v1/plugins/tiny").await;
     assert_eq!(newest["version"], "0.2.0");
@@ -206,9 +288,17 @@ async fn a_version_is_immutable_and_new_versions_sit_beside_old_ones() {
     let (_, pinned) = api.get("/api/v1/plugins/tiny@^0.1").await;
     assert_eq!(pinned["version"], "0.1.0");
     let (status, body) = api.delete("/api/v1/plugins/tiny").await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("ambiguous_plugin")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("ambiguous_plugin")),
+        "{body}"
+    );
     let (status, body) = api.delete("/api/v1/plugins/tiny@^0.1").await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_plugin_id")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_plugin_id")),
+        "{body}"
+    );
     assert_eq!(api.delete("/api/v1/plugins/tiny@0.1.0").await.0, 204);
     assert_eq!(api.delete("/api/v1/plugins/tiny@0.1.0").await.0, 404);
 }
@@ -217,44 +307,97 @@ async fn a_version_is_immutable_and_new_versions_sit_beside_old_ones() {
 async fn builtin_and_used_plugins_are_not_deleted() {
     let mut api = Api::new(true);
     api.state.plugin_users = Arc::new(|id: &str| {
-        if id == "tiny@0.1.0" { vec!["turnstile".to_owned()] } else { Vec::new() }
+        if id == "tiny@0.1.0" {
+            vec!["turnstile".to_owned()]
+        } else {
+            Vec::new()
+        }
     });
     let (status, list) = api.get("/api/v1/plugins").await;
     assert_eq!(status, 200);
-    assert!(list.as_array().unwrap().iter().all(|p| p["builtin"] == true), "{list}");
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["builtin"] == true),
+        "{list}"
+    );
     let (status, body) = api.delete("/api/v1/plugins/turnstile-parse@0.1.0").await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("builtin_plugin")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("builtin_plugin")),
+        "{body}"
+    );
 
-    assert_eq!(api.upload(&Synth { name: "tiny", ..Synth::default() }.build()).await.0, 201);
+    assert_eq!(
+        api.upload(
+            &Synth {
+                name: "tiny",
+                ..Synth::default()
+            }
+            .build()
+        )
+        .await
+        .0,
+        201
+    );
     let (_, tiny) = api.get("/api/v1/plugins/tiny").await;
     assert_eq!(tiny["pipelines"], serde_json::json!(["turnstile"]));
     let (status, body) = api.delete("/api/v1/plugins/tiny").await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("plugin_in_use")), "{body}");
-    assert_eq!(body["details"]["pipelines"], serde_json::json!(["turnstile"]));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("plugin_in_use")),
+        "{body}"
+    );
+    assert_eq!(
+        body["details"]["pipelines"],
+        serde_json::json!(["turnstile"])
+    );
 }
 
 #[tokio::test]
 async fn unknown_plugins_and_endpoints_are_json_404s() {
     let api = Api::new(true);
-    for path in ["/api/v1/plugins/nope", "/api/v1/plugins/turnstile-parse@^9", "/api/v1/nope"] {
+    for path in [
+        "/api/v1/plugins/nope",
+        "/api/v1/plugins/turnstile-parse@^9",
+        "/api/v1/nope",
+    ] {
         let (status, body) = api.get(path).await;
         assert_eq!(status, 404, "{path}: {body}");
         assert!(body["message"].is_string(), "{path}: {body}");
     }
     assert_eq!(api.delete("/api/v1/plugins/nope").await.0, 404);
     let (status, body) = api.get("/api/v1/plugins/turnstile-parse@~~").await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_plugin_id")), "{body}");
-    let patch = warp::test::request().method("PATCH").path("/api/v1/plugins");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_plugin_id")),
+        "{body}"
+    );
+    let patch = warp::test::request()
+        .method("PATCH")
+        .path("/api/v1/plugins");
     let (status, body) = api.call(patch).await;
-    assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
     let mut api = Api::new(false);
-    api.state.limits = BodyLimits { spec_bytes: 1 << 20, plugin_bytes: 1000 };
+    api.state.limits = BodyLimits {
+        spec_bytes: 1 << 20,
+        plugin_bytes: 1000,
+    };
     let (status, body) = api.upload(&real("turnstile-parse")).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("payload_too_large")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -275,10 +418,18 @@ async fn a_token_guards_every_mutating_call() {
     };
     for auth in [None, Some("Bearer wrong"), Some("s3cret")] {
         let (status, body) = api.call(post(auth)).await;
-        assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{auth:?}: {body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{auth:?}: {body}"
+        );
     }
     assert_eq!(api.call(post(Some("Bearer s3cret"))).await.0, 201);
-    assert_eq!(api.get("/api/v1/plugins").await.0, 200, "reading needs no token");
+    assert_eq!(
+        api.get("/api/v1/plugins").await.0,
+        200,
+        "reading needs no token"
+    );
     assert_eq!(api.delete("/api/v1/plugins/synth").await.0, 401);
     let delete = warp::test::request()
         .method("DELETE")

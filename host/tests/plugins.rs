@@ -57,5 +57,8 @@ fn files_that_are_not_plugins_are_refused_with_the_reason() {
     // A core module (the plugin before it is wrapped as a component) is refused too.
     let core = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     let err = load_bytes(&engine, &core, at).err().unwrap();
-    assert!(err.contains("a core WebAssembly module, not a component"), "{err}");
+    assert!(
+        err.contains("a core WebAssembly module, not a component"),
+        "{err}"
+    );
 }

@@ -87,9 +87,16 @@ mod tests {
     #[test]
     fn methods_come_from_the_document() {
         assert_eq!(methods("/api/v1/plugins").unwrap(), ["GET", "POST"]);
-        assert_eq!(methods("/api/v1/plugins/x@1.0.0").unwrap(), ["DELETE", "GET"]);
+        assert_eq!(
+            methods("/api/v1/plugins/x@1.0.0").unwrap(),
+            ["DELETE", "GET"]
+        );
         assert_eq!(methods("/").unwrap(), ["GET"]);
         assert!(methods("/api/v1/nothing").is_none());
-        assert!(methods("/api/v1/pipelines/a/pause").unwrap().contains(&"POST".to_owned()));
+        assert!(
+            methods("/api/v1/pipelines/a/pause")
+                .unwrap()
+                .contains(&"POST".to_owned())
+        );
     }
 }

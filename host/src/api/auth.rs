@@ -56,9 +56,7 @@ pub fn check(token: Option<&str>, header: Option<&str>) -> Result<(), ApiError> 
 pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), String> {
     match token {
         Some(_) => {
-            tracing::info!(
-                "The API needs a bearer token for every call that changes the host."
-            );
+            tracing::info!("The API needs a bearer token for every call that changes the host.");
             Ok(())
         }
         None if addr.ip().is_loopback() => {
@@ -86,7 +84,9 @@ mod tests {
         assert!(check(Some("s3cret"), Some("Bearer s3cret")).is_ok());
         assert_eq!(check(Some("s3cret"), None).unwrap_err().status, 401);
         assert_eq!(
-            check(Some("s3cret"), Some("Bearer s3cre")).unwrap_err().status,
+            check(Some("s3cret"), Some("Bearer s3cre"))
+                .unwrap_err()
+                .status,
             401
         );
         assert_eq!(

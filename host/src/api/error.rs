@@ -8,8 +8,8 @@ use serde_json::{Value as Json, json};
 use warp::filters::body::BodyDeserializeError;
 use warp::http::StatusCode;
 use warp::reject::{
-    InvalidHeader, InvalidQuery, LengthRequired, MethodNotAllowed, MissingHeader,
-    PayloadTooLarge, UnsupportedMediaType,
+    InvalidHeader, InvalidQuery, LengthRequired, MethodNotAllowed, MissingHeader, PayloadTooLarge,
+    UnsupportedMediaType,
 };
 use warp::{Rejection, Reply};
 
@@ -103,7 +103,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -138,7 +144,10 @@ pub fn from_rejection(rejection: &Rejection) -> ApiError {
              /api/v1/openapi.json lists the methods of each endpoint.",
         );
     }
-    tracing::warn!(?rejection, "An API request was rejected for an unexpected reason.");
+    tracing::warn!(
+        ?rejection,
+        "An API request was rejected for an unexpected reason."
+    );
     ApiError::bad_request("bad_request", "The request could not be read.")
 }
 

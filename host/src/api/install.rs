@@ -40,8 +40,9 @@ pub fn install(state: &ApiState, bytes: &[u8]) -> Result<(StatusCode, Json), Api
         .map_err(|e| refusal(LoadError::Invalid(format!("{e:#}"))))?;
     let compile_ms = compile.elapsed().as_secs_f64() * 1e3;
     let size = bytes.len() as u64;
-    let mut plugin = crate::wasm::inspect_component(&state.engine, component, hash, size, Path::new(""))
-        .map_err(refusal)?;
+    let mut plugin =
+        crate::wasm::inspect_component(&state.engine, component, hash, size, Path::new(""))
+            .map_err(refusal)?;
     let _guard = INSTALLS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(existing) = state.registry.get(&plugin.name, &plugin.version) {
         return same_version(state, &existing, &plugin);
@@ -84,7 +85,9 @@ fn same_version(
             existing.hash
         ),
     )
-    .with_details(json!({ "id": existing.id(), "installed_hash": existing.hash, "uploaded_hash": new.hash })))
+    .with_details(
+        json!({ "id": existing.id(), "installed_hash": existing.hash, "uploaded_hash": new.hash }),
+    ))
 }
 
 /// Runs `init` with the sample config (`{}` without one). A trap or a sandbox limit refuses
@@ -100,7 +103,14 @@ fn init_check(state: &ApiState, plugin: &Plugin) -> Result<Json, ApiError> {
     let (input, result) = match plugin.kind {
         Kind::Transform => {
             let input = vec![field("value", FieldType::Bytes)];
-            let made = TransformInstance::new(&state.engine, &plugin.component, &id, &limits, config, &input);
+            let made = TransformInstance::new(
+                &state.engine,
+                &plugin.component,
+                &id,
+                &limits,
+                config,
+                &input,
+            );
             (input, made.map(|_| ()))
         }
         Kind::Window => {
@@ -110,7 +120,15 @@ fn init_check(state: &ApiState, plugin: &Plugin) -> Result<Json, ApiError> {
                 size: 3_600_000,
                 slide: 3_600_000,
             };
-            let made = WindowInstance::new(&state.engine, &plugin.component, &id, &limits, config, &input, &window);
+            let made = WindowInstance::new(
+                &state.engine,
+                &plugin.component,
+                &id,
+                &limits,
+                config,
+                &input,
+                &window,
+            );
             (input, made.map(|_| ()))
         }
     };
@@ -118,17 +136,21 @@ fn init_check(state: &ApiState, plugin: &Plugin) -> Result<Json, ApiError> {
         .iter()
         .map(|f| json!({ "name": f.name, "type": format!("{:?}", f.ty).to_lowercase() }))
         .collect();
-    let accepted = |ok: bool, message: Option<String>| {
-        json!({ "config": config, "input": input, "accepted": ok, "message": message })
-    };
+    let accepted = |ok: bool, message: Option<String>| json!({ "config": config, "input": input, "accepted": ok, "message": message });
     match result {
         Ok(()) => Ok(accepted(true, None)),
         Err(PluginError::Init { message, .. }) => Ok(accepted(false, Some(message))),
-        Err(error @ (PluginError::Trap { .. } | PluginError::Limit { .. })) => Err(
-            ApiError::unprocessable("init_trapped", format!("`init` with the sample config failed: {error}."))
-                .with_details(json!({ "config": config })),
-        ),
-        Err(error) => Err(ApiError::unprocessable("incompatible_plugin", format!("{error}."))),
+        Err(error @ (PluginError::Trap { .. } | PluginError::Limit { .. })) => {
+            Err(ApiError::unprocessable(
+                "init_trapped",
+                format!("`init` with the sample config failed: {error}."),
+            )
+            .with_details(json!({ "config": config })))
+        }
+        Err(error) => Err(ApiError::unprocessable(
+            "incompatible_plugin",
+            format!("{error}."),
+        )),
     }
 }
 
@@ -149,7 +171,10 @@ fn store(state: &ApiState, plugin: &Plugin, bytes: &[u8]) -> Result<std::path::P
         .and_then(|()| std::fs::write(&tmp, bytes))
         .and_then(|()| std::fs::rename(&tmp, &path));
     written.map_err(|e| {
-        ApiError::internal(format!("cannot store the plugin at {}: {e}", path.display()))
+        ApiError::internal(format!(
+            "cannot store the plugin at {}: {e}",
+            path.display()
+        ))
     })?;
     Ok(path)
 }

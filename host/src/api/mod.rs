@@ -41,7 +41,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = I
     let dashboard = warp::path::end()
         .and(warp::get())
         .map(|| warp::reply::html(DASHBOARD));
-    let health = warp::path("healthz").and(warp::path::end()).map(|| "ok");
+    let health = warp::path!("healthz").and(warp::get()).map(|| "ok");
     let with_hub = warp::any().map(move || hub.clone());
     let live = warp::path!("api" / "v1" / "pipelines" / String / "live")
         .and(warp::get())

@@ -61,9 +61,11 @@ fn wasm_body(limit: u64) -> impl Filter<Extract = (Bytes,), Error = Rejection> +
             }
         })
         .untuple_one()
-        .and(warp::body::content_length_limit(limit).or_else(move |_| async move {
-            Err::<(), _>(warp::reject::custom(too_large(limit)))
-        }))
+        .and(
+            warp::body::content_length_limit(limit).or_else(move |_| async move {
+                Err::<(), _>(warp::reject::custom(too_large(limit)))
+            }),
+        )
         .and(warp::body::bytes())
 }
 

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use semver::Version;
-use wasmtime::{Store, StoreLimitsBuilder};
 use wasmtime::component::Component;
+use wasmtime::{Store, StoreLimitsBuilder};
 
 use super::bindings::{Metadata, Transform, Window};
 use super::engine::PluginEngine;

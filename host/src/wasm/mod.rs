@@ -11,8 +11,8 @@ mod schema;
 
 pub use bindings::{Batch, WindowSpec};
 pub use engine::{PluginEngine, sha256_hex};
-pub use instance::{Limits, PluginOutput, TransformInstance, WindowInstance};
 pub use inspect::{LoadError, WIT_PACKAGE, WIT_VERSION, inspect as inspect_component, precheck};
+pub use instance::{Limits, PluginOutput, TransformInstance, WindowInstance};
 pub use registry::{Kind, Plugin, Registry, check_bytes, load_bytes, load_file};
 pub use schema::describe as describe_schema;
 

@@ -4,8 +4,8 @@
 
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
-    FunctionSection, GlobalSection, GlobalType, ImportSection, MemorySection, MemoryType,
-    Module, TypeSection, ValType,
+    FunctionSection, GlobalSection, GlobalType, ImportSection, MemorySection, MemoryType, Module,
+    TypeSection, ValType,
 };
 use wit_component::StringEncoding;
 use wit_parser::Resolve;
@@ -108,7 +108,15 @@ impl Synth {
         };
         add("metadata", 0, constant(16));
         if transform {
-            add("init", 1, if self.init_traps { trap() } else { constant(64) });
+            add(
+                "init",
+                1,
+                if self.init_traps {
+                    trap()
+                } else {
+                    constant(64)
+                },
+            );
             add("process", 1, trap());
         }
         add("cabi_realloc", 1, bump());
