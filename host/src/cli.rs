@@ -211,12 +211,7 @@ fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
     }
 }
 
-async fn run(
-    cli: &Cli,
-    path: &Path,
-    once: bool,
-    api: &crate::api::ApiArgs,
-) -> anyhow::Result<()> {
+async fn run(cli: &Cli, path: &Path, once: bool, api: &crate::api::ApiArgs) -> anyhow::Result<()> {
     if !once {
         return run_managed(cli, path, api).await;
     }
@@ -327,7 +322,8 @@ async fn run_managed(cli: &Cli, path: &Path, api: &crate::api::ApiArgs) -> anyho
     let folder = if path.is_dir() {
         path.to_owned()
     } else {
-        path.parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
+        path.parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_owned)
     };
     let host = Arc::new(host(cli)?);
     let manager = Manager::new(host.clone(), &folder, false);
@@ -339,7 +335,11 @@ async fn run_managed(cli: &Cli, path: &Path, api: &crate::api::ApiArgs) -> anyho
     }
     reload::scan(&manager, path).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = tokio::spawn(reload::watch(manager.clone(), path.to_owned(), stop.clone()));
+    let watcher = tokio::spawn(reload::watch(
+        manager.clone(),
+        path.to_owned(),
+        stop.clone(),
+    ));
     shutdown_signal().await;
     tracing::info!("Stopping: finishing the batches in flight.");
     stop.store(true, Ordering::Relaxed);

@@ -63,41 +63,73 @@ fn a_folder_file_added_changed_broken_fixed_and_deleted_while_running() {
 
     let saved = Instant::now();
     std::fs::write(&file, webhook_spec("reload", "cumulative")).unwrap();
-    host.wait_for(path, "the added file runs", WAIT, |c, b| c == 200 && state(b) == "running");
-    println!("FIGURE file save to pipeline running (new file): {} ms", saved.elapsed().as_millis());
+    host.wait_for(path, "the added file runs", WAIT, |c, b| {
+        c == 200 && state(b) == "running"
+    });
+    println!(
+        "FIGURE file save to pipeline running (new file): {} ms",
+        saved.elapsed().as_millis()
+    );
 
     let saved = Instant::now();
     std::fs::write(&file, webhook_spec("reload", "incremental")).unwrap();
     host.wait_for(path, "the changed file runs", WAIT, |c, b| {
         c == 200 && counters(b) == "incremental" && state(b) == "running"
     });
-    println!("FIGURE file save to pipeline running (changed file): {} ms", saved.elapsed().as_millis());
+    println!(
+        "FIGURE file save to pipeline running (changed file): {} ms",
+        saved.elapsed().as_millis()
+    );
 
     let broken = webhook_spec("reload", "cumulative").replace("size: 4h", "sise: 4h");
     std::fs::write(&file, broken).unwrap();
     let body = host.wait_for(path, "the broken file is refused", WAIT, |c, b| {
-        c == 200 && b["status"]["spec_errors"].as_array().is_some_and(|e| !e.is_empty())
+        c == 200
+            && b["status"]["spec_errors"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty())
     });
     assert_eq!(state(&body), "running", "the running version stays: {body}");
-    assert_eq!(counters(&body), "incremental", "the running version stays: {body}");
+    assert_eq!(
+        counters(&body),
+        "incremental",
+        "the running version stays: {body}"
+    );
     let error = &body["status"]["spec_errors"][0];
-    assert_eq!((error["line"].as_u64(), error["column"].as_u64()), (Some(10), Some(7)), "{body}");
+    assert_eq!(
+        (error["line"].as_u64(), error["column"].as_u64()),
+        (Some(10), Some(7)),
+        "{body}"
+    );
     let place = format!("{}:10:7", file.display());
-    let last = body["status"]["last_error"]["message"].as_str().unwrap_or_default();
-    assert!(last.contains(&place) && last.contains("unknown field `sise`"), "{body}");
+    let last = body["status"]["last_error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        last.contains(&place) && last.contains("unknown field `sise`"),
+        "{body}"
+    );
     assert!(body["status"]["last_error"]["time"].is_string(), "{body}");
-    assert!(host.log_text().contains(&place), "the log names {place}:\n{}", host.log_text());
+    assert!(
+        host.log_text().contains(&place),
+        "the log names {place}:\n{}",
+        host.log_text()
+    );
 
     std::fs::write(&file, webhook_spec("reload", "cumulative")).unwrap();
     host.wait_for(path, "the fixed file runs", WAIT, |c, b| {
         c == 200
             && counters(b) == "cumulative"
             && state(b) == "running"
-            && b["status"]["spec_errors"].as_array().is_some_and(Vec::is_empty)
+            && b["status"]["spec_errors"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
     });
 
     std::fs::remove_file(&file).unwrap();
-    let body = host.wait_for(path, "the deleted file's pipeline is gone", WAIT, |c, _| c == 404);
+    let body = host.wait_for(path, "the deleted file's pipeline is gone", WAIT, |c, _| {
+        c == 404
+    });
     assert_eq!(body["code"], "pipeline_not_found", "{body}");
     assert_eq!(host.get("/api/v1/pipelines"), (200, serde_json::json!([])));
     assert!(host.terminate(), "sluice run exits 0 on SIGTERM");
@@ -111,12 +143,21 @@ fn a_pipeline_created_through_the_api_is_a_file_and_survives_a_restart() {
     let host = Sluice::start(run_folder(dir.path(), &folder), dir.path(), "run1.log");
     let spec = webhook_spec("made", "cumulative");
     let (code, body) = host
-        .call("POST", "/api/v1/pipelines", Some(("application/yaml", &spec)))
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/yaml", &spec)),
+        )
         .unwrap();
     assert_eq!(code, 201, "{body}");
-    assert_eq!(std::fs::read_to_string(folder.join("made.yaml")).unwrap(), spec);
+    assert_eq!(
+        std::fs::read_to_string(folder.join("made.yaml")).unwrap(),
+        spec
+    );
     let path = "/api/v1/pipelines/made";
-    host.wait_for(path, "the created pipeline runs", WAIT, |c, b| c == 200 && state(b) == "running");
+    host.wait_for(path, "the created pipeline runs", WAIT, |c, b| {
+        c == 200 && state(b) == "running"
+    });
     // Let the watcher see the file it did not write: it must not apply it again.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
@@ -124,21 +165,29 @@ fn a_pipeline_created_through_the_api_is_a_file_and_survives_a_restart() {
         "the API's own write was reloaded:\n{}",
         host.log_text()
     );
-    let (code, body) = host.call("POST", "/api/v1/pipelines/made/pause", None).unwrap();
+    let (code, body) = host
+        .call("POST", "/api/v1/pipelines/made/pause", None)
+        .unwrap();
     assert_eq!((code, state_of(&body)), (202, "paused".into()), "{body}");
     let (code, ready) = host.get("/readyz");
     assert_eq!(code, 503, "{ready}");
     assert!(host.terminate(), "sluice run exits 0 on SIGTERM");
 
     let host = Sluice::start(run_folder(dir.path(), &folder), dir.path(), "run2.log");
-    host.wait_for(path, "the pipeline is back after a restart", WAIT, |c, b| {
-        c == 200 && state(b) == "running"
-    });
+    host.wait_for(
+        path,
+        "the pipeline is back after a restart",
+        WAIT,
+        |c, b| c == 200 && state(b) == "running",
+    );
     assert_eq!(host.get("/readyz").0, 200);
     let (code, metrics) = host.get("/metrics");
     assert_eq!(code, 200);
     let metrics = metrics.as_str().unwrap_or_default().to_owned();
-    assert!(metrics.contains(r#"sluice_pipeline_state{pipeline="made",state="running"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"sluice_pipeline_state{pipeline="made",state="running"} 1"#),
+        "{metrics}"
+    );
     let (code, _) = host.call("DELETE", path, None).unwrap();
     assert_eq!(code, 204);
     assert!(!folder.join("made.yaml").exists());
@@ -162,7 +211,10 @@ fn window_plugin_0_1_1(dir: &Path) -> PathBuf {
             patched += 1;
         }
     }
-    assert!(patched > 0, "the window plugin holds no version string 0.1.0");
+    assert!(
+        patched > 0,
+        "the window plugin holds no version string 0.1.0"
+    );
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("turnstile-window-0.1.1.wasm");
     std::fs::write(&path, bytes).unwrap();
@@ -208,37 +260,62 @@ fn switch_under_load(dir: &Path, extra: &str) -> (Sluice, LocalBroker, u64) {
     std::fs::write(&empty, "").unwrap();
     let produce = |file: &Path, rate: &str| {
         let mut cmd = sluice(dir);
-        cmd.args(["produce", "--brokers", &broker.bootstrap(), "--topic", "turnstile", "--rate", rate])
-            .arg("--file")
-            .arg(file);
+        cmd.args([
+            "produce",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            "turnstile",
+            "--rate",
+            rate,
+        ])
+        .arg("--file")
+        .arg(file);
         cmd
     };
     ok(&mut produce(&empty, "1000"));
     let folder = dir.join("pipelines");
     std::fs::create_dir_all(&folder).unwrap();
     let mut cmd = run_folder(dir, &folder);
-    let path_var = format!("{}:{}", sluice_plugin_artifacts::PLUGIN_DIR, plugins.display());
+    let path_var = format!(
+        "{}:{}",
+        sluice_plugin_artifacts::PLUGIN_DIR,
+        plugins.display()
+    );
     cmd.env("SLUICE_PLUGIN_PATH", path_var);
     let host = Sluice::start(cmd, dir, "run.log");
     let lake = dir.join("lake");
     let v1 = kafka_spec(&broker.bootstrap(), "turnstile", "0.1.0", &lake, extra);
-    let (code, body) = host.call("POST", "/api/v1/pipelines", Some(("application/yaml", &v1))).unwrap();
+    let (code, body) = host
+        .call("POST", "/api/v1/pipelines", Some(("application/yaml", &v1)))
+        .unwrap();
     assert_eq!(code, 201, "{body}");
     let path = "/api/v1/pipelines/upgrade";
-    host.wait_for(path, "the pipeline runs", WAIT, |c, b| c == 200 && state(b) == "running");
-    let mut replay = produce(&week("240106"), "40000").spawn().expect("sluice produce starts");
-    host.wait_for(path, "records flow", WAIT, |_, b| b["status"]["records_in"].as_u64() > Some(60_000));
+    host.wait_for(path, "the pipeline runs", WAIT, |c, b| {
+        c == 200 && state(b) == "running"
+    });
+    let mut replay = produce(&week("240106"), "40000")
+        .spawn()
+        .expect("sluice produce starts");
+    host.wait_for(path, "records flow", WAIT, |_, b| {
+        b["status"]["records_in"].as_u64() > Some(60_000)
+    });
     let v2 = kafka_spec(&broker.bootstrap(), "turnstile", "0.1.1", &lake, extra);
-    let (code, body) = host.call("PUT", path, Some(("application/yaml", &v2))).unwrap();
+    let (code, body) = host
+        .call("PUT", path, Some(("application/yaml", &v2)))
+        .unwrap();
     assert_eq!(code, 200, "{body}");
     let body = host.wait_for(path, "the new version consumes", WAIT, |_, b| {
-        b["status"]["stages"][1]["plugin"] == "turnstile-window@0.1.1" && b["status"]["switch"]["pause_ms"].is_u64()
+        b["status"]["stages"][1]["plugin"] == "turnstile-window@0.1.1"
+            && b["status"]["switch"]["pause_ms"].is_u64()
     });
     assert!(replay.wait().unwrap().success(), "the replay succeeds");
     let pause = body["status"]["longest_switch_pause_ms"].as_u64().unwrap();
     println!("FIGURE longest consumption pause of a plugin switch under load: {pause} ms");
     host.wait_for(path, "the topic is consumed", WAIT, |_, b| {
-        b["status"]["lag"].as_array().is_some_and(|l| !l.is_empty() && l.iter().all(|p| p["lag"] == 0))
+        b["status"]["lag"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty() && l.iter().all(|p| p["lag"] == 0))
     });
     (host, broker, pause)
 }
@@ -261,7 +338,10 @@ fn a_window_plugin_switch_under_load_is_measured() {
 fn a_window_plugin_switch_under_load_equals_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("checkpoints");
-    let extra = format!("checkpoint: {{ url: \"file://{}\", interval: 2s }}\n", state.display());
+    let extra = format!(
+        "checkpoint: {{ url: \"file://{}\", interval: 2s }}\n",
+        state.display()
+    );
     let (host, broker, _pause) = switch_under_load(dir.path(), &extra);
     assert!(host.terminate(), "a final checkpoint, then exit 0");
     let spec = dir.path().join("pipelines/upgrade.yaml");
@@ -270,7 +350,11 @@ fn a_window_plugin_switch_under_load_equals_the_oracle() {
         .arg(&spec)
         .env(
             "SLUICE_PLUGIN_PATH",
-            format!("{}:{}", sluice_plugin_artifacts::PLUGIN_DIR, dir.path().join("plugins").display()),
+            format!(
+                "{}:{}",
+                sluice_plugin_artifacts::PLUGIN_DIR,
+                dir.path().join("plugins").display()
+            ),
         ));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Pipeline `upgrade` finished."), "{stdout}");

@@ -144,7 +144,7 @@ fn kill_9_at_random_points_still_gives_each_window_exactly_once() {
         "the run finished before 5 kills: make them earlier"
     );
 
-    let out = ok(&mut pipeline(dir.path(), &broker.bootstrap(), &lake).stdout(Stdio::piped()));
+    let out = ok(pipeline(dir.path(), &broker.bootstrap(), &lake).stdout(Stdio::piped()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("Pipeline `turnstile` finished."),

@@ -3,7 +3,10 @@
 //! `$HOME/.cache/sluice/venv`): no 5xx, every status, content type, header and body as
 //! documented, 401 without the token, 405 with `Allow` for undocumented methods.
 
-#[allow(unused_imports, reason = "only the sluice command of the helpers is used")]
+#[allow(
+    unused_imports,
+    reason = "only the sluice command of the helpers is used"
+)]
 mod common;
 
 use std::io::{Read, Write};

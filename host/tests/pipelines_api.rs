@@ -60,7 +60,7 @@ impl Api {
             request = request
                 .header("content-type", content_type)
                 .header("content-length", text.len())
-                .body(text.to_owned());
+                .body(text);
         }
         let mut state = sluice_host::api::ApiState::new(self.manager.host());
         state.manager = Some(self.manager.clone());
@@ -71,7 +71,8 @@ impl Api {
         let value = if body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+            serde_json::from_slice(body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
         };
         (status, value)
     }
@@ -88,7 +89,10 @@ impl Api {
             if code == 200 && body["status"]["state"] == state {
                 return body;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "`{name}` never became {state}: {body}");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "`{name}` never became {state}: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -100,26 +104,43 @@ impl Api {
 
 fn is_error(body: &Value, code: &str) {
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert!(body.get("details").is_some(), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_replace_and_delete_keep_the_folder_in_step() {
     let api = Api::new();
-    assert_eq!(api.get("/api/v1/pipelines").await, (200, serde_json::json!([])));
+    assert_eq!(
+        api.get("/api/v1/pipelines").await,
+        (200, serde_json::json!([]))
+    );
     let spec = webhook_spec("hook", "cumulative");
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/yaml", &spec))).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/yaml", &spec)),
+        )
+        .await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["name"], "hook");
     assert_eq!(std::fs::read_to_string(api.file("hook")).unwrap(), spec);
     let running = api.wait_state("hook", "running").await;
-    assert_eq!(running["spec"]["steps"][1]["window"]["config"]["counters"], "cumulative");
+    assert_eq!(
+        running["spec"]["steps"][1]["window"]["config"]["counters"],
+        "cumulative"
+    );
     let stages = running["status"]["stages"].as_array().unwrap();
     assert_eq!(stages.len(), 2, "{running}");
     assert_eq!(stages[0]["plugin"], "turnstile-parse@0.1.0");
 
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("text/yaml", &spec))).await;
+    let (code, body) = api
+        .call("POST", "/api/v1/pipelines", Some(("text/yaml", &spec)))
+        .await;
     assert_eq!(code, 409, "{body}");
     is_error(&body, "pipeline_exists");
 
@@ -128,20 +149,44 @@ async fn create_replace_and_delete_keep_the_folder_in_step() {
     assert_eq!(list[0]["name"], "hook");
     assert_eq!(list[0]["state"], "running");
     assert_eq!(list[0]["plugins"][1], "turnstile-window@0.1.0");
-    assert!(list[0]["file"].as_str().unwrap().ends_with("hook.yaml"), "{list}");
+    assert!(
+        list[0]["file"].as_str().unwrap().ends_with("hook.yaml"),
+        "{list}"
+    );
 
     let changed = webhook_spec("hook", "incremental");
-    let (code, body) = api.call("PUT", "/api/v1/pipelines/hook", Some(("application/x-yaml", &changed))).await;
+    let (code, body) = api
+        .call(
+            "PUT",
+            "/api/v1/pipelines/hook",
+            Some(("application/x-yaml", &changed)),
+        )
+        .await;
     assert_eq!(code, 200, "{body}");
     let replaced = api.wait_state("hook", "running").await;
-    assert_eq!(replaced["spec"]["steps"][1]["window"]["config"]["counters"], "incremental");
+    assert_eq!(
+        replaced["spec"]["steps"][1]["window"]["config"]["counters"],
+        "incremental"
+    );
     assert_eq!(std::fs::read_to_string(api.file("hook")).unwrap(), changed);
 
     let other = webhook_spec("other", "cumulative");
-    let (code, body) = api.call("PUT", "/api/v1/pipelines/hook", Some(("application/yaml", &other))).await;
+    let (code, body) = api
+        .call(
+            "PUT",
+            "/api/v1/pipelines/hook",
+            Some(("application/yaml", &other)),
+        )
+        .await;
     assert_eq!(code, 400, "{body}");
     is_error(&body, "name_mismatch");
-    let (code, body) = api.call("PUT", "/api/v1/pipelines/other", Some(("application/yaml", &other))).await;
+    let (code, body) = api
+        .call(
+            "PUT",
+            "/api/v1/pipelines/other",
+            Some(("application/yaml", &other)),
+        )
+        .await;
     assert_eq!(code, 201, "{body}");
     api.wait_state("other", "running").await;
 
@@ -160,12 +205,25 @@ async fn create_replace_and_delete_keep_the_folder_in_step() {
 async fn json_bodies_are_stored_as_yaml() {
     let api = Api::new();
     let spec: Value = serde_yaml::from_str(&webhook_spec("from-json", "cumulative")).unwrap();
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/json", &spec.to_string()))).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/json", &spec.to_string())),
+        )
+        .await;
     assert_eq!(code, 201, "{body}");
-    let stored: Value = serde_yaml::from_str(&std::fs::read_to_string(api.file("from-json")).unwrap()).unwrap();
+    let stored: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(api.file("from-json")).unwrap()).unwrap();
     assert_eq!(stored, spec);
     api.wait_state("from-json", "running").await;
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/json", "{not json"))).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/json", "{not json")),
+        )
+        .await;
     assert_eq!(code, 400);
     is_error(&body, "invalid_json");
     api.manager.shutdown().await;
@@ -175,37 +233,81 @@ async fn json_bodies_are_stored_as_yaml() {
 async fn bad_specs_and_bodies_are_4xx_with_the_place() {
     let api = Api::new();
     let bad = webhook_spec("bad", "cumulative").replace("size: 4h", "sise: 4h");
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/yaml", &bad))).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/yaml", &bad)),
+        )
+        .await;
     assert_eq!(code, 400, "{body}");
     is_error(&body, "invalid_spec");
     let error = &body["details"]["errors"][0];
-    assert_eq!((error["line"].as_u64(), error["column"].as_u64()), (Some(10), Some(7)), "{body}");
+    assert_eq!(
+        (error["line"].as_u64(), error["column"].as_u64()),
+        (Some(10), Some(7)),
+        "{body}"
+    );
     assert_eq!(error["path"], "steps[1].window", "{body}");
-    assert!(error["message"].as_str().unwrap().contains("unknown field `sise`"), "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `sise`"),
+        "{body}"
+    );
 
     let missing = webhook_spec("bad", "cumulative").replace("turnstile-parse@^0.1", "nope@^1");
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/yaml", &missing))).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/yaml", &missing)),
+        )
+        .await;
     assert_eq!(code, 400, "{body}");
     let error = &body["details"]["errors"][0];
     assert_eq!(error["line"], 6, "{body}");
-    assert!(error["message"].as_str().unwrap().contains("no plugin named `nope`"), "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no plugin named `nope`"),
+        "{body}"
+    );
     assert!(!api.file("bad").exists(), "a refused spec is not written");
 
     for garbage in ["", ": : :", "\u{0}\u{1}"] {
-        let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/yaml", garbage))).await;
+        let (code, body) = api
+            .call(
+                "POST",
+                "/api/v1/pipelines",
+                Some(("application/yaml", garbage)),
+            )
+            .await;
         assert_eq!(code, 400, "{garbage:?}: {body}");
         is_error(&body, "invalid_spec");
     }
     let spec = webhook_spec("p", "cumulative");
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("text/plain", &spec))).await;
+    let (code, body) = api
+        .call("POST", "/api/v1/pipelines", Some(("text/plain", &spec)))
+        .await;
     assert_eq!(code, 415, "{body}");
     is_error(&body, "unsupported_media_type");
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("", &spec))).await;
+    let (code, body) = api
+        .call("POST", "/api/v1/pipelines", Some(("", &spec)))
+        .await;
     assert_eq!(code, 415, "{body}");
     let (code, body) = api.call("POST", "/api/v1/pipelines", None).await;
     assert_eq!(code, 411, "a body needs its length: {body}");
     let huge = "#".repeat(2 << 20);
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/yaml", &huge))).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/yaml", &huge)),
+        )
+        .await;
     assert_eq!(code, 413, "{body}");
     is_error(&body, "payload_too_large");
     assert_eq!(api.get("/api/v1/pipelines").await.1, serde_json::json!([]));
@@ -215,12 +317,23 @@ async fn bad_specs_and_bodies_are_4xx_with_the_place() {
 async fn pause_resume_restart_offsets_and_connectors() {
     let api = Api::new();
     let spec = webhook_spec("hook", "cumulative");
-    api.call("POST", "/api/v1/pipelines", Some(("application/yaml", &spec))).await;
+    api.call(
+        "POST",
+        "/api/v1/pipelines",
+        Some(("application/yaml", &spec)),
+    )
+    .await;
     api.wait_state("hook", "running").await;
     assert_eq!(api.get("/readyz").await.0, 200);
 
     let offsets = r#"{"reset":"earliest"}"#;
-    let (code, body) = api.call("PUT", "/api/v1/pipelines/hook/offsets", Some(("application/json", offsets))).await;
+    let (code, body) = api
+        .call(
+            "PUT",
+            "/api/v1/pipelines/hook/offsets",
+            Some(("application/json", offsets)),
+        )
+        .await;
     assert_eq!(code, 409, "offsets are reset only while paused: {body}");
     is_error(&body, "conflict");
 
@@ -230,20 +343,44 @@ async fn pause_resume_restart_offsets_and_connectors() {
     let (code, body) = api.get("/readyz").await;
     assert_eq!(code, 503, "{body}");
     is_error(&body, "not_ready");
-    let (code, body) = api.call("PUT", "/api/v1/pipelines/hook/offsets", Some(("application/json", offsets))).await;
+    let (code, body) = api
+        .call(
+            "PUT",
+            "/api/v1/pipelines/hook/offsets",
+            Some(("application/json", offsets)),
+        )
+        .await;
     assert_eq!(code, 400, "an http source has no offsets: {body}");
     is_error(&body, "unsupported");
-    for bad in [r#"{"reset":"middle"}"#, r#"{}"#, "[1]", r#"{"partitions":[{"partition":0,"offset":-4}]}"#] {
-        let (code, body) = api.call("PUT", "/api/v1/pipelines/hook/offsets", Some(("application/json", bad))).await;
+    for bad in [
+        r#"{"reset":"middle"}"#,
+        r#"{}"#,
+        "[1]",
+        r#"{"partitions":[{"partition":0,"offset":-4}]}"#,
+    ] {
+        let (code, body) = api
+            .call(
+                "PUT",
+                "/api/v1/pipelines/hook/offsets",
+                Some(("application/json", bad)),
+            )
+            .await;
         assert_eq!(code, 400, "{bad}: {body}");
         is_error(&body, "invalid_offsets");
     }
-    assert_eq!(api.get("/api/v1/pipelines/hook/offsets").await, (200, serde_json::json!({ "partitions": [] })));
+    assert_eq!(
+        api.get("/api/v1/pipelines/hook/offsets").await,
+        (200, serde_json::json!({ "partitions": [] }))
+    );
 
-    let (code, status) = api.call("POST", "/api/v1/pipelines/hook/resume", None).await;
+    let (code, status) = api
+        .call("POST", "/api/v1/pipelines/hook/resume", None)
+        .await;
     assert_eq!(code, 202, "{status}");
     api.wait_state("hook", "running").await;
-    let (code, status) = api.call("POST", "/api/v1/pipelines/hook/restart", None).await;
+    let (code, status) = api
+        .call("POST", "/api/v1/pipelines/hook/restart", None)
+        .await;
     assert_eq!(code, 202, "{status}");
     api.wait_state("hook", "running").await;
 
@@ -254,17 +391,36 @@ async fn pause_resume_restart_offsets_and_connectors() {
     assert_eq!(connectors[1]["name"], "live");
     assert_eq!(connectors[1]["kind"], "sink");
     assert_eq!(connectors[1]["state"], "running");
-    let (code, body) = api.call("POST", "/api/v1/pipelines/hook/connectors/live/restart", None).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines/hook/connectors/live/restart",
+            None,
+        )
+        .await;
     assert_eq!(code, 202, "{body}");
-    let (code, body) = api.call("POST", "/api/v1/pipelines/hook/connectors/nope/restart", None).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines/hook/connectors/nope/restart",
+            None,
+        )
+        .await;
     assert_eq!(code, 404, "{body}");
     is_error(&body, "connector_not_found");
-    for path in ["/api/v1/pipelines/nope/pause", "/api/v1/pipelines/nope/resume", "/api/v1/pipelines/nope/restart"] {
+    for path in [
+        "/api/v1/pipelines/nope/pause",
+        "/api/v1/pipelines/nope/resume",
+        "/api/v1/pipelines/nope/restart",
+    ] {
         let (code, body) = api.call("POST", path, None).await;
         assert_eq!(code, 404, "{path}: {body}");
         is_error(&body, "pipeline_not_found");
     }
-    for path in ["/api/v1/pipelines/nope/offsets", "/api/v1/pipelines/nope/connectors"] {
+    for path in [
+        "/api/v1/pipelines/nope/offsets",
+        "/api/v1/pipelines/nope/connectors",
+    ] {
         assert_eq!(api.get(path).await.0, 404, "{path}");
     }
     api.manager.shutdown().await;
@@ -285,7 +441,13 @@ async fn a_file_pipeline_finishes_with_its_counters_in_the_metrics() {
         r#"http: { listen: "127.0.0.1:0", path: /ingest }"#,
         &format!("file: {{ paths: [{:?}] }}", data.display().to_string()),
     );
-    let (code, body) = api.call("POST", "/api/v1/pipelines", Some(("application/yaml", &spec))).await;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/yaml", &spec)),
+        )
+        .await;
     assert_eq!(code, 201, "{body}");
     let done = api.wait_state("replay", "finished").await;
     let stages = &done["status"]["stages"];

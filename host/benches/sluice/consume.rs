@@ -31,6 +31,7 @@ pub fn consume_all(brokers: &str, topic: &str, group: &str) -> (Duration, u64, u
         max_records: 8192,
         max_wait: Duration::from_millis(100),
         once: true,
+        resume: None,
     };
     let start = Instant::now();
     let consumer = consumer(&settings).expect("the consumer is created");

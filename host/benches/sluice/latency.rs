@@ -218,10 +218,9 @@ fn pass_through(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
                 .trim_matches('"')
                 .strip_prefix('L')
                 .and_then(|l| l.split(':').next())
+                && let Ok(seq) = seq.parse()
             {
-                if let Ok(seq) = seq.parse() {
-                    a.lock().unwrap().entry(seq).or_insert(at);
-                }
+                a.lock().unwrap().entry(seq).or_insert(at);
             }
         }
     });
@@ -231,6 +230,7 @@ fn pass_through(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
     // Warm-up: until rows come out (the consumer group is assigned), then one more second.
     if !wait_for_output(&producer, "bench-latency-pass", base, &arrived, make) {
         let _ = child.kill();
+        let _ = child.wait();
         return Vec::new();
     }
     let sent = send_paced(
@@ -307,6 +307,7 @@ fn early_result(broker: &Broker, dir: &Path, run: usize) -> Vec<f64> {
     };
     if !wait_for_output(&producer, "bench-latency-early", base, &arrived, make) {
         let _ = child.kill();
+        let _ = child.wait();
         return Vec::new();
     }
     let sent = send_paced(
@@ -394,10 +395,10 @@ fn note_rows(line: &str, at: i64, arrived: &Mutex<HashMap<u64, i64>>) {
     }
     let mut arrived = arrived.lock().unwrap();
     for row in event["rows"].as_array().into_iter().flatten() {
-        if let Some(seq) = row["station"].as_str().and_then(|s| s.strip_prefix("LAT")) {
-            if let Ok(seq) = seq.parse() {
-                arrived.entry(seq).or_insert(at);
-            }
+        if let Some(seq) = row["station"].as_str().and_then(|s| s.strip_prefix("LAT"))
+            && let Ok(seq) = seq.parse()
+        {
+            arrived.entry(seq).or_insert(at);
         }
     }
 }

@@ -52,21 +52,21 @@ fn main() {
         engine::run(&weeks, runs, &mut report);
     }
     let broker = (on("e2e") || on("latency")).then(cli::Broker::start);
-    if let Some(broker) = &broker {
-        if on("e2e") {
-            for &r in &replicas {
-                e2e::run(broker, &weeks, r, runs, &mut report);
-            }
+    if let Some(broker) = &broker
+        && on("e2e")
+    {
+        for &r in &replicas {
+            e2e::run(broker, &weeks, r, runs, &mut report);
         }
     }
     if on("spark") || on("e2e") {
         let enabled = on("spark") && env_or("SPARK", "1") != "0";
         spark::run(enabled, &replicas, runs, &mut report);
     }
-    if let Some(broker) = &broker {
-        if on("latency") {
-            latency::run(broker, runs, &mut report);
-        }
+    if let Some(broker) = &broker
+        && on("latency")
+    {
+        latency::run(broker, runs, &mut report);
     }
     drop(broker);
     println!("\n{}", report.render());

@@ -210,13 +210,13 @@ pub fn uninstall(state: &ApiState, plugin: &Arc<Plugin>) -> Result<(), ApiError>
         )
         .with_details(json!({ "pipelines": users })));
     }
-    if let Err(error) = std::fs::remove_file(&plugin.path) {
-        if error.kind() != std::io::ErrorKind::NotFound {
-            return Err(ApiError::internal(format!(
-                "cannot remove {}: {error}",
-                plugin.path.display()
-            )));
-        }
+    if let Err(error) = std::fs::remove_file(&plugin.path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(ApiError::internal(format!(
+            "cannot remove {}: {error}",
+            plugin.path.display()
+        )));
     }
     state.registry.remove(&plugin.name, &plugin.version);
     tracing::info!(plugin = %plugin.id(), "An uploaded plugin was deleted.");

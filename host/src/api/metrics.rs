@@ -39,11 +39,26 @@ fn escape(label: &str) -> String {
 
 /// The stage counters each family reads, with its help text.
 const STAGE_COUNTERS: [(&str, &str); 5] = [
-    ("sluice_records_in_total", "Records into a stage (stage=\"source\": read from the source)."),
-    ("sluice_records_out_total", "Records out of a stage (stage=\"sinks\": rows written to the sinks)."),
-    ("sluice_records_failed_total", "Records a stage rejected (dead-lettered)."),
-    ("sluice_bytes_in_total", "Bytes of the records into a stage."),
-    ("sluice_bytes_out_total", "Bytes of the records out of a stage."),
+    (
+        "sluice_records_in_total",
+        "Records into a stage (stage=\"source\": read from the source).",
+    ),
+    (
+        "sluice_records_out_total",
+        "Records out of a stage (stage=\"sinks\": rows written to the sinks).",
+    ),
+    (
+        "sluice_records_failed_total",
+        "Records a stage rejected (dead-lettered).",
+    ),
+    (
+        "sluice_bytes_in_total",
+        "Bytes of the records into a stage.",
+    ),
+    (
+        "sluice_bytes_out_total",
+        "Bytes of the records out of a stage.",
+    ),
 ];
 
 /// The Prometheus text of every pipeline of `manager`.
@@ -62,8 +77,16 @@ pub async fn render(manager: &Manager) -> String {
             let name = name.as_str();
             let s = &detail.status;
             match i {
-                0 => family.sample(metric, &[("pipeline", name), ("stage", "source")], s.records_in),
-                1 => family.sample(metric, &[("pipeline", name), ("stage", "sinks")], s.rows_out),
+                0 => family.sample(
+                    metric,
+                    &[("pipeline", name), ("stage", "source")],
+                    s.records_in,
+                ),
+                1 => family.sample(
+                    metric,
+                    &[("pipeline", name), ("stage", "sinks")],
+                    s.rows_out,
+                ),
                 _ => {}
             }
             for info in stages {
@@ -85,7 +108,11 @@ pub async fn render(manager: &Manager) -> String {
     out
 }
 
-type Snapshot = (String, crate::manager::Detail, Vec<crate::runtime::StageInfo>);
+type Snapshot = (
+    String,
+    crate::manager::Detail,
+    Vec<crate::runtime::StageInfo>,
+);
 
 fn plugin_metrics(out: &mut String, snapshots: &[Snapshot]) {
     let metric = "sluice_plugin_call_seconds_total";
@@ -94,7 +121,11 @@ fn plugin_metrics(out: &mut String, snapshots: &[Snapshot]) {
         let name = name.as_str();
         for info in stages {
             let seconds = info.counters.call_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let labels = [("pipeline", name), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
+            let labels = [
+                ("pipeline", name),
+                ("stage", info.stage.as_str()),
+                ("plugin", info.plugin.as_str()),
+            ];
             family.sample(metric, &labels, seconds);
         }
     }
@@ -103,26 +134,61 @@ fn plugin_metrics(out: &mut String, snapshots: &[Snapshot]) {
     for (name, _, stages) in snapshots {
         let name = name.as_str();
         for info in stages {
-            let labels = [("pipeline", name), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
+            let labels = [
+                ("pipeline", name),
+                ("stage", info.stage.as_str()),
+                ("plugin", info.plugin.as_str()),
+            ];
             family.sample(metric, &labels, info.counters.calls.load(Ordering::Relaxed));
         }
     }
     let metric = "sluice_plugin_memory_bytes";
-    let mut family = Family::new(out, metric, "gauge", "Linear memory of a stage's plugin instance.");
+    let mut family = Family::new(
+        out,
+        metric,
+        "gauge",
+        "Linear memory of a stage's plugin instance.",
+    );
     for (name, _, stages) in snapshots {
         let name = name.as_str();
         for info in stages {
-            let labels = [("pipeline", name), ("stage", info.stage.as_str()), ("plugin", info.plugin.as_str())];
-            family.sample(metric, &labels, info.counters.memory_bytes.load(Ordering::Relaxed));
+            let labels = [
+                ("pipeline", name),
+                ("stage", info.stage.as_str()),
+                ("plugin", info.plugin.as_str()),
+            ];
+            family.sample(
+                metric,
+                &labels,
+                info.counters.memory_bytes.load(Ordering::Relaxed),
+            );
         }
     }
 }
 
+/// Reads one gauge from a pipeline's status.
+type Gauge = fn(&crate::manager::StatusView) -> f64;
+
 fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot]) {
-    let simple: [(&str, &str, &str, fn(&crate::manager::StatusView) -> f64); 3] = [
-        ("sluice_dead_letters_total", "counter", "Records sent to the dead-letter destination.", |s| s.dead_letters as f64),
-        ("sluice_late_dropped_total", "counter", "Late records dropped.", |s| s.late_dropped as f64),
-        ("sluice_switch_pause_seconds_max", "gauge", "Longest consumption pause of a switch between runs.", |s| s.longest_switch_pause_ms as f64 / 1000.0),
+    let simple: [(&str, &str, &str, Gauge); 3] = [
+        (
+            "sluice_dead_letters_total",
+            "counter",
+            "Records sent to the dead-letter destination.",
+            |s| s.dead_letters as f64,
+        ),
+        (
+            "sluice_late_dropped_total",
+            "counter",
+            "Late records dropped.",
+            |s| s.late_dropped as f64,
+        ),
+        (
+            "sluice_switch_pause_seconds_max",
+            "gauge",
+            "Longest consumption pause of a switch between runs.",
+            |s| s.longest_switch_pause_ms as f64 / 1000.0,
+        ),
     ];
     for (metric, kind, help, value) in simple {
         let mut family = Family::new(out, metric, kind, help);
@@ -132,7 +198,12 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
         }
     }
     let metric = "sluice_watermark_delay_seconds";
-    let mut family = Family::new(out, metric, "gauge", "Wall clock minus the pipeline's watermark.");
+    let mut family = Family::new(
+        out,
+        metric,
+        "gauge",
+        "Wall clock minus the pipeline's watermark.",
+    );
     for (name, detail, _) in snapshots {
         let name = name.as_str();
         if let Some(delay) = detail.status.watermark_delay_seconds {
@@ -140,16 +211,30 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
         }
     }
     let metric = "sluice_consumer_lag";
-    let mut family = Family::new(out, metric, "gauge", "Records between the committed offset and the end of a partition.");
+    let mut family = Family::new(
+        out,
+        metric,
+        "gauge",
+        "Records between the committed offset and the end of a partition.",
+    );
     for (name, detail, _) in snapshots {
         let name = name.as_str();
         for lag in &detail.status.lag {
             let partition = lag.partition.to_string();
-            family.sample(metric, &[("pipeline", name), ("partition", partition.as_str())], lag.lag);
+            family.sample(
+                metric,
+                &[("pipeline", name), ("partition", partition.as_str())],
+                lag.lag,
+            );
         }
     }
     let metric = "sluice_pipeline_state";
-    let mut family = Family::new(out, metric, "gauge", "1 for the pipeline's current state, 0 for the others.");
+    let mut family = Family::new(
+        out,
+        metric,
+        "gauge",
+        "1 for the pipeline's current state, 0 for the others.",
+    );
     for (name, detail, _) in snapshots {
         let name = name.as_str();
         for state in State::ALL {
@@ -158,16 +243,29 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
         }
     }
     let metric = "sluice_up";
-    let mut family = Family::new(out, metric, "gauge", "Whether the pipeline is running (1) or not (0).");
+    let mut family = Family::new(
+        out,
+        metric,
+        "gauge",
+        "Whether the pipeline is running (1) or not (0).",
+    );
     for (name, detail, _) in snapshots {
         let name = name.as_str();
-        family.sample(metric, &[("pipeline", name)], u8::from(detail.status.state == State::Running));
+        family.sample(
+            metric,
+            &[("pipeline", name)],
+            u8::from(detail.status.state == State::Running),
+        );
     }
     let metric = "sluice_sink_rows_written_total";
     let mut family = Family::new(out, metric, "counter", "Rows a sink reports written.");
     for (name, _, _) in snapshots {
         let name = name.as_str();
-        let sinks = manager.host().live.latest(name, "connectors").map_or(Json::Null, |c| c["sinks"].clone());
+        let sinks = manager
+            .host()
+            .live
+            .latest(name, "connectors")
+            .map_or(Json::Null, |c| c["sinks"].clone());
         for sink in sinks.as_array().into_iter().flatten() {
             if let Some(rows) = sink["rows_written"].as_u64() {
                 let kind = sink["sink"].as_str().unwrap_or("sink");

@@ -41,15 +41,23 @@ impl From<ManagerError> for ApiError {
     fn from(error: ManagerError) -> Self {
         let message = error.to_string();
         match error {
-            ManagerError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "pipeline_not_found", message),
+            ManagerError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "pipeline_not_found", message)
+            }
             ManagerError::ConnectorNotFound { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "connector_not_found", message)
             }
-            ManagerError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "pipeline_exists", message),
+            ManagerError::Exists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "pipeline_exists", message)
+            }
             ManagerError::Invalid(errors) => {
                 let list: Vec<SpecErrorView> = errors.0.iter().map(SpecErrorView::from).collect();
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_spec", "The spec is not valid.")
-                    .with_details(json!({ "errors": list }))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_spec",
+                    "The spec is not valid.",
+                )
+                .with_details(json!({ "errors": list }))
             }
             ManagerError::NameMismatch { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "name_mismatch", message)
@@ -58,7 +66,9 @@ impl From<ManagerError> for ApiError {
             ManagerError::Unsupported(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "unsupported", message)
             }
-            ManagerError::BadRequest(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message),
+            ManagerError::BadRequest(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+            }
             ManagerError::Internal(error) => ApiError::internal(format!("{error:#}")),
         }
     }
@@ -78,7 +88,11 @@ fn spec_text(content_type: Option<&str>, body: &Bytes) -> Result<String, ApiErro
         .unwrap_or_default();
     let text = || {
         std::str::from_utf8(body).map(str::to_owned).map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "The body is not UTF-8 text.")
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "The body is not UTF-8 text.",
+            )
         })
     };
     if YAML_TYPES.contains(&media.as_str()) {
@@ -86,7 +100,11 @@ fn spec_text(content_type: Option<&str>, body: &Bytes) -> Result<String, ApiErro
     }
     if media == "application/json" {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("The body is not valid JSON: {e}."))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("The body is not valid JSON: {e}."),
+            )
         })?;
         return serde_yaml::to_string(&value).map_err(ApiError::internal);
     }
@@ -96,7 +114,11 @@ fn spec_text(content_type: Option<&str>, body: &Bytes) -> Result<String, ApiErro
         format!(
             "A spec is sent as YAML (Content-Type: application/yaml) or JSON (application/json), \
              not `{}`.",
-            if media.is_empty() { "no content type" } else { &media }
+            if media.is_empty() {
+                "no content type"
+            } else {
+                &media
+            }
         ),
     ))
 }
@@ -110,7 +132,11 @@ async fn create(manager: Manager, content_type: Option<String>, body: Bytes) -> 
 async fn put(name: String, manager: Manager, content_type: Option<String>, body: Bytes) -> Answer {
     let text = spec_text(content_type.as_deref(), &body)?;
     let (detail, created) = manager.put(&name, &text).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     reply(status, &detail)
 }
 
@@ -161,12 +187,18 @@ fn offsets_request(body: &Bytes) -> Result<OffsetsRequest, ApiError> {
         ))
     })?;
     match (parsed.partitions, parsed.reset.as_deref()) {
-        (Some(list), None) if list.iter().all(|p| p.offset >= 0) => Ok(OffsetsRequest::Partitions(list)),
+        (Some(list), None) if list.iter().all(|p| p.offset >= 0) => {
+            Ok(OffsetsRequest::Partitions(list))
+        }
         (Some(_), None) => Err(bad("An offset must be 0 or more.".into())),
         (None, Some("earliest")) => Ok(OffsetsRequest::Earliest),
         (None, Some("latest")) => Ok(OffsetsRequest::Latest),
-        (None, Some(other)) => Err(bad(format!("`reset` is `earliest` or `latest`, not `{other}`."))),
-        _ => Err(bad("Give either `partitions` or `reset`, not both or neither.".into())),
+        (None, Some(other)) => Err(bad(format!(
+            "`reset` is `earliest` or `latest`, not `{other}`."
+        ))),
+        _ => Err(bad(
+            "Give either `partitions` or `reset`, not both or neither.".into(),
+        )),
     }
 }
 
@@ -206,7 +238,10 @@ async fn connectors(name: String, manager: Manager) -> Answer {
 }
 
 async fn restart_connector(name: String, connector: String, manager: Manager) -> Answer {
-    reply(StatusCode::ACCEPTED, &manager.restart_connector(&name, &connector).await?)
+    reply(
+        StatusCode::ACCEPTED,
+        &manager.restart_connector(&name, &connector).await?,
+    )
 }
 
 /// Turns a handler's result into a reply (errors as JSON).
@@ -292,7 +327,7 @@ fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
         .and(auth.clone())
         .and(with.clone())
         .and(content_type)
-        .and(body.clone())
+        .and(body)
         .then(create)
         .map(respond);
     let put = warp::path!("api" / "v1" / "pipelines" / String)
@@ -300,7 +335,7 @@ fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
         .and(auth.clone())
         .and(with.clone())
         .and(content_type)
-        .and(body.clone())
+        .and(body)
         .then(put)
         .map(respond);
     let delete = warp::path!("api" / "v1" / "pipelines" / String)
@@ -323,12 +358,13 @@ fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
         .and(body)
         .then(put_offsets)
         .map(respond);
-    let restart = warp::path!("api" / "v1" / "pipelines" / String / "connectors" / String / "restart")
-        .and(warp::post())
-        .and(auth)
-        .and(with)
-        .then(restart_connector)
-        .map(respond);
+    let restart =
+        warp::path!("api" / "v1" / "pipelines" / String / "connectors" / String / "restart")
+            .and(warp::post())
+            .and(auth)
+            .and(with)
+            .then(restart_connector)
+            .map(respond);
     create
         .or(put)
         .unify()

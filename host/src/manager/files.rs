@@ -17,7 +17,9 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
     let folder = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder)
         .with_context(|| format!("Cannot create the pipelines folder `{}`.", folder.display()))?;
-    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let temp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&temp)?;
@@ -34,9 +36,10 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Removes `path`; a file already gone is fine.
 pub fn remove(path: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(anyhow::anyhow!("Cannot remove the spec file `{}`: {e}.", path.display()))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(anyhow::anyhow!(
+            "Cannot remove the spec file `{}`: {e}.",
+            path.display()
+        )),
         _ => Ok(()),
     }
 }

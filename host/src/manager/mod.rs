@@ -242,7 +242,11 @@ impl Manager {
             Err(_) => Vec::new(),
         };
         let now = std::time::Instant::now();
-        self.inner.lags.lock().expect("lag lock").insert(name.to_owned(), (now, lag.clone()));
+        self.inner
+            .lags
+            .lock()
+            .expect("lag lock")
+            .insert(name.to_owned(), (now, lag.clone()));
         lag
     }
 }

@@ -115,7 +115,10 @@ fn read(group: &KafkaGroup) -> anyhow::Result<Vec<(i32, i64, i64, i64)>> {
     let mut out = Vec::new();
     for p in partitions {
         let (low, high) = consumer.fetch_watermarks(&group.topic, p, TIMEOUT)?;
-        let offset = match committed.find_partition(&group.topic, p).map(|e| e.offset()) {
+        let offset = match committed
+            .find_partition(&group.topic, p)
+            .map(|e| e.offset())
+        {
             Some(Offset::Offset(o)) => o,
             _ => -1,
         };
@@ -164,7 +167,11 @@ pub fn reset_offsets(
             .iter()
             .map(|&(partition, _, low, high)| PartitionOffset {
                 partition,
-                offset: if *request == OffsetsRequest::Earliest { low } else { high },
+                offset: if *request == OffsetsRequest::Earliest {
+                    low
+                } else {
+                    high
+                },
             })
             .collect(),
     };
@@ -172,15 +179,17 @@ pub fn reset_offsets(
     for t in &targets {
         tpl.add_partition_offset(&group.topic, t.partition, Offset::Offset(t.offset))?;
     }
-    client(group)?
-        .commit(&tpl, CommitMode::Sync)
-        .context("The broker refused to commit the offsets (is a consumer of the group still running?).")?;
+    client(group)?.commit(&tpl, CommitMode::Sync).context(
+        "The broker refused to commit the offsets (is a consumer of the group still running?).",
+    )?;
     Ok(targets)
 }
 
 impl Manager {
     fn group_of(&self, name: &str) -> Result<KafkaGroup, ManagerError> {
-        let loaded = self.loaded(name).ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
+        let loaded = self
+            .loaded(name)
+            .ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
         kafka_group(&self.inner.host, &loaded)?.ok_or_else(|| {
             ManagerError::Unsupported(format!(
                 "Pipeline `{name}` does not read Kafka: a file source replays its files from the \
@@ -212,7 +221,9 @@ impl Manager {
         request: OffsetsRequest,
     ) -> Result<Vec<PartitionOffset>, ManagerError> {
         let _ops = self.inner.ops.lock().await;
-        let state = self.state(name).ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
+        let state = self
+            .state(name)
+            .ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
         if !matches!(state, State::Paused | State::Stopped) {
             return Err(ManagerError::Conflict(format!(
                 "Pipeline `{name}` is {}: pause it before resetting its offsets.",

@@ -44,7 +44,11 @@ impl Manager {
 
     /// Writes `text` to `<folder>/<name>.yaml` (or the existing file of `name`) and notes
     /// its hash so that the watcher does not apply it a second time.
-    fn write_spec(&self, name: &str, text: &str) -> Result<(std::path::PathBuf, String), ManagerError> {
+    fn write_spec(
+        &self,
+        name: &str,
+        text: &str,
+    ) -> Result<(std::path::PathBuf, String), ManagerError> {
         let file = self
             .entries()
             .get(name)
@@ -57,7 +61,11 @@ impl Manager {
             )));
         }
         let hash = files::hash(text);
-        self.inner.seen.lock().expect("seen lock").insert(file.clone(), hash.clone());
+        self.inner
+            .seen
+            .lock()
+            .expect("seen lock")
+            .insert(file.clone(), hash.clone());
         files::write_atomic(&file, text)?;
         Ok((file, hash))
     }
@@ -101,7 +109,10 @@ impl Manager {
             self.add(name, text, loaded)?;
         } else {
             let (_, hash) = self.write_spec(name, text)?;
-            tracing::info!(pipeline = name, "The pipeline's spec was replaced through the API.");
+            tracing::info!(
+                pipeline = name,
+                "The pipeline's spec was replaced through the API."
+            );
             self.replace(name, loaded, text, hash).await;
         }
         drop(ops);
@@ -134,7 +145,11 @@ impl Manager {
         self.stop_run(name, State::Stopped).await;
         let removed = self.entries().remove(name);
         if let Some(entry) = removed {
-            self.inner.seen.lock().expect("seen lock").remove(&entry.file);
+            self.inner
+                .seen
+                .lock()
+                .expect("seen lock")
+                .remove(&entry.file);
             files::remove(&entry.file)?;
             tracing::info!(pipeline = name, file = %entry.file.display(), "The pipeline was deleted.");
         }
@@ -220,7 +235,10 @@ impl Manager {
         if let Some(old) = self.name_of_file(path).filter(|old| *old != name) {
             self.stop_run(&old, State::Stopped).await;
             self.entries().remove(&old);
-            tracing::info!(pipeline = old, "The pipeline was renamed in its file; the old name is removed.");
+            tracing::info!(
+                pipeline = old,
+                "The pipeline was renamed in its file; the old name is removed."
+            );
         }
         let other = self.entries().get(&name).map(|e| e.file.clone());
         match other {
@@ -274,7 +292,13 @@ impl Manager {
 
     /// The spec files the manager knows (applied or refused).
     pub fn known_files(&self) -> Vec<std::path::PathBuf> {
-        self.inner.seen.lock().expect("seen lock").keys().cloned().collect()
+        self.inner
+            .seen
+            .lock()
+            .expect("seen lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Stops every pipeline (each finishes its batches in flight); they stay listed.

@@ -57,7 +57,10 @@ impl Manager {
     pub(super) async fn stop_run(&self, name: &str, state: State) -> i64 {
         let run = self.with(name, |e| e.run.take()).flatten();
         if let Some(run) = run {
-            tracing::info!(pipeline = name, "Stopping the pipeline: finishing the batches in flight.");
+            tracing::info!(
+                pipeline = name,
+                "Stopping the pipeline: finishing the batches in flight."
+            );
             run.stop().await;
         }
         self.with(name, |e| {
@@ -98,8 +101,7 @@ impl Manager {
         on_start(&running);
         tracing::info!(pipeline = name, "The pipeline is running.");
         let once = self.inner.once;
-        let result =
-            runtime::run_restarting(host, loaded, once, stop, running, on_start).await;
+        let result = runtime::run_restarting(host, loaded, once, stop, running, on_start).await;
         let requested = self
             .with(name, |e| {
                 e.run

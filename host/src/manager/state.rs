@@ -225,8 +225,7 @@ impl From<&StageInfo> for StageView {
             records_in: c.records_in.load(Ordering::Relaxed),
             records_out: c.records_out.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
-            call_seconds: Duration::from_nanos(c.call_nanos.load(Ordering::Relaxed))
-                .as_secs_f64(),
+            call_seconds: Duration::from_nanos(c.call_nanos.load(Ordering::Relaxed)).as_secs_f64(),
             memory_bytes: c.memory_bytes.load(Ordering::Relaxed),
         }
     }

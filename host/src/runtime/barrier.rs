@@ -114,7 +114,10 @@ pub type SwapResult = Result<Duration, String>;
 /// that checkpoint and takes over; if it cannot, the old one goes on and the error is
 /// reported.
 #[derive(Clone, Default)]
-pub struct ChainSwap(Arc<Mutex<Option<(Chain, mpsc::Sender<SwapResult>)>>>);
+pub struct ChainSwap(Arc<Mutex<Option<Pending>>>);
+
+/// A queued chain and where its outcome goes.
+type Pending = (Chain, mpsc::Sender<SwapResult>);
 
 impl ChainSwap {
     /// Queues `chain`; the receiver gets the outcome once the processing thread took it.
@@ -125,7 +128,7 @@ impl ChainSwap {
     }
 
     /// The queued chain, if any.
-    pub(super) fn take(&self) -> Option<(Chain, mpsc::Sender<SwapResult>)> {
+    pub(super) fn take(&self) -> Option<Pending> {
         self.0.lock().expect("swap lock").take()
     }
 }

@@ -128,7 +128,9 @@ impl Chain {
         let called = Instant::now();
         let result = stage.process(&self.engine, &flow.batch);
         let (rows, bytes) = (flow.batch.ends.len(), flow.batch.data.len());
-        stage.counters.observe(rows, bytes, &result, called.elapsed());
+        stage
+            .counters
+            .observe(rows, bytes, &result, called.elapsed());
         let memory = stage.memory_bytes() as u64;
         stage.counters.memory_bytes.store(memory, Ordering::Relaxed);
         let error = match result {
@@ -265,7 +267,9 @@ impl Chain {
             let called = Instant::now();
             let result = stage.process(&self.engine, &batch);
             let (rows, bytes) = (batch.ends.len(), batch.data.len());
-            stage.counters.observe(rows, bytes, &result, called.elapsed());
+            stage
+                .counters
+                .observe(rows, bytes, &result, called.elapsed());
             let memory = stage.memory_bytes() as u64;
             stage.counters.memory_bytes.store(memory, Ordering::Relaxed);
             match result {

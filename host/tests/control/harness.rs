@@ -19,7 +19,12 @@ pub fn free_port() -> u16 {
 
 /// One HTTP request; returns the status and the body as JSON (`Null` when empty, a string
 /// when not JSON).
-pub fn http(port: u16, method: &str, path: &str, body: Option<(&str, &str)>) -> std::io::Result<(u16, Value)> {
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &str)>,
+) -> std::io::Result<(u16, Value)> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let (content_type, text) = body.unwrap_or(("application/json", ""));
@@ -31,7 +36,10 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<(&str, &str)>) -> 
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
     let status = raw.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     let value = if body.is_empty() {
         Value::Null
     } else {
@@ -67,13 +75,22 @@ impl Sluice {
             if let Ok(Some(status)) = host.child.try_wait() {
                 panic!("`sluice run` exited with {status}:\n{}", host.log_text());
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "no /healthz:\n{}", host.log_text());
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no /healthz:\n{}",
+                host.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// One request to the API.
-    pub fn call(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> std::io::Result<(u16, Value)> {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &str)>,
+    ) -> std::io::Result<(u16, Value)> {
         http(self.port, method, path, body)
     }
 
@@ -84,7 +101,13 @@ impl Sluice {
 
     /// Polls `GET path` until `done(status, body)` holds; returns the last body. Fails the
     /// test after `timeout`, showing `what`, the last answer and the host's log.
-    pub fn wait_for(&self, path: &str, what: &str, timeout: Duration, done: impl Fn(u16, &Value) -> bool) -> Value {
+    pub fn wait_for(
+        &self,
+        path: &str,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(u16, &Value) -> bool,
+    ) -> Value {
         let started = Instant::now();
         loop {
             let (code, body) = self.get(path);
@@ -107,7 +130,9 @@ impl Sluice {
 
     /// SIGTERM, then waits for the exit (killed after 60 s); returns whether it exited 0.
     pub fn terminate(mut self) -> bool {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(60) {
             if let Ok(Some(status)) = self.child.try_wait() {
