@@ -55,7 +55,7 @@ demo: build
 	@echo "Windows are in ./lake (station=<name>/window_start=<time>/part-*.csv.gz)."
 
 test: tools test-tools
-	cargo test --release --workspace --all-targets
+	cargo test --release --workspace --all-targets --no-fail-fast
 
 lint:
 	cargo fmt --all --check

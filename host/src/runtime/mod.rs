@@ -139,16 +139,7 @@ impl Host {
         let (source, brokers) = self.start_source(loaded, once, stop, resume)?;
         let mut chain = plan::chain(self, loaded, &source.origin.topic, &source.partitions, once)?;
         if let Some(checkpoint) = &restored {
-            chain.restore(checkpoint).map_err(|e| {
-                anyhow::anyhow!(
-                    "Pipeline `{}` cannot continue from its checkpoint {} in `{}`: {e}. Use a \
-                     plugin version that can read this state, or delete the checkpoint to start \
-                     over.",
-                    spec.name,
-                    checkpoint.epoch,
-                    checkpoints.describe
-                )
-            })?;
+            Self::restore(&mut chain, checkpoint, &spec.name, &checkpoints.describe)?;
         }
         let mut sinks = Vec::new();
         let ctx = crate::sinks::SinkContext {
@@ -189,6 +180,31 @@ impl Host {
                 .as_ref()
                 .map(|m| DeadLetterThreshold::new(m.count, m.per_records)),
         })
+    }
+
+    /// Restores `checkpoint` into `chain`. A plugin that refuses the saved state (its config
+    /// changed, e.g. other counters) starts with empty window state from the checkpoint's
+    /// offsets, said in the log; a trap or limit while restoring stops the start.
+    fn restore(
+        chain: &mut Chain,
+        checkpoint: &Checkpoint,
+        name: &str,
+        store: &str,
+    ) -> anyhow::Result<()> {
+        match chain.restore(checkpoint) {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(e.source, crate::wasm::PluginError::Guest { .. }) => {
+                tracing::warn!(pipeline = name, epoch = checkpoint.epoch, reason = %e,
+                    "The window plugin refused the state of the last checkpoint (its config changed); \
+                     continuing from the checkpoint's offsets with empty window state.");
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "Pipeline `{name}` cannot continue from its checkpoint {} in `{store}`: {e}. Use a \
+                 plugin version that can read this state, or delete the checkpoint to start over.",
+                checkpoint.epoch
+            )),
+        }
     }
 
     /// Where the checkpoints of `loaded` go: `checkpoint.url`, or `<state>/checkpoints`.
