@@ -249,7 +249,8 @@ fn misbehaving_plugins_follow_their_policy_beside_a_normal_pipeline() {
     // fail: the pipeline stops, naming stage, plugin, violation and record.
     let data = run.path("hostile-fail.txt");
     let expected = format!(
-        "pipeline `hostile-fail`: Pipeline `hostile-fail` stopped: steps[0] transform \
+        "pipeline `hostile-fail`: Pipeline `hostile-fail` stopped; fix or replace the plugin, then \
+         restart it: steps[0] transform \
          hostile@0.1.0: plugin hostile@0.1.0 trapped: wasm trap: wasm `unreachable` instruction \
          executed (on_violation: fail; record at {} partition 0 offset 7)",
         data.display()
