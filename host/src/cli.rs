@@ -247,9 +247,10 @@ async fn run(cli: &Cli, path: &Path, once: bool, api: &crate::api::ApiArgs) -> a
             Ok((loaded, running)) => {
                 let name = loaded.spec.name.clone();
                 users.started(&name, crate::api::plugins_of(&host.registry, &loaded.spec));
+                let spec = loaded.clone();
                 let task = tokio::spawn(runtime::run_restarting(
                     host.clone(),
-                    loaded.clone(),
+                    move || spec.clone(),
                     once,
                     stop.clone(),
                     running,

@@ -85,20 +85,8 @@ fn objects_per_window(lake: &Path) -> Vec<(String, usize)> {
 fn kill_9_at_random_points_still_gives_each_window_exactly_once() {
     let broker = LocalBroker::start().expect("tansu starts");
     let dir = tempfile::tempdir().unwrap();
-    let mut produce = sluice(dir.path());
-    produce.args([
-        "produce",
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic",
-        "turnstile",
-        "--order",
-        "event-time",
-    ]);
-    for w in ["240106", "240113", "240120"] {
-        produce.arg("--file").arg(week(w));
-    }
-    ok(&mut produce);
+    let weeks = ["240106", "240113", "240120"];
+    produce_weeks(dir.path(), &broker.bootstrap(), "turnstile", &weeks);
     let lake = dir.path().join("lake");
     let seed = std::env::var("SLUICE_CRASH_SEED")
         .ok()

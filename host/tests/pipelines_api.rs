@@ -4,6 +4,9 @@
 //! delete, `/readyz` and `/metrics`. The folder is the source of truth: every create writes
 //! `<name>.yaml`, every delete removes it.
 
+#[allow(unused_imports, reason = "only the spec helper is used")]
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,26 +15,7 @@ use serde_json::Value;
 use sluice_host::manager::Manager;
 use sluice_host::runtime::Host;
 
-/// A webhook pipeline (nothing posted: it runs until stopped).
-fn webhook_spec(name: &str, counters: &str) -> String {
-    format!(
-        r#"version: 1
-name: {name}
-source:
-  http: {{ listen: "127.0.0.1:0", path: /ingest }}
-steps:
-  - transform: {{ plugin: turnstile-parse@^0.1, config: {{ format: auto }} }}
-  - window:
-      plugin: turnstile-window@^0.1
-      event_time: timestamp
-      size: 4h
-      delay: 4h
-      config: {{ counters: {counters}, group_by: [station] }}
-sinks:
-  - live: {{}}
-"#
-    )
-}
+use common::webhook_spec;
 
 struct Api {
     manager: Manager,

@@ -9,20 +9,7 @@ use common::*;
 fn replay_and_run(weeks: &[&str], counters: &str, expected: &str) {
     let broker = LocalBroker::start().expect("tansu starts");
     let dir = tempfile::tempdir().unwrap();
-    let mut produce = sluice(dir.path());
-    produce.args([
-        "produce",
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic",
-        "turnstile",
-        "--order",
-        "event-time",
-    ]);
-    for w in weeks {
-        produce.arg("--file").arg(week(w));
-    }
-    ok(&mut produce);
+    produce_weeks(dir.path(), &broker.bootstrap(), "turnstile", weeks);
     let lake = dir.path().join("lake");
     let out = ok(sluice(dir.path())
         .args(["run", "--once", "--pipelines"])

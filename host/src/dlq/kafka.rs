@@ -77,12 +77,7 @@ fn read(
     let metadata = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
         .with_context(|| format!("Cannot read the dead-letter topic `{topic}`"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions = crate::sources::kafka::partitions_of(&metadata, topic);
     let mut tpl = TopicPartitionList::new();
     for &p in &partitions {
         tpl.add_partition(topic, p);

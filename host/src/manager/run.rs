@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::Manager;
-use super::state::{Note, Run, State, Switch};
+use super::state::{Note, Run, State, SwapTarget, Switch};
 use crate::runtime::{self, StageInfo};
 use crate::spec::Loaded;
 
@@ -44,6 +44,7 @@ impl Manager {
             stop,
             requested,
             task,
+            swap: None,
         });
         if let Some(previous) = previous_last_batch_ms.filter(|&ms| ms > 0) {
             let manager = self.clone();
@@ -92,16 +93,26 @@ impl Manager {
         };
         let on_start = |running: &runtime::Running| {
             let (stats, stages) = (running.stats.clone(), running.chain.stages());
+            let target = SwapTarget {
+                swap: running.swap.clone(),
+                topic: running.source.origin.topic.clone(),
+                partitions: running.source.partitions.clone(),
+            };
             self.report(name, generation, |e| {
                 e.state = State::Running;
                 e.stats = Some(stats);
                 e.stages = stages;
+                if let Some(run) = e.run.as_mut() {
+                    run.swap = Some(target);
+                }
             });
         };
         on_start(&running);
         tracing::info!(pipeline = name, "The pipeline is running.");
         let once = self.inner.once;
-        let result = runtime::run_restarting(host, loaded, once, stop, running, on_start).await;
+        // A restart takes the spec in force then (a switch in place may have changed it).
+        let in_force = || self.loaded(name).unwrap_or_else(|| loaded.clone());
+        let result = runtime::run_restarting(host, in_force, once, stop, running, on_start).await;
         let requested = self
             .with(name, |e| {
                 e.run
@@ -138,7 +149,7 @@ impl Manager {
 
     /// Waits for the first batch of run `generation` and records the pause since
     /// `previous_ms` (the previous run's last batch).
-    async fn measure_pause(&self, name: &str, generation: u64, previous_ms: i64) {
+    pub(super) async fn measure_pause(&self, name: &str, generation: u64, previous_ms: i64) {
         let asked = SystemTime::now();
         let started = Instant::now();
         while started.elapsed() < PAUSE_WATCH {

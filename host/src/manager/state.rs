@@ -82,6 +82,20 @@ pub struct Run {
     pub requested: Arc<AtomicBool>,
     /// The supervising task.
     pub task: tokio::task::JoinHandle<()>,
+    /// Where a new chain can be handed to the running one (set once it runs).
+    pub swap: Option<SwapTarget>,
+}
+
+/// What building a replacement chain for a running pipeline needs: its swap handle and the
+/// source's topic and partitions.
+#[derive(Clone)]
+pub struct SwapTarget {
+    /// The running pipeline's swap handle.
+    pub swap: crate::runtime::ChainSwap,
+    /// Source topic (provenance of dead letters).
+    pub topic: String,
+    /// Source partitions (per-partition watermarks).
+    pub partitions: Vec<i32>,
 }
 
 impl Run {

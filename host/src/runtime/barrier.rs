@@ -112,9 +112,13 @@ pub type SwapResult = Result<Duration, String>;
 /// A new chain waiting to replace the running one at the next batch boundary (a plugin
 /// upgrade without stopping the source): the old chain is checkpointed, the new one restores
 /// that checkpoint and takes over; if it cannot, the old one goes on and the error is
-/// reported.
+/// reported. A request also wakes a processing thread waiting for input, so an idle source
+/// does not hold the switch back.
 #[derive(Clone, Default)]
-pub struct ChainSwap(Arc<Mutex<Option<Pending>>>);
+pub struct ChainSwap {
+    pending: Arc<Mutex<Option<Pending>>>,
+    wake: Arc<tokio::sync::Notify>,
+}
 
 /// A queued chain and where its outcome goes.
 type Pending = (Chain, mpsc::Sender<SwapResult>);
@@ -123,12 +127,24 @@ impl ChainSwap {
     /// Queues `chain`; the receiver gets the outcome once the processing thread took it.
     pub fn request(&self, chain: Chain) -> mpsc::Receiver<SwapResult> {
         let (tx, rx) = mpsc::channel();
-        *self.0.lock().expect("swap lock") = Some((chain, tx));
+        *self.pending.lock().expect("swap lock") = Some((chain, tx));
+        self.wake.notify_one();
         rx
+    }
+
+    /// Withdraws a queued chain the processing thread has not taken yet; true if there was
+    /// one (its receiver then gets nothing).
+    pub fn cancel(&self) -> bool {
+        self.take().is_some()
     }
 
     /// The queued chain, if any.
     pub(super) fn take(&self) -> Option<Pending> {
-        self.0.lock().expect("swap lock").take()
+        self.pending.lock().expect("swap lock").take()
+    }
+
+    /// Resolves when a chain was queued (possibly already taken since).
+    pub(super) async fn requested(&self) {
+        self.wake.notified().await;
     }
 }

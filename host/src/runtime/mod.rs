@@ -27,7 +27,7 @@ use anyhow::Context;
 
 pub use barrier::{Barrier, ChainSwap, SwapResult};
 pub use chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
-pub use checkpoint::{Checkpoint, CheckpointStore, StageState};
+pub use checkpoint::{Checkpoint, CheckpointStore, StageState, now_ms};
 pub use counters::{StageCounters, StageInfo};
 pub use deadletter::{DeadLetter, DeadLetterSink};
 pub use pipeline::{Running, Stats, restart_requested};
@@ -361,10 +361,11 @@ pub const MAX_RESTARTS: u32 = 3;
 /// Runs `running` (the started pipeline of `loaded`) to its end; when a stateful plugin breaks
 /// under `on_violation: restart`, starts the pipeline again from its last checkpoint (new
 /// instances, state restored, source re-read from the checkpoint's offsets), at most
-/// [`MAX_RESTARTS`] times. `on_start` sees every new run (for status).
+/// [`MAX_RESTARTS`] times. `loaded` gives the spec in force at each restart (a plugin switch
+/// in place changes it); `on_start` sees every new run (for status).
 pub async fn run_restarting(
     host: Arc<Host>,
-    loaded: Loaded,
+    loaded: impl Fn() -> Loaded,
     once: bool,
     stop: Arc<AtomicBool>,
     mut running: Running,
@@ -376,6 +377,7 @@ pub async fn run_restarting(
         match result {
             Err(error) if restart_requested(&error) && restarts < MAX_RESTARTS => {
                 restarts += 1;
+                let loaded = loaded();
                 tracing::warn!(pipeline = %loaded.spec.name, restarts, error = %format!("{error:#}"),
                     "Restarting the pipeline from its last checkpoint.");
                 stop.store(false, std::sync::atomic::Ordering::Relaxed);

@@ -33,8 +33,6 @@ pub struct Stats {
     pub late_dropped: AtomicU64,
     /// Current watermark (ms).
     pub watermark: AtomicI64,
-    /// Checkpoints written.
-    pub checkpoints: AtomicU64,
 }
 
 impl Stats {
@@ -100,8 +98,12 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         ..
     } = source;
     let (tx, rx) = mpsc::channel::<Message>(4);
-    let processor =
-        tokio::task::spawn_blocking(move || process_loop(chain, barrier, swap, batches, tx));
+    let input = Input {
+        batches,
+        swap,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let processor = tokio::task::spawn_blocking(move || process_loop(chain, barrier, input, tx));
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
     let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
     let writer = Writer {
@@ -151,11 +153,37 @@ enum Message {
     Checkpoint(Checkpoint),
 }
 
+/// What the processing thread waits on: the source's batches and chain swap requests.
+struct Input {
+    batches: mpsc::Receiver<crate::sources::SourceBatch>,
+    swap: ChainSwap,
+    runtime: tokio::runtime::Handle,
+}
+
+/// What woke the processing thread.
+enum Next {
+    Batch(crate::sources::SourceBatch),
+    Swap,
+    SourceEnded,
+}
+
+impl Input {
+    /// Blocks until the next batch, a swap request or the end of the source.
+    fn next(&mut self) -> Next {
+        let (batches, swap) = (&mut self.batches, &self.swap);
+        self.runtime.block_on(async {
+            tokio::select! {
+                batch = batches.recv() => batch.map_or(Next::SourceEnded, Next::Batch),
+                () = swap.requested() => Next::Swap,
+            }
+        })
+    }
+}
+
 fn process_loop(
     mut chain: Chain,
     mut barrier: Barrier,
-    swap: ChainSwap,
-    mut batches: mpsc::Receiver<crate::sources::SourceBatch>,
+    mut input: Input,
     tx: mpsc::Sender<Message>,
 ) -> anyhow::Result<()> {
     let pipeline = chain.pipeline.clone();
@@ -169,18 +197,24 @@ fn process_loop(
     };
     let mut first = true;
     loop {
-        let Some(batch) = batches.blocking_recv() else {
-            // The source stopped: save where we are so that a restart continues from here.
-            let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
-            let _ = tx.blocking_send(Message::Checkpoint(checkpoint));
-            return Ok(());
-        };
-        if let Some((next, done)) = swap.take() {
+        let next = input.next();
+        // Between batches: a queued chain takes over here.
+        if let Some((next, done)) = input.swap.take() {
             let checkpoint = swap_chain(&mut chain, &mut barrier, next, &done).map_err(fatal)?;
             if tx.blocking_send(Message::Checkpoint(checkpoint)).is_err() {
                 return Ok(());
             }
         }
+        let batch = match next {
+            Next::Batch(batch) => batch,
+            Next::Swap => continue,
+            Next::SourceEnded => {
+                // The source stopped: save where we are so that a restart continues from here.
+                let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
+                let _ = tx.blocking_send(Message::Checkpoint(checkpoint));
+                return Ok(());
+            }
+        };
         let offsets = batch.next_offsets();
         let end = batch.end;
         let output = chain.process(batch).map_err(fatal)?;
@@ -215,6 +249,16 @@ fn swap_chain(
 ) -> Result<Checkpoint, ChainError> {
     let started = Instant::now();
     let checkpoint = barrier.take(chain)?;
+    if next.output != chain.output {
+        // The sinks were built for the old output (table columns, CSV header).
+        let _ = done.send(Err(format!(
+            "the new steps output other fields ({}) than the running ones ({}), which the sinks \
+             were built for",
+            field_names(&next.output),
+            field_names(&chain.output)
+        )));
+        return Ok(checkpoint);
+    }
     match next.restore(&checkpoint) {
         Ok(()) => {
             *chain = next;
@@ -226,6 +270,11 @@ fn swap_chain(
         }
     }
     Ok(checkpoint)
+}
+
+fn field_names(fields: &[sluice_plugin_sdk::rows::Field]) -> String {
+    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    names.join(", ")
 }
 
 /// The async half: writes results to the sinks and dead letters to their destination in
@@ -248,7 +297,6 @@ impl Writer<'_> {
         mut threshold: Option<DeadLetterThreshold>,
     ) -> anyhow::Result<Summary> {
         let mut summary = Summary::default();
-        let mut published = Instant::now();
         while let Some(message) = rx.recv().await {
             match message {
                 Message::Output(mut output, offsets, end) => {
@@ -262,9 +310,9 @@ impl Writer<'_> {
                     if self.commit_every_batch && !offsets.is_empty() {
                         let _ = self.commits.send(offsets);
                     }
-                    if published.elapsed() >= Duration::from_millis(500) || end {
-                        publish_connectors(self.name, self.sinks, self.live);
-                        published = Instant::now();
+                    if end {
+                        // The final statuses (connectors_loop publishes them while running).
+                        publish_connectors(self.name, self.sinks, self.dlq, self.live);
                     }
                 }
                 Message::Checkpoint(checkpoint) => {
@@ -351,7 +399,6 @@ impl Writer<'_> {
         summary.checkpoints += 1;
         summary.checkpoint_bytes = bytes as u64;
         summary.checkpoint_time += took;
-        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         if !checkpoint.offsets.is_empty() {
             let offsets = checkpoint.offsets.iter().map(|(&p, &o)| (p, o)).collect();
             let _ = self.commits.send(offsets);
@@ -380,20 +427,16 @@ async fn connectors_loop(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let statuses: Vec<serde_json::Value> = sinks.iter().map(Sink::status).collect();
-        let event =
-            serde_json::json!({ "type": "connectors", "sinks": statuses, "dlq": dlq.status() });
-        live.publish(name, &event);
+        publish_connectors(name, sinks, dlq, live);
     }
 }
 
-/// Publishes the status of every sink on the pipeline's live channel.
-fn publish_connectors(name: &str, sinks: &[Sink], live: &LiveHub) {
+/// Publishes the status of every sink and of the dead-letter destination on the pipeline's
+/// live channel.
+fn publish_connectors(name: &str, sinks: &[Sink], dlq: &DeadLetterSink, live: &LiveHub) {
     let statuses: Vec<serde_json::Value> = sinks.iter().map(Sink::status).collect();
-    live.publish(
-        name,
-        &serde_json::json!({ "type": "connectors", "sinks": statuses }),
-    );
+    let event = serde_json::json!({ "type": "connectors", "sinks": statuses, "dlq": dlq.status() });
+    live.publish(name, &event);
 }
 
 /// Publishes the pipeline's counters on its live channel twice a second.

@@ -135,12 +135,7 @@ fn topic_partitions(consumer: &Source, settings: &KafkaSettings) -> anyhow::Resu
             settings.brokers
         )
     })?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions = partitions_of(&metadata, topic);
     if partitions.is_empty() {
         bail!(
             "Topic `{topic}` does not exist on the brokers at `{}`. Create it, or fill it with \
@@ -150,6 +145,16 @@ fn topic_partitions(consumer: &Source, settings: &KafkaSettings) -> anyhow::Resu
         );
     }
     Ok(partitions)
+}
+
+/// The partition ids of `topic` in `metadata` (none when the topic is missing or in error).
+pub fn partitions_of(metadata: &rdkafka::metadata::Metadata, topic: &str) -> Vec<i32> {
+    metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect()
 }
 
 /// Assigns every partition at the checkpoint's offset, else the group's committed offset (or

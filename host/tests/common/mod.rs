@@ -117,3 +117,36 @@ pub fn assert_same_rows(actual: &[String], expected: &[String]) {
         expected.len()
     );
 }
+
+/// A webhook pipeline (nothing posted: it runs until stopped) with the given counters.
+pub fn webhook_spec(name: &str, counters: &str) -> String {
+    format!(
+        r#"version: 1
+name: {name}
+source:
+  http: {{ listen: "127.0.0.1:0", path: /ingest }}
+steps:
+  - transform: {{ plugin: turnstile-parse@^0.1, config: {{ format: auto }} }}
+  - window:
+      plugin: turnstile-window@^0.1
+      event_time: timestamp
+      size: 4h
+      delay: 4h
+      config: {{ counters: {counters}, group_by: [station] }}
+sinks:
+  - live: {{}}
+"#
+    )
+}
+
+/// `sluice produce` of shared weeks into `topic`, in event-time order.
+pub fn produce_weeks(dir: &Path, bootstrap: &str, topic: &str, weeks: &[&str]) {
+    let mut produce = sluice(dir);
+    produce
+        .args(["produce", "--brokers", bootstrap, "--topic", topic])
+        .args(["--order", "event-time"]);
+    for w in weeks {
+        produce.arg("--file").arg(week(w));
+    }
+    ok(&mut produce);
+}
