@@ -101,18 +101,7 @@ fn start(dir: &std::path::Path, addr: SocketAddr) -> Host {
     host
 }
 
-/// Whether the pipeline endpoints of the control plane are served (POST /api/v1/pipelines
-/// answers something other than 405); before they are, their operations are left out.
-fn pipelines_served(addr: SocketAddr) -> bool {
-    let request = format!(
-        "POST /api/v1/pipelines HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
-    );
-    status(addr, &request) != Some(405)
-}
-
 #[test]
-#[ignore = "schemathesis reports schema constraints that do not match the API validation for 4 operations; the OpenAPI document is being aligned (issue 3, open)"]
 fn schemathesis_finds_no_server_error_and_no_undocumented_response() {
     let Some(schemathesis) = schemathesis() else {
         assert!(
@@ -143,13 +132,6 @@ fn schemathesis_finds_no_server_error_and_no_undocumented_response() {
         .args(["--max-examples", "10", "--seed", "7", "--workers", "1"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--request-timeout", "20"]);
-    if !pipelines_served(addr) {
-        eprintln!(
-            "\n*** The pipeline endpoints are not served by this build: their operations \
-             (tag `pipelines`) are left out of the schemathesis run. ***\n"
-        );
-        cmd.args(["--exclude-tag", "pipelines"]);
-    }
     let out = cmd.output().expect("schemathesis runs");
     let text = format!(
         "{}{}",
