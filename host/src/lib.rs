@@ -16,4 +16,5 @@ pub mod runtime;
 pub mod sinks;
 pub mod sources;
 pub mod spec;
+pub mod threads;
 pub mod wasm;

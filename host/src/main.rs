@@ -12,8 +12,12 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    // The blocking pool serves short calls (the object store's file operations, metadata
+    // requests); long-lived work has its own threads (`sluice_host::threads`). Unbounded, a
+    // lake sink writing thousands of small objects grew it to hundreds of threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(16)
         .build()
         .expect("the async runtime starts unless the OS is out of resources");
     let code = runtime.block_on(sluice_host::cli::main(cli));

@@ -103,7 +103,9 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         swap,
         runtime: tokio::runtime::Handle::current(),
     };
-    let processor = tokio::task::spawn_blocking(move || process_loop(chain, barrier, input, tx));
+    let processor = crate::threads::spawn("sluice-chain", move || {
+        process_loop(chain, barrier, input, tx)
+    });
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
     let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
     let writer = Writer {
@@ -124,7 +126,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
     publisher.abort();
     publish_stats(&name, &stats, &live, 0.0);
     stop.store(true, Ordering::Relaxed);
-    let processed = processor.await.context("The processing thread panicked.")?;
+    let processed = processor.await?;
     drop(commits);
     let summary = written?;
     processed?;

@@ -15,13 +15,18 @@ use super::RowBatch;
 /// The recent events of a channel and a receiver for the next ones.
 pub type Subscription = (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>);
 
-/// Events kept for clients that connect later.
+/// Events kept for clients that connect later: at most this many...
 const RECENT: usize = 256;
+/// ...and at most this many bytes of them (the newest event is always kept): a rows event of
+/// the turnstile pipeline is ~50 KB, so this holds the last ~40 windows.
+const RECENT_BYTES: usize = 2 << 20;
 
 /// One pipeline's live channel.
 struct Channel {
     tx: broadcast::Sender<Arc<str>>,
     recent: VecDeque<Arc<str>>,
+    /// Bytes in `recent`.
+    recent_bytes: usize,
     /// The latest event of each type other than `rows` (`stats`, `connectors`, `state`).
     latest: HashMap<String, Json>,
 }
@@ -31,6 +36,7 @@ impl Channel {
         Self {
             tx: broadcast::channel(1024).0,
             recent: VecDeque::new(),
+            recent_bytes: 0,
             latest: HashMap::new(),
         }
     }
@@ -50,10 +56,15 @@ impl LiveHub {
         let channel = channels
             .entry(pipeline.to_owned())
             .or_insert_with(Channel::new);
-        if channel.recent.len() == RECENT {
-            channel.recent.pop_front();
-        }
+        channel.recent_bytes += text.len();
         channel.recent.push_back(text.clone());
+        while channel.recent.len() > RECENT
+            || (channel.recent_bytes > RECENT_BYTES && channel.recent.len() > 1)
+        {
+            if let Some(old) = channel.recent.pop_front() {
+                channel.recent_bytes -= old.len();
+            }
+        }
         let _ = channel.tx.send(text);
         if let Some(kind) = event["type"].as_str().filter(|k| *k != "rows") {
             channel.latest.insert(kind.to_owned(), event.clone());
@@ -142,4 +153,44 @@ pub fn row_object(schema: &[Field], row: &[u8]) -> anyhow::Result<Map<String, Js
         object.insert(field.name.clone(), json);
     }
     Ok(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replayed_history_is_bounded_in_count_and_bytes() {
+        let hub = LiveHub::default();
+        let big = "x".repeat(100_000);
+        for i in 0..100 {
+            hub.publish(
+                "p",
+                &serde_json::json!({ "type": "rows", "i": i, "pad": big }),
+            );
+        }
+        let (recent, _) = hub.subscribe("p").unwrap();
+        let bytes: usize = recent.iter().map(|e| e.len()).sum();
+        assert!(bytes <= RECENT_BYTES, "{bytes} bytes kept");
+        assert!(
+            recent.len() > 1 && recent.len() < 100,
+            "{} kept",
+            recent.len()
+        );
+        assert!(
+            recent.last().unwrap().contains("\"i\":99"),
+            "the newest is kept"
+        );
+        for i in 0..300 {
+            hub.publish("p", &serde_json::json!({ "type": "stats", "i": i }));
+        }
+        assert_eq!(hub.subscribe("p").unwrap().0.len(), RECENT);
+        let huge = "y".repeat(RECENT_BYTES + 1);
+        hub.publish("p", &serde_json::json!({ "type": "rows", "pad": huge }));
+        assert_eq!(
+            hub.subscribe("p").unwrap().0.len(),
+            1,
+            "one event over the cap is kept alone"
+        );
+    }
 }

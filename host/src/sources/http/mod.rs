@@ -137,7 +137,9 @@ async fn run(
     let ingest = Arc::new(Ingest::new(tx, first_offset(), &settings));
     let forwarder = {
         let (ingest, stop) = (Arc::clone(&ingest), Arc::clone(&stop));
-        tokio::task::spawn_blocking(move || forward_commits(&commits, &ingest, &stop))
+        crate::threads::spawn("sluice-http-acks", move || {
+            forward_commits(&commits, &ingest, &stop)
+        })
     };
     let timer = tokio::spawn(batch_timer(Arc::clone(&ingest)));
     let route = Arc::new(Route {
