@@ -33,7 +33,7 @@ pub struct Chain {
     /// The engine (to restart stateless stages).
     pub engine: Arc<PluginEngine>,
     /// Early results gathered since they last went out, and when that was.
-    pub pending_early: (BatchBuilder, Option<Instant>),
+    pub pending_early: super::window_step::PendingEarly,
 }
 
 /// What one source batch turned into.

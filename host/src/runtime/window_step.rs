@@ -221,24 +221,44 @@ fn violation(label: &str, policy: OnViolation, error: PluginError, records: &str
     }
 }
 
-/// Gathers early rows and releases them at most every `every`. On release only the newest
-/// row of each (group, window) is kept, and rows of windows the watermark has closed are
-/// dropped: their final value is already out (an older early value must not follow it).
+/// Early rows waiting for their next release, and when the last one went out.
+#[derive(Default)]
+pub struct PendingEarly {
+    rows: BatchBuilder,
+    released: Option<Instant>,
+    /// Rows left by the last compaction: the buffer is compacted again when it doubles.
+    compacted: usize,
+}
+
+/// Rows the buffer may hold before it is first compacted.
+const COMPACT_FROM: usize = 4096;
+
+/// Gathers early rows and releases them at most every `every`. Only the newest row of each
+/// (group, window) is kept, and rows of windows the watermark has closed are dropped: their
+/// final value is already out (an older early value must not follow it). Both happen on
+/// release and whenever the buffer has doubled since it was last compacted, so that a fast
+/// replay does not pile up every early row of the interval: the buffer stays within about
+/// twice the open (group, window) pairs.
 fn take_early(
-    pending: &mut (BatchBuilder, Option<Instant>),
+    pending: &mut PendingEarly,
     result: &PluginOutput,
     every: Option<std::time::Duration>,
     schema: &[Field],
     watermark: i64,
 ) -> Option<RowBatch> {
     let every = every?;
-    append(&mut pending.0, result);
-    let due = pending.1.is_none_or(|t| t.elapsed() >= every);
-    if !due || pending.0.ends.is_empty() {
+    append(&mut pending.rows, result);
+    let due = pending.released.is_none_or(|t| t.elapsed() >= every);
+    if !due || pending.rows.ends.is_empty() {
+        if pending.rows.ends.len() > COMPACT_FROM.max(2 * pending.compacted) {
+            pending.rows = newest_open(&pending.rows, schema, watermark);
+            pending.compacted = pending.rows.ends.len();
+        }
         return None;
     }
-    pending.1 = Some(Instant::now());
-    let rows = std::mem::take(&mut pending.0);
+    pending.released = Some(Instant::now());
+    pending.compacted = 0;
+    let rows = std::mem::take(&mut pending.rows);
     let kept = newest_open(&rows, schema, watermark);
     (!kept.ends.is_empty()).then(|| RowBatch {
         schema: Arc::new(schema.to_vec()),
@@ -286,4 +306,75 @@ fn event_time(row: &[u8], schema: &[Field], index: usize) -> Result<i64, String>
         return Err(format!("event-time field `{}` is null", schema[index].name));
     }
     reader.timestamp().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_plugin_sdk::rows::FieldType;
+
+    fn schema() -> Vec<Field> {
+        vec![
+            Field::new("station", FieldType::Str),
+            Field::new("window_start", FieldType::Timestamp),
+            Field::new("window_end", FieldType::Timestamp),
+            Field::new("entries", FieldType::Int64),
+        ]
+    }
+
+    /// One early row per station for the window ending at `end`, with value `v`.
+    fn output(stations: usize, end: i64, v: i64) -> PluginOutput {
+        let mut rows = BatchBuilder::new();
+        for s in 0..stations {
+            rows.put_str(&format!("s{s}"));
+            rows.put_timestamp(end - 10);
+            rows.put_timestamp(end);
+            rows.put_i64(v);
+            rows.end_row();
+        }
+        let (data, ends) = rows.into_parts();
+        PluginOutput {
+            data,
+            ends,
+            origins: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn pending_early_rows_stay_bounded_and_the_newest_goes_out() {
+        let (schema, every) = (schema(), Some(std::time::Duration::from_secs(3600)));
+        let mut pending = PendingEarly::default();
+        // The first call releases at once (nothing released yet); then 600 batches of 1,000
+        // stations over 6 windows, within one interval (600,000 early rows).
+        assert!(take_early(&mut pending, &output(1, 10, 0), every, &schema, 0).is_some());
+        for i in 0..600 {
+            let end = 100 + (i / 100) * 10;
+            let released = take_early(&mut pending, &output(1000, end, i), every, &schema, 0);
+            assert!(released.is_none());
+            // At most twice the 6,000 (station, window) pairs, plus one batch.
+            let held = pending.rows.ends.len();
+            assert!(held <= 2 * 6 * 1000 + 1000, "{held} rows held");
+        }
+        // On release: the newest value of each (station, window) of windows still open.
+        pending.released = None;
+        let out = take_early(&mut pending, &output(0, 0, 0), every, &schema, 130).unwrap();
+        assert_eq!(
+            out.len(),
+            2 * 1000,
+            "the windows ending at 140 and 150 are open"
+        );
+        let values: std::collections::BTreeSet<i64> = out
+            .batch()
+            .rows()
+            .map(|row| {
+                let mut reader = RowReader::new(row);
+                for field in &schema[..3] {
+                    reader.skip(field).unwrap();
+                }
+                reader.i64().unwrap()
+            })
+            .collect();
+        assert_eq!(values, [499, 599].into(), "the newest value of each window");
+    }
 }
