@@ -32,10 +32,12 @@ sinks: [ { stdout: {} } ]
 fn main() {
     let week = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data/mta-turnstile-240106.csv.gz");
+    // Without `--bench` (`cargo test --all-targets`) one run each: a smoke test.
+    let benching = std::env::args().any(|a| a == "--bench");
     let runs: usize = std::env::var("SLUICE_BENCH_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(if benching { 5 } else { 1 });
     let reader = sluice_host::sources::file::open_text(&week).expect("the week file opens");
     let lines: Vec<Vec<u8>> = reader.split(b'\n').map(|l| l.unwrap()).collect();
     println!(
