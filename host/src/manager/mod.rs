@@ -9,8 +9,8 @@
 //! Replacing a spec validates the new one first (plugins resolved and initialised, schemas
 //! checked): if it is invalid the running version stays untouched and the errors are kept
 //! for the API. When only the steps changed, the new chain takes over the running one at a
-//! batch boundary without stopping the source ([`switch`]). Otherwise the old run is stopped (stop flag → its final flush, commit and
-//! checkpoint) and the new one started; the source resumes from the committed offsets (and
+//! batch boundary without stopping the source ([`switch`]). Otherwise the old run is
+//! stopped (stop flag → its final flush, commit and checkpoint) and the new one started; the source resumes from the committed offsets (and
 //! the window state from the final checkpoint, where the spec has one). The consumption
 //! pause of each switch is measured and shown in the status and the log.
 

@@ -123,26 +123,20 @@ impl Manager {
     /// [`super::switch`]), else by stopping the old run of `name` and starting it again
     /// (unless the pipeline is paused: it then stays paused with the new spec).
     async fn replace(&self, name: &str, loaded: Loaded, raw: &str, hash: String) {
-        let switched = self.switch_in_place(name, &loaded, raw).await;
-        if switched {
-            self.with(name, |e| {
-                e.loaded = Some(loaded);
-                e.raw = raw.to_owned();
-                e.hash = hash;
-                e.spec_errors.clear();
-            });
-            return;
-        }
         let held = self.with(name, |e| e.held).unwrap_or(false);
-        let state = if held { State::Paused } else { State::Stopped };
-        let last = self.stop_run(name, state).await;
+        let restart = if self.switch_in_place(name, &loaded, raw).await {
+            None
+        } else {
+            let state = if held { State::Paused } else { State::Stopped };
+            Some(self.stop_run(name, state).await)
+        };
         self.with(name, |e| {
             e.loaded = Some(loaded);
             e.raw = raw.to_owned();
             e.hash = hash;
             e.spec_errors.clear();
         });
-        if !held {
+        if let Some(last) = restart.filter(|_| !held) {
             self.start_run(name, Some(last));
         }
     }
