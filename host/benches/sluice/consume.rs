@@ -32,6 +32,7 @@ pub fn consume_all(brokers: &str, topic: &str, group: &str) -> (Duration, u64, u
         max_wait: Duration::from_millis(100),
         once: true,
         resume: None,
+        instance_id: None,
     };
     let start = Instant::now();
     let consumer = consumer(&settings).expect("the consumer is created");

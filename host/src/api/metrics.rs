@@ -170,7 +170,7 @@ fn plugin_metrics(out: &mut String, snapshots: &[Snapshot]) {
 type Gauge = fn(&crate::manager::StatusView) -> f64;
 
 fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot]) {
-    let simple: [(&str, &str, &str, Gauge); 3] = [
+    let simple: [(&str, &str, &str, Gauge); 4] = [
         (
             "sluice_dead_letters_total",
             "counter",
@@ -182,6 +182,13 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
             "counter",
             "Late records dropped.",
             |s| s.late_dropped as f64,
+        ),
+        (
+            "sluice_window_conflicts_total",
+            "counter",
+            "Final windows emitted again with other values (a window closed before its data \
+             was complete; always a bug).",
+            |s| s.window_conflicts as f64,
         ),
         (
             "sluice_switch_pause_seconds_max",

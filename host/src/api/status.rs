@@ -65,6 +65,7 @@ pub fn pipeline(hub: &LiveHub, name: &str) -> Option<Json> {
         "rows_out": stats["rows_out"],
         "dead_letters": stats["dead_letters"],
         "late_dropped": stats["late_dropped"],
+        "window_conflicts": stats["window_conflicts"],
         "watermark": stats["watermark"],
         "records_per_s": stats["rate"],
         "sinks": sinks,
@@ -93,6 +94,11 @@ pub fn metrics(hub: &LiveHub) -> String {
             "late_dropped",
             "sluice_late_dropped_total",
             "Late records dropped.",
+        ),
+        (
+            "window_conflicts",
+            "sluice_window_conflicts_total",
+            "Final windows emitted again with other values (always a bug).",
         ),
     ];
     let pipelines = hub.pipelines();

@@ -96,7 +96,7 @@ impl Manager {
             let target = SwapTarget {
                 swap: running.swap.clone(),
                 topic: running.source.origin.topic.clone(),
-                partitions: running.source.partitions.clone(),
+                partitions: running.source.owned.clone(),
             };
             self.report(name, generation, |e| {
                 e.state = State::Running;

@@ -310,6 +310,8 @@ pub struct StatusView {
     pub dead_letters: u64,
     /// Late records dropped.
     pub late_dropped: u64,
+    /// Final windows emitted again with other values (always a bug; see the log).
+    pub window_conflicts: u64,
     /// Last error.
     pub last_error: Option<Note>,
     /// Why the latest text of its file was refused (empty when it was accepted).
@@ -350,6 +352,7 @@ pub fn status_view(entry: &Entry, lag: Vec<Lag>) -> StatusView {
         rows_out: load(|s| s.rows_out.load(Ordering::Relaxed)),
         dead_letters: load(|s| s.dead_letters.load(Ordering::Relaxed)),
         late_dropped: load(|s| s.late_dropped.load(Ordering::Relaxed)),
+        window_conflicts: load(|s| s.window_conflicts.load(Ordering::Relaxed)),
         last_error: entry.last_error.clone(),
         spec_errors: entry.spec_errors.iter().map(SpecErrorView::from).collect(),
         switch: entry.switch.clone(),

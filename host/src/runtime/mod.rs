@@ -11,6 +11,7 @@ mod chain;
 mod checkpoint;
 mod counters;
 mod deadletter;
+mod emissions;
 mod pipeline;
 mod plan;
 mod stage;
@@ -137,7 +138,7 @@ impl Host {
         let restored = self.restored(&checkpoints, &identity, &spec.name).await?;
         let resume = restored.as_ref().map(|c| c.offsets.clone());
         let (source, brokers) = self.start_source(loaded, once, stop, resume)?;
-        let mut chain = plan::chain(self, loaded, &source.origin.topic, &source.partitions, once)?;
+        let mut chain = plan::chain(self, loaded, &source.origin.topic, &source.owned, once)?;
         if let Some(checkpoint) = &restored {
             Self::restore(&mut chain, checkpoint, &spec.name, &checkpoints.describe)?;
         }
@@ -269,6 +270,7 @@ impl Host {
                     max_wait: spec.batch.max_wait.0,
                     once,
                     resume,
+                    instance_id: Some(sources::kafka::instance_id(&self.state_dir, &spec.name)),
                 };
                 Ok((sources::kafka::start(settings, stop)?, Some(brokers)))
             }

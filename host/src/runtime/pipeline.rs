@@ -14,6 +14,7 @@ use super::barrier::{Barrier, ChainSwap};
 use super::chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
 use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::deadletter::{DeadLetter, DeadLetterSink};
+use super::emissions::EmissionGuard;
 use super::summary::Summary;
 use super::threshold::DeadLetterThreshold;
 use crate::sinks::Sink;
@@ -33,6 +34,8 @@ pub struct Stats {
     pub late_dropped: AtomicU64,
     /// Current watermark (ms).
     pub watermark: AtomicI64,
+    /// Final results seen again with other values (see `emissions`): always a bug.
+    pub window_conflicts: AtomicU64,
 }
 
 impl Stats {
@@ -263,6 +266,10 @@ fn swap_chain(
     }
     match next.restore(&checkpoint) {
         Ok(()) => {
+            // What the partitions proved (at their end, idle) is not in a checkpoint.
+            if let (Some(new), Some(old)) = (next.window.as_mut(), chain.window.as_ref()) {
+                new.watermarks.take_over(&old.watermarks);
+            }
             *chain = next;
             tracing::info!(pipeline = %chain.pipeline, took = ?started.elapsed(), "Switched to the new plugin chain.");
             let _ = done.send(Ok(started.elapsed()));
@@ -299,6 +306,7 @@ impl Writer<'_> {
         mut threshold: Option<DeadLetterThreshold>,
     ) -> anyhow::Result<Summary> {
         let mut summary = Summary::default();
+        let mut guard = EmissionGuard::default();
         while let Some(message) = rx.recv().await {
             match message {
                 Message::Output(mut output, offsets, end) => {
@@ -307,6 +315,9 @@ impl Writer<'_> {
                         // checkpoint.
                         tracing::warn!(pipeline = self.name, "{paused}");
                         return Err(paused.into());
+                    }
+                    if let Some(rows) = &output.rows {
+                        self.check_emissions(&mut guard, rows);
                     }
                     self.write(&mut output, &mut summary).await?;
                     if self.commit_every_batch && !offsets.is_empty() {
@@ -324,6 +335,25 @@ impl Writer<'_> {
         }
         summary.sinks = self.sinks.iter().map(Sink::status).collect();
         Ok(summary)
+    }
+
+    /// Makes a second, different emission of a final window visible (log and metrics).
+    fn check_emissions(&self, guard: &mut EmissionGuard, rows: &crate::sinks::RowBatch) {
+        let conflicts = guard.check(rows);
+        let Some(first) = conflicts.first() else {
+            return;
+        };
+        self.stats
+            .window_conflicts
+            .fetch_add(conflicts.len() as u64, Ordering::Relaxed);
+        tracing::error!(
+            pipeline = self.name,
+            count = conflicts.len(),
+            first = %first.window,
+            "Final windows were emitted again with other values: they were closed before \
+             their data was complete. This is a bug in sluice or in the window plugin; the \
+             sinks now hold the newer values."
+        );
     }
 
     async fn write(&self, output: &mut ChainOutput, summary: &mut Summary) -> anyhow::Result<()> {
@@ -464,6 +494,7 @@ fn publish_stats(name: &str, stats: &Stats, live: &LiveHub, rate: f64) {
         "rows_out": stats.rows_out.load(Ordering::Relaxed),
         "dead_letters": stats.dead_letters.load(Ordering::Relaxed),
         "late_dropped": stats.late_dropped.load(Ordering::Relaxed),
+        "window_conflicts": stats.window_conflicts.load(Ordering::Relaxed),
         "watermark": watermark,
         "rate": rate,
     });

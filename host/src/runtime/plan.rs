@@ -24,9 +24,11 @@ pub fn source_schema() -> Vec<Field> {
     }]
 }
 
-/// Builds the chain of `loaded`, for running (`once` decides how idle partitions count).
-/// `partitions` are the source partitions known at start: each holds the watermark back until
-/// it delivers data or reports that it has none.
+/// Builds the chain of `loaded`, for running (`once` decides how long a partition at its end
+/// must stay silent to count as idle). `partitions` are the source partitions this chain holds
+/// from the start (a source that assigns itself, or a single-partition one): each holds the
+/// watermark back until it delivers data or proves idle; a consumer group's partitions are
+/// taken on as the source reports them assigned.
 pub fn chain(
     host: &Host,
     loaded: &Loaded,
@@ -58,9 +60,8 @@ pub fn chain(
                 list.push(stage);
             }),
             StepSpec::Window(w) => window(host, loaded, i, w, &schema, once).map(|mut stage| {
-                let now = std::time::Instant::now();
                 for &p in partitions {
-                    stage.watermarks.register(p, once, now);
+                    stage.watermarks.assign(p);
                 }
                 schema = stage.instance.output_schema().to_vec();
                 chain.window = Some(stage);

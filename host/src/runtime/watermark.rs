@@ -1,7 +1,17 @@
-//! Event time: the largest event time seen per source partition, and the watermark
-//! (the minimum of those over the partitions still receiving data, minus the delay).
-//! A partition that reported it has no more data, and stayed quiet for `idle_after`, stops
-//! holding the watermark back. The watermark never goes backwards.
+//! Event time: the largest event time seen per source partition, and the watermark (the
+//! minimum of those over the partitions that may still deliver, minus the delay). The
+//! watermark never goes backwards.
+//!
+//! Idleness comes only from evidence. A partition this task holds (assigned by the source,
+//! known up front, or restored from a checkpoint) holds the watermark at its largest known
+//! event time — the checkpointed one after a restore, none at all before its first record —
+//! until it delivers or proves idle. It proves idle only when the consumer has reached its
+//! end (end-of-partition at the high watermark) and nothing has arrived for `idle_after`
+//! since; a record resets that. A partition that is assigned but not fetched yet, or known
+//! but not assigned yet, has proved nothing and holds. A partition with no known event time
+//! that holds keeps the watermark where it is. When every partition held has proved idle,
+//! the watermark follows the largest event time among them. With no partition held at all
+//! (no assignment yet), nothing advances. A revoked partition stops counting.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,13 +27,29 @@ pub struct Watermarks {
 
 #[derive(Debug)]
 struct PartitionTime {
+    /// Largest event time seen (or restored); `i64::MIN` before any.
     max: i64,
-    caught_up: Option<Instant>,
+    /// Since when the consumer has been at the partition's end with nothing new.
+    at_end_since: Option<Instant>,
+}
+
+impl PartitionTime {
+    fn holding(max: i64) -> Self {
+        Self {
+            max,
+            at_end_since: None,
+        }
+    }
+
+    fn idle(&self, now: Instant, idle_after: Duration) -> bool {
+        self.at_end_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= idle_after)
+    }
 }
 
 impl Watermarks {
-    /// `delay` in ms; `idle_after`: how long a caught-up partition may stay silent before it
-    /// stops holding the watermark back (zero with `--once`, where caught up means done).
+    /// `delay` in ms; `idle_after`: how long a partition at its end must stay silent before
+    /// it stops holding the watermark back (zero with `--once`, where the end means done).
     pub fn new(delay: i64, idle_after: Duration) -> Self {
         Self {
             delay,
@@ -38,47 +64,64 @@ impl Watermarks {
         self.current
     }
 
-    /// Declares a partition before it delivers anything, so that it holds the watermark back
-    /// until it does, or (when `holding` is false) until it stays silent for `idle_after`.
-    pub fn register(&mut self, partition: i32, holding: bool, now: Instant) {
-        let caught_up = if holding { None } else { Some(now) };
-        self.partitions.entry(partition).or_insert(PartitionTime {
-            max: i64::MIN,
-            caught_up,
-        });
+    /// The partitions held, in order.
+    pub fn held(&self) -> Vec<i32> {
+        self.partitions.keys().copied().collect()
     }
 
-    /// Records an event at `ts` in `partition`.
+    /// Takes `partition` on (assigned, or known up front): it holds the watermark until it
+    /// delivers or proves idle. A partition already held keeps what it knows.
+    pub fn assign(&mut self, partition: i32) {
+        self.partitions
+            .entry(partition)
+            .or_insert(PartitionTime::holding(i64::MIN));
+    }
+
+    /// Lets `partition` go (revoked): it no longer holds the watermark back.
+    pub fn revoke(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
+
+    /// Records an event at `ts` in `partition` (taking it on if it was not held).
     pub fn observe(&mut self, partition: i32, ts: i64) {
-        let entry = self.partitions.entry(partition).or_insert(PartitionTime {
-            max: ts,
-            caught_up: None,
-        });
+        let entry = self
+            .partitions
+            .entry(partition)
+            .or_insert(PartitionTime::holding(ts));
         entry.max = entry.max.max(ts);
-        entry.caught_up = None;
+        entry.at_end_since = None;
     }
 
-    /// `partition` has no more data for now.
-    pub fn caught_up(&mut self, partition: i32, now: Instant) {
+    /// The consumer reached the end of `partition` (end-of-partition at the high watermark).
+    pub fn at_end(&mut self, partition: i32, now: Instant) {
         if let Some(entry) = self.partitions.get_mut(&partition) {
-            entry.caught_up.get_or_insert(now);
+            entry.at_end_since.get_or_insert(now);
         }
     }
 
     /// Recomputes the watermark; returns it.
     pub fn update(&mut self, now: Instant) -> i64 {
-        let active = self
+        if self.partitions.is_empty() {
+            return self.current; // no assignment: nothing advances
+        }
+        let holding = self
             .partitions
             .values()
-            .filter(|p| {
-                p.caught_up
-                    .is_none_or(|t| now.duration_since(t) < self.idle_after)
-            })
+            .filter(|p| !p.idle(now, self.idle_after))
             .map(|p| p.max)
             .min();
-        let candidate = active.or_else(|| self.partitions.values().map(|p| p.max).max());
-        if let Some(max) = candidate.filter(|&m| m != i64::MIN) {
-            self.current = self.current.max(max.saturating_sub(self.delay));
+        let candidate = match holding {
+            Some(min) => min,
+            // Every partition proved idle: none holds anything back.
+            None => self
+                .partitions
+                .values()
+                .map(|p| p.max)
+                .max()
+                .unwrap_or(i64::MIN),
+        };
+        if candidate != i64::MIN {
+            self.current = self.current.max(candidate.saturating_sub(self.delay));
         }
         self.current
     }
@@ -97,16 +140,34 @@ impl Watermarks {
         }
     }
 
-    /// Continues from a checkpoint: its watermark and largest event times (partitions keep
-    /// their idleness as registered; the watermark never goes backwards).
+    /// Takes over the live event time of `old` (a chain switched in place): the partitions
+    /// held, what each proved, and the watermark. Only the delay and `idle_after` stay this
+    /// one's own.
+    pub fn take_over(&mut self, old: &Watermarks) {
+        self.current = self.current.max(old.current);
+        for (&p, time) in &old.partitions {
+            self.partitions.insert(
+                p,
+                PartitionTime {
+                    max: time.max,
+                    at_end_since: time.at_end_since,
+                },
+            );
+        }
+    }
+
+    /// Continues from a checkpoint: its watermark, and each of its partitions held at its
+    /// checkpointed event time until it delivers or proves idle (the watermark never goes
+    /// backwards).
     pub fn restore(&mut self, state: &WatermarkState) {
         self.current = self.current.max(state.current);
         for &(p, max) in &state.partitions {
-            let entry = self.partitions.entry(p).or_insert(PartitionTime {
-                max,
-                caught_up: None,
-            });
+            let entry = self
+                .partitions
+                .entry(p)
+                .or_insert(PartitionTime::holding(max));
             entry.max = entry.max.max(max);
+            entry.at_end_since = None;
         }
     }
 }
@@ -121,71 +182,4 @@ pub struct WatermarkState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn minimum_over_active_partitions_minus_delay() {
-        let now = Instant::now();
-        let mut w = Watermarks::new(10, Duration::from_secs(5));
-        assert_eq!(w.update(now), i64::MIN);
-        w.observe(0, 100);
-        w.observe(1, 50);
-        assert_eq!(w.update(now), 40);
-        w.observe(1, 200);
-        assert_eq!(w.update(now), 90);
-    }
-
-    #[test]
-    fn never_goes_backwards_and_idle_partitions_release_it() {
-        let now = Instant::now();
-        let mut w = Watermarks::new(0, Duration::ZERO);
-        w.observe(0, 100);
-        w.observe(1, 10);
-        assert_eq!(w.update(now), 10);
-        w.caught_up(1, now);
-        assert_eq!(w.update(now), 100);
-        w.observe(1, 20);
-        assert_eq!(w.update(now), 100);
-        assert_eq!(w.finish(), i64::MAX);
-    }
-
-    #[test]
-    fn registered_partitions_hold_until_they_deliver_or_go_idle() {
-        let now = Instant::now();
-        let mut w = Watermarks::new(0, Duration::from_secs(5));
-        w.register(0, true, now);
-        w.register(1, false, now);
-        w.observe(1, 100);
-        assert_eq!(w.update(now), i64::MIN);
-        w.caught_up(0, now);
-        assert_eq!(w.update(now + Duration::from_secs(6)), 100);
-    }
-
-    #[test]
-    fn state_round_trips_through_a_checkpoint() {
-        let now = Instant::now();
-        let mut w = Watermarks::new(10, Duration::from_secs(5));
-        w.observe(0, 100);
-        w.observe(1, 50);
-        w.update(now);
-        let mut back = Watermarks::new(10, Duration::from_secs(5));
-        back.register(0, true, now);
-        back.restore(&w.state());
-        assert_eq!(back.current(), 40);
-        assert_eq!(back.state(), w.state());
-        back.observe(1, 300);
-        assert_eq!(back.update(now), 90);
-    }
-
-    #[test]
-    fn a_caught_up_partition_holds_until_idle_after() {
-        let now = Instant::now();
-        let mut w = Watermarks::new(0, Duration::from_secs(5));
-        w.observe(0, 100);
-        w.observe(1, 10);
-        w.caught_up(1, now);
-        assert_eq!(w.update(now + Duration::from_secs(1)), 10);
-        assert_eq!(w.update(now + Duration::from_secs(6)), 100);
-    }
-}
+mod tests;

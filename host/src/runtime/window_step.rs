@@ -55,6 +55,10 @@ impl Chain {
         results: &mut BatchBuilder,
     ) -> Result<(), ChainError> {
         let stage_index = self.pre.len();
+        let window = self.window.as_mut().expect("window stage");
+        for &p in &source.assigned {
+            window.watermarks.assign(p);
+        }
         let (on_time, late, bad) = self.split_late(flow, source);
         for (origin, reason) in bad {
             out.dead
@@ -98,8 +102,11 @@ impl Chain {
             .map(|(i, reason)| (on_time.provenance.get(*i as usize).copied(), reason.clone()))
             .collect();
         let now = Instant::now();
-        for &p in &source.idle {
-            window.watermarks.caught_up(p, now);
+        for &p in &source.at_end {
+            window.watermarks.at_end(p, now);
+        }
+        for &p in &source.revoked {
+            window.watermarks.revoke(p);
         }
         let new_wm = if source.end {
             window.watermarks.finish()

@@ -40,6 +40,7 @@ pub fn start(
             topic: display(paths),
         },
         partitions: vec![0],
+        owned: vec![0],
         thread,
     })
 }
@@ -104,7 +105,7 @@ fn read_all(
             }
         }
     }
-    batch.idle.push(0);
+    batch.at_end.push(0);
     batch.end = true;
     let _ = tx.blocking_send(batch);
     Ok(())

@@ -18,8 +18,14 @@ pub struct SourceBatch {
     pub partitions: Vec<i32>,
     /// Offset of each record.
     pub offsets: Vec<i64>,
-    /// Partitions that have no more records for now (caught up, or finished with `--once`).
-    pub idle: Vec<i32>,
+    /// Partitions taken on since the last batch (a consumer group assigned them): from now on
+    /// they hold the watermark until they deliver or prove idle.
+    pub assigned: Vec<i32>,
+    /// Partitions given up since the last batch (revoked): they stop holding the watermark.
+    pub revoked: Vec<i32>,
+    /// Partitions the consumer found at their end after this batch's records (the high
+    /// watermark reached, nothing newer; with `--once`, finished): evidence of idleness.
+    pub at_end: Vec<i32>,
     /// Every partition is finished: no batch follows (`--once`, or the end of a file).
     pub end: bool,
 }
@@ -38,6 +44,14 @@ impl SourceBatch {
     /// The encoded row of record `i` (a `bytes` value).
     pub fn values_row(&self, i: usize) -> &[u8] {
         sluice_plugin_sdk::rows::Batch::new(&self.values.data, &self.values.ends).row(i)
+    }
+
+    /// True when it carries nothing: no record and no news about partitions.
+    pub fn is_blank(&self) -> bool {
+        self.is_empty()
+            && self.assigned.is_empty()
+            && self.revoked.is_empty()
+            && self.at_end.is_empty()
     }
 
     /// Appends one record.
@@ -76,8 +90,11 @@ pub struct SourceHandle {
     pub commits: std::sync::mpsc::Sender<Vec<(i32, i64)>>,
     /// What the records are.
     pub origin: Origin,
-    /// Partitions the source reads (known up front when the source assigns them itself).
+    /// Partitions of what the source reads (every partition of the topic).
     pub partitions: Vec<i32>,
+    /// The partitions it owns from the start (a source that assigns itself); a consumer
+    /// group's come later, as `SourceBatch::assigned`.
+    pub owned: Vec<i32>,
     /// The thread; joined at shutdown.
     pub thread: std::thread::JoinHandle<anyhow::Result<()>>,
 }

@@ -30,9 +30,12 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `sluice` binary with the plugins of this build and a private state folder.
+/// The `sluice` binary with the plugins of this build and a private state folder
+/// (`SLUICE_TEST_BIN` runs the tests against another build of the binary).
 pub fn sluice(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    let bin =
+        std::env::var_os("SLUICE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_sluice").into());
+    let mut cmd = Command::new(bin);
     cmd.current_dir(state)
         .env("SLUICE_STATE_DIR", state.join(".sluice"))
         .env("SLUICE_PLUGIN_PATH", sluice_plugin_artifacts::PLUGIN_DIR)

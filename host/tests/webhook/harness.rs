@@ -71,7 +71,7 @@ pub async fn fake_runtime(
     while let Some(batch) = batches.recv().await {
         assert!(!batch.end, "the http source never ends");
         if batch.is_empty() {
-            seen.lock().unwrap().idle_reports += usize::from(batch.idle == [0]);
+            seen.lock().unwrap().idle_reports += usize::from(batch.at_end == [0]);
             continue;
         }
         {

@@ -93,16 +93,17 @@ impl Conn {
         self.client.is_closed()
     }
 
-    /// Writes one COPY stream in one transaction; returns the rows inserted or changed.
+    /// Writes one COPY stream in one transaction; returns how many existing rows it replaced
+    /// with other values.
     pub async fn write(&mut self, data: Bytes, pipeline: &str) -> Result<u64, Error> {
         let tx = self.client.transaction().await?;
         let sink = tx.copy_in::<_, Bytes>(&self.copy).await?;
         futures::pin_mut!(sink);
         sink.send(data).await?;
         sink.as_mut().finish().await?;
-        let changed = tx.execute(&self.upsert, &[&pipeline]).await?;
+        let replaced: i64 = tx.query_one(&self.upsert, &[&pipeline]).await?.get(0);
         tx.commit().await?;
-        Ok(changed)
+        Ok(replaced.max(0) as u64)
     }
 }
 

@@ -222,7 +222,10 @@ impl PostgresSink {
         loop {
             attempt += 1;
             let error = match self.attempt(&mut session, data.clone()).await {
-                Ok(_) => return Ok(()),
+                Ok(replaced) => {
+                    self.replaced(replaced);
+                    return Ok(());
+                }
                 Err(e) => e,
             };
             let table = &self.layout.table;
@@ -285,6 +288,22 @@ impl PostgresSink {
             *session = Some(conn);
         }
         result
+    }
+
+    /// Makes rows that replaced other values of the same key visible: a result written twice
+    /// with different values (a window closed before its data was complete, or a pipeline
+    /// rerun with another config).
+    fn replaced(&self, rows: u64) {
+        if rows == 0 {
+            return;
+        }
+        self.update(|s| s.rows_replaced += rows);
+        tracing::warn!(
+            "The postgres sink of pipeline `{}` replaced {rows} row(s) of table `{}` that held \
+             other values for the same key: a result was written twice with different values.",
+            self.settings.pipeline,
+            self.layout.table
+        );
     }
 
     /// Updates the status.

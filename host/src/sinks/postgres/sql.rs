@@ -194,7 +194,8 @@ impl Layout {
     }
 
     /// Moves the staged rows (one per key) into the table; an existing row is updated only
-    /// when a value differs. `$1` is the pipeline name.
+    /// when a value differs. `$1` is the pipeline name. Returns one row: how many existing
+    /// rows were replaced with other values (a result written twice with different values).
     pub fn upsert(&self) -> String {
         let columns = quoted_list(self.fields.iter().map(|f| &f.name));
         let key = quoted_list(&self.key);
@@ -208,10 +209,12 @@ impl Layout {
         let old: Vec<String> = changing.iter().map(|c| format!("{TARGET}.{c}")).collect();
         let new: Vec<String> = changing.iter().map(|c| format!("EXCLUDED.{c}")).collect();
         format!(
-            "INSERT INTO {table} AS {target} ({columns}, {pipeline}) \
+            "WITH upserted AS (INSERT INTO {table} AS {target} ({columns}, {pipeline}) \
              SELECT {columns}, $1::text FROM pg_temp.{stage} \
              ON CONFLICT ({key}) DO UPDATE SET {set} \
-             WHERE ({old}) IS DISTINCT FROM ({new})",
+             WHERE ({old}) IS DISTINCT FROM ({new}) \
+             RETURNING xmax::text::bigint <> 0 AS replaced) \
+             SELECT count(*) FILTER (WHERE replaced) FROM upserted",
             table = self.table.quoted(),
             target = TARGET,
             pipeline = quote(PIPELINE_COLUMN),

@@ -17,6 +17,9 @@ pub struct PostgresStatus {
     pub rows_written: u64,
     /// Rows of batches that could not be written.
     pub rows_failed: u64,
+    /// Existing rows replaced with other values for the same key (a result written twice
+    /// with different values).
+    pub rows_replaced: u64,
     /// Batches committed.
     pub batches_written: u64,
     /// Write attempts retried after connection trouble.

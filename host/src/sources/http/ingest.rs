@@ -196,7 +196,7 @@ impl Ingest {
         let quiet_until = pending.last_arrival + self.max_wait;
         if pending.batch.is_empty() && !pending.idle_reported && now >= quiet_until {
             let idle = SourceBatch {
-                idle: vec![0],
+                at_end: vec![0],
                 ..SourceBatch::default()
             };
             pending

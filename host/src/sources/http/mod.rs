@@ -106,6 +106,7 @@ pub fn start(
         commits: commit_tx,
         origin,
         partitions: vec![0],
+        owned: vec![0],
         thread,
     };
     Ok((handle, bound))

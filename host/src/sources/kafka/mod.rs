@@ -1,8 +1,13 @@
-//! `kafka` source: an rdkafka consumer in a consumer group, read on its own thread into
-//! batches (by count and time). With `--once` it assigns every partition of the topic
-//! itself, resumes from the group's committed offsets, and stops at the high watermarks
-//! read at start. Offsets are committed only when the runtime says the sinks have written
+//! `kafka` source: an rdkafka consumer read on its own thread into batches (by count and
+//! time). Long-running, it is a static member of the pipeline's consumer group (see
+//! `group`): each assigned partition starts at the checkpoint's offset (else the group's
+//! committed one), and assignments, revocations and ends of partitions travel with the
+//! batches so that event time follows the partitions the host owns. With `--once` it
+//! assigns every partition of the topic itself and stops at the high watermarks read at
+//! start. Offsets are committed only when the runtime says the sinks have written
 //! everything before them.
+
+mod group;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,35 +15,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
+
+pub use group::{Change, Membership, Positions, SourceContext, instance_id};
 
 use super::{Origin, SourceBatch, SourceHandle};
 use crate::spec::{KafkaSourceSpec, StartFrom};
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Routes librdkafka's error events to our log: reaching the end of a partition is an event
-/// the source handles, not an error.
-pub struct SourceContext;
-
-impl ClientContext for SourceContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        match error {
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
-                tracing::debug!(reason, "Reached the end of a partition.");
-            }
-            _ => tracing::warn!(%error, reason, "The Kafka client reported an error."),
-        }
-    }
-}
-
-impl ConsumerContext for SourceContext {}
+/// The consumer group's session timeout unless the spec's `properties` set one: a host that
+/// dies without a restart gives its partitions up after this (librdkafka's default is 45 s).
+const SESSION_TIMEOUT_MS: &str = "10000";
 
 /// The source's consumer type.
 pub type Source = BaseConsumer<SourceContext>;
@@ -59,6 +52,9 @@ pub struct KafkaSettings {
     pub once: bool,
     /// Where to continue per partition (a checkpoint's offsets), over the group's commits.
     pub resume: Option<BTreeMap<i32, i64>>,
+    /// Static group membership (`group.instance.id`, see [`instance_id`]) when subscribing;
+    /// `properties` may set another.
+    pub instance_id: Option<String>,
 }
 
 /// Connects, checks the topic, and starts the consumer thread.
@@ -66,18 +62,41 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     let consumer = consumer(&settings)?;
     let topic = settings.spec.topic.clone();
     let partitions = topic_partitions(&consumer, &settings)?;
-    let (ends, positions) = if settings.once {
-        assign_all(&consumer, &settings, &partitions)?
+    let starts = start_positions(&consumer, &settings, &partitions)?;
+    let positions = Arc::new(Positions::new(partitions.len()));
+    for (&p, start) in &starts {
+        positions.set(p, start.position);
+    }
+    let look_back = crate::produce::MAX_BATCH_RECORDS as i64;
+    let once = settings.once;
+    let (ends, membership) = if once {
+        (assign_all(&consumer, &settings, &starts, look_back)?, None)
     } else {
+        let membership = Arc::new(Membership {
+            topic: topic.clone(),
+            positions: positions.clone(),
+            lows: partitions
+                .iter()
+                .map(|p| starts.get(p).map_or(0, |s| s.low))
+                .collect(),
+            look_back,
+            changes: Default::default(),
+            pending: Default::default(),
+        });
+        let _ = consumer.context().membership.set(membership.clone());
         consumer
             .subscribe(&[&topic])
             .context("Could not subscribe to the topic.")?;
-        // Records before a checkpoint's offsets are already in the restored state.
-        (BTreeMap::new(), settings.resume.clone().unwrap_or_default())
+        (BTreeMap::new(), Some(membership))
     };
     let (tx, rx) = mpsc::channel(4);
     let (commit_tx, commit_rx) = std::sync::mpsc::channel();
     let reader = Reader {
+        empty_at_start: partitions
+            .iter()
+            .filter(|p| settings.once && !ends.contains_key(p))
+            .copied()
+            .collect(),
         consumer,
         settings,
         tx,
@@ -85,6 +104,7 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
         stop,
         ends,
         positions,
+        membership,
     };
     let thread = std::thread::Builder::new()
         .name("source-kafka".into())
@@ -93,6 +113,7 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
         batches: rx,
         commits: commit_tx,
         origin: Origin { topic },
+        owned: if once { partitions.clone() } else { Vec::new() },
         partitions,
         thread,
     })
@@ -108,6 +129,7 @@ pub fn consumer(settings: &KafkaSettings) -> anyhow::Result<Source> {
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("session.timeout.ms", SESSION_TIMEOUT_MS)
         .set(
             "auto.offset.reset",
             match settings.spec.start {
@@ -129,11 +151,16 @@ pub fn consumer(settings: &KafkaSettings) -> anyhow::Result<Source> {
         .set("queued.max.messages.kbytes", "16384")
         .set("fetch.queue.backoff.ms", "10")
         .set("log_level", "3");
+    if let Some(id) = settings.instance_id.as_deref().filter(|_| !settings.once) {
+        // Static membership: a restarted host is the same member and gets its partitions
+        // back at once, instead of waiting for the dead one's session to expire.
+        config.set("group.instance.id", id);
+    }
     for (key, value) in &settings.spec.properties {
         config.set(key, value);
     }
     config
-        .create_with_context(SourceContext)
+        .create_with_context(SourceContext::default())
         .context("Could not create the Kafka consumer.")
 }
 
@@ -168,15 +195,23 @@ pub fn partitions_of(metadata: &rdkafka::metadata::Metadata, topic: &str) -> Vec
         .collect()
 }
 
-/// Assigns every partition at the checkpoint's offset, else the group's committed offset (or
-/// `start`), and returns the
-/// high watermark of each partition with something to read (where `--once` stops) and the
-/// start position of every partition.
-fn assign_all(
+/// Where a partition starts, read once at start.
+struct Start {
+    /// Its first offset.
+    low: i64,
+    /// Its end (high watermark).
+    high: i64,
+    /// The next record to read: the checkpoint's offset, else the group's committed offset,
+    /// else the start the spec asks for.
+    position: i64,
+}
+
+/// The start of every partition of the topic.
+fn start_positions(
     consumer: &Source,
     settings: &KafkaSettings,
     partitions: &[i32],
-) -> anyhow::Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>)> {
+) -> anyhow::Result<BTreeMap<i32, Start>> {
     let topic = &settings.spec.topic;
     let mut tpl = TopicPartitionList::new();
     for &p in partitions {
@@ -185,38 +220,54 @@ fn assign_all(
     let committed = consumer
         .committed_offsets(tpl, META_TIMEOUT)
         .context("Could not read the consumer group's committed offsets.")?;
-    let mut assignment = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    let mut positions = BTreeMap::new();
+    let mut starts = BTreeMap::new();
     for &p in partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, p, META_TIMEOUT)
             .with_context(|| format!("Could not read the offsets of {topic}/{p}."))?;
         let resume = settings.resume.as_ref().and_then(|r| r.get(&p)).copied();
         let committed = committed.find_partition(topic, p).map(|e| e.offset());
-        let start = match resume.map(Offset::Offset).or(committed) {
-            Some(Offset::Offset(o)) if o >= low => Offset::Offset(o),
-            _ if settings.spec.start == StartFrom::Latest => Offset::Offset(high),
-            _ => Offset::Offset(low),
+        let position = match resume.map(Offset::Offset).or(committed) {
+            Some(Offset::Offset(o)) if o >= low => o,
+            _ if settings.spec.start == StartFrom::Latest => high,
+            _ => low,
         };
-        tracing::debug!(partition = p, low, high, ?start, "Assigned a partition.");
-        let Offset::Offset(o) = start else {
-            unreachable!("start is always an exact offset")
-        };
-        positions.insert(p, o);
-        if o < high {
-            ends.insert(p, high);
+        tracing::debug!(partition = p, low, high, position, "Partition start.");
+        starts.insert(
+            p,
+            Start {
+                low,
+                high,
+                position,
+            },
+        );
+    }
+    Ok(starts)
+}
+
+/// `--once`: assigns every partition at its start (with the look-back, see
+/// [`group::fetch_from`]) and returns the high watermark of each partition with something to
+/// read (where `--once` stops).
+fn assign_all(
+    consumer: &Source,
+    settings: &KafkaSettings,
+    starts: &BTreeMap<i32, Start>,
+    look_back: i64,
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let topic = &settings.spec.topic;
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for (&p, start) in starts {
+        if start.position < start.high {
+            ends.insert(p, start.high);
         }
-        // Some brokers (tansu 0.6) only return record batches that start at or after the
-        // fetch offset, silently skipping the rest of a batch a resume point falls into. Fetch
-        // from a bounded look-back instead; records before the resume point are skipped.
-        let fetch_from = (o - crate::produce::MAX_BATCH_RECORDS as i64).max(low);
-        assignment.add_partition_offset(topic, p, Offset::Offset(fetch_from))?;
+        let from = group::fetch_from(start.position, start.low, look_back);
+        assignment.add_partition_offset(topic, p, Offset::Offset(from))?;
     }
     consumer
         .assign(&assignment)
         .context("Could not assign the topic's partitions.")?;
-    Ok((ends, positions))
+    Ok(ends)
 }
 
 struct Reader {
@@ -227,21 +278,23 @@ struct Reader {
     stop: Arc<AtomicBool>,
     /// `--once`: partition → offset to stop at; finished partitions are removed.
     ends: BTreeMap<i32, i64>,
-    /// Next offset of each assigned partition.
-    positions: BTreeMap<i32, i64>,
+    /// Next offset of each partition.
+    positions: Arc<Positions>,
+    /// In a consumer group: the assignments and revocations to pass on.
+    membership: Option<Arc<Membership>>,
+    /// `--once`: the partitions with nothing to read at start (their high watermark was
+    /// read: they are at their end). In a consumer group nothing is known before the
+    /// assignment.
+    empty_at_start: Vec<i32>,
 }
 
 impl Reader {
     fn run(mut self) -> anyhow::Result<()> {
-        let mut batch = SourceBatch::default();
-        // Partitions with nothing to read are idle from the start.
+        let mut batch = SourceBatch {
+            at_end: std::mem::take(&mut self.empty_at_start),
+            ..Default::default()
+        };
         let topic = self.settings.spec.topic.clone();
-        batch.idle.extend(
-            self.positions
-                .keys()
-                .filter(|p| !self.ends.contains_key(p))
-                .copied(),
-        );
         let mut deadline = Instant::now() + self.settings.max_wait;
         let mut last_sent = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
@@ -250,29 +303,34 @@ impl Reader {
             }
             self.commit_pending();
             let wait = deadline.saturating_duration_since(Instant::now());
-            match self.consumer.poll(wait) {
+            let polled = self.consumer.poll(wait);
+            self.membership_changes(&mut batch);
+            match polled {
                 Some(Ok(message)) => {
                     let (p, o) = (message.partition(), message.offset());
                     if self.settings.once && !self.ends.contains_key(&p) {
                         continue; // finished: records produced after the start are not ours
                     }
-                    if self.positions.get(&p).is_some_and(|&next| o < next) {
-                        continue; // before the resume point (see `assign_all`)
+                    if self.positions.get(p).is_some_and(|next| o < next) {
+                        continue; // before the resume point (see `group::fetch_from`)
+                    }
+                    if !batch.at_end.is_empty() {
+                        batch.at_end.retain(|&q| q != p); // not at its end any more
                     }
                     batch.push(p, o, message.payload().unwrap_or_default());
-                    self.positions.insert(p, o + 1);
+                    self.positions.set(p, o + 1);
                 }
-                Some(Err(KafkaError::PartitionEOF(p))) => self.caught_up(p, &mut batch),
+                Some(Err(KafkaError::PartitionEOF(p))) => self.reached_end(p, &mut batch),
                 Some(Err(error)) => {
                     tracing::warn!(%error, topic, "The Kafka consumer reported an error.")
                 }
                 None => {}
             }
             let now = Instant::now();
-            // An empty batch still goes out about once a second, so that the runtime sees idle
-            // partitions and time passing (early results, watermark idleness).
+            // An empty batch still goes out about once a second, so that the runtime sees
+            // time passing (early results, idleness).
             let tick = now.duration_since(last_sent) >= Duration::from_secs(1);
-            let flush = !batch.is_empty() || !batch.idle.is_empty() || tick;
+            let flush = !batch.is_blank() || tick;
             if batch.len() >= self.settings.max_records || (now >= deadline && flush) {
                 last_sent = now;
                 if self.tx.blocking_send(std::mem::take(&mut batch)).is_err() {
@@ -284,6 +342,27 @@ impl Reader {
             }
         }
         self.serve_commits()
+    }
+
+    /// Passes on what the consumer group assigned and revoked since the last poll. Records of
+    /// a revoked partition already in `batch` stay: they were read while it was ours.
+    fn membership_changes(&self, batch: &mut SourceBatch) {
+        let Some(membership) = &self.membership else {
+            return;
+        };
+        for change in membership.take() {
+            match change {
+                Change::Assigned(partitions) => {
+                    batch.revoked.retain(|p| !partitions.contains(p));
+                    batch.assigned.extend(partitions);
+                }
+                Change::Revoked(partitions) => {
+                    batch.assigned.retain(|p| !partitions.contains(p));
+                    batch.at_end.retain(|p| !partitions.contains(p));
+                    batch.revoked.extend(partitions);
+                }
+            }
+        }
     }
 
     /// Stops reading (the runtime sees the end of the batches) and keeps committing what the
@@ -303,15 +382,18 @@ impl Reader {
         Ok(())
     }
 
-    /// The consumer reached the end of `p`. With `--once` the partition is finished once its
-    /// position is at or past the end read at start (the broker's end-of-partition signal is
-    /// trusted over the listed high watermark, which some brokers report low).
-    fn caught_up(&mut self, p: i32, batch: &mut SourceBatch) {
-        batch.idle.push(p);
+    /// The consumer reached the end of `p` (evidence that it is idle, if it stays there).
+    /// With `--once` the partition is finished once its position is at or past the end read
+    /// at start (the broker's end-of-partition signal is trusted over the listed high
+    /// watermark, which some brokers report low).
+    fn reached_end(&mut self, p: i32, batch: &mut SourceBatch) {
+        if !batch.at_end.contains(&p) {
+            batch.at_end.push(p);
+        }
         if !self.settings.once {
             return;
         }
-        let position = self.positions.get(&p).copied().unwrap_or(0);
+        let position = self.positions.get(p).unwrap_or(0);
         if self.ends.get(&p).is_some_and(|&end| position >= end) {
             self.ends.remove(&p);
         }

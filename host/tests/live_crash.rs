@@ -1,0 +1,364 @@
+//! Crash-restart while data keeps arriving, on a real tansu broker: a paced producer replays
+//! a shared week into a 3-partition topic while the long-running host (consumer group,
+//! static membership, 1 s checkpoints) is killed with SIGKILL at several points — mid-stream,
+//! soon after a restart delivered its first batch, and while a restarted host is still
+//! joining its group — and restarted each time; `sluice run --once` finishes the topic. The
+//! lake (and the PostgreSQL warehouse) must equal the oracle exactly: no partial window, no
+//! duplicate row, nothing dead-lettered, and no host may report a window emitted twice with
+//! other values. Restart-to-first-batch is printed (no timing is asserted).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const WEEK: &str = "240106";
+const ORACLE: &str = "mta-turnstile-240106.cumulative.csv";
+/// Records per second of the producer: the week (~250,000 records) takes ~31 s, longer than
+/// the kills and restarts of a scenario.
+const RATE: &str = "8000";
+/// How long a (re)started host may take to process its first batch before the test fails
+/// (generous: this is no timing assertion, only a bound on a hung test).
+const JOIN_LIMIT: Duration = Duration::from_secs(120);
+const FIRST_BATCH: &str = "Processed the first batch";
+const CONFLICT: &str = "emitted again with other values";
+
+/// One scenario's folder, broker and settings.
+struct Scenario {
+    dir: tempfile::TempDir,
+    broker: LocalBroker,
+    warehouse: Option<(String, String)>,
+    /// Every host's log, for the final checks.
+    logs: Vec<mpsc::Receiver<String>>,
+}
+
+/// A running host whose log lines are forwarded (the pipe is drained until it exits).
+struct Host {
+    child: Child,
+    started: Instant,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Scenario {
+    fn new(warehouse: bool) -> Self {
+        let warehouse = warehouse.then(|| {
+            let table = format!("live_crash_{}", std::process::id());
+            let url = std::env::var("SLUICE_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            (url, table)
+        });
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            broker: LocalBroker::start().expect("tansu starts"),
+            warehouse,
+            logs: Vec::new(),
+        }
+    }
+
+    fn lake(&self) -> PathBuf {
+        self.dir.path().join("lake")
+    }
+
+    fn pipeline(&self, once: bool) -> Command {
+        let mut cmd = sluice(self.dir.path());
+        cmd.arg("run");
+        if once {
+            cmd.arg("--once");
+        }
+        cmd.arg("--pipelines")
+            .arg(repo().join("pipelines/turnstile.yaml"))
+            .env("KAFKA_BROKERS", self.broker.bootstrap())
+            .env("TURNSTILE_TOPIC", "turnstile")
+            .env("LAKE_URL", format!("file://{}", self.lake().display()))
+            .env("CHECKPOINT_INTERVAL", "1s");
+        if let Some((url, table)) = &self.warehouse {
+            cmd.env("WAREHOUSE_URL", url).env("WAREHOUSE_TABLE", table);
+        }
+        cmd
+    }
+
+    fn produce(&self) -> Child {
+        sluice(self.dir.path())
+            .args(["produce", "--brokers", &self.broker.bootstrap()])
+            .args([
+                "--topic",
+                "turnstile",
+                "--order",
+                "event-time",
+                "--rate",
+                RATE,
+            ])
+            .arg("--file")
+            .arg(week(WEEK))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Starts the long-running host.
+    fn host(&self) -> Host {
+        let mut child = self
+            .pipeline(false)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Host {
+            child,
+            started: Instant::now(),
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Kills `host` with SIGKILL and keeps its log.
+    fn kill(&mut self, mut host: Host, label: &str) {
+        let alive = host.child.try_wait().unwrap().is_none();
+        host.child.kill().unwrap();
+        host.child.wait().unwrap();
+        host.drain();
+        assert!(
+            alive,
+            "{label}: the host had exited by itself:\n{}",
+            host.log()
+        );
+        let delivered = host.seen.iter().any(|l| l.contains(FIRST_BATCH));
+        eprintln!(
+            "{label}: SIGKILL after {:.2} s ({})",
+            host.started.elapsed().as_secs_f64(),
+            if delivered {
+                "processing"
+            } else {
+                "no batch processed yet"
+            }
+        );
+        self.keep(host);
+    }
+
+    fn keep(&mut self, host: Host) {
+        let (tx, rx) = mpsc::channel();
+        for line in host.seen {
+            let _ = tx.send(line);
+        }
+        self.logs.push(rx);
+    }
+
+    /// Finishes the topic with `--once` and checks everything against the oracle.
+    fn finish_and_check(mut self) {
+        let out = ok(self.pipeline(true).stdout(Stdio::piped()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("Pipeline `turnstile` finished."),
+            "{stdout}"
+        );
+        let once_log = String::from_utf8_lossy(&out.stderr).into_owned();
+        let mut logs: Vec<String> = vec![once_log];
+        for rx in self.logs.drain(..) {
+            logs.push(rx.try_iter().collect::<Vec<_>>().join("\n"));
+        }
+        for log in &logs {
+            assert!(
+                !log.contains(CONFLICT),
+                "a host saw a conflicting emission:\n{log}"
+            );
+        }
+        let expected = expected_rows(ORACLE);
+        let rows = lake_rows(&self.lake());
+        assert_same_rows(&rows, &expected);
+        let mut dedup = rows.clone();
+        dedup.dedup();
+        assert_eq!(dedup.len(), rows.len(), "a window was written twice");
+        let dead = files_under(&self.lake().join("_dlq"));
+        assert!(dead.is_empty(), "records were dead-lettered: {dead:?}");
+        if let Some((url, table)) = &self.warehouse {
+            assert_same_rows(&table_rows(url, table), &expected);
+        }
+    }
+}
+
+impl Host {
+    /// Waits until the host logs its first processed batch; returns how long that took.
+    fn first_batch(&mut self, limit: Duration) -> Duration {
+        while self.started.elapsed() < limit {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let found = line.contains(FIRST_BATCH);
+                    self.seen.push(line);
+                    if found {
+                        return self.started.elapsed();
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("the host processed no batch:\n{}", self.log());
+    }
+
+    fn drain(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+            if Instant::now() > deadline {
+                break;
+            }
+        }
+    }
+
+    fn log(&self) -> String {
+        self.seen.join("\n")
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().is_dir() {
+                dirs.push(entry.path());
+            } else {
+                out.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
+/// The warehouse table as oracle lines, sorted; the table is dropped.
+fn table_rows(url: &str, table: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL is reachable");
+        tokio::spawn(conn);
+        let sql = format!(
+            "SELECT station || ',' || to_char(window_start, 'YYYY-MM-DD HH24:MI:SS') || ',' || \
+             to_char(window_end, 'YYYY-MM-DD HH24:MI:SS') || ',' || entries || ',' || exits \
+             FROM {table}"
+        );
+        let mut rows: Vec<String> = client
+            .query(&sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        rows.sort();
+        client
+            .execute(&format!("DROP TABLE {table}"), &[])
+            .await
+            .unwrap();
+        rows
+    })
+}
+
+#[test]
+fn kill_9_while_data_keeps_arriving_gives_each_window_exactly_once_in_the_lake() {
+    let mut scenario = Scenario::new(false);
+    let mut producer = scenario.produce();
+    std::thread::sleep(Duration::from_secs(1));
+
+    // Mid-stream, with checkpoints written.
+    let mut host = scenario.host();
+    host.first_batch(JOIN_LIMIT);
+    std::thread::sleep(Duration::from_millis(2500));
+    scenario.kill(host, "first host");
+
+    // A restart: it takes its partitions back without waiting for the dead member's session.
+    let mut host = scenario.host();
+    let took = host.first_batch(JOIN_LIMIT);
+    eprintln!("restart to first batch: {:.2} s", took.as_secs_f64());
+    std::thread::sleep(Duration::from_millis(1500));
+    scenario.kill(host, "second host");
+
+    // While restarted hosts are still joining their group.
+    for (label, after) in [
+        ("third host (joining)", 300),
+        ("fourth host (joining)", 3000),
+    ] {
+        let host = scenario.host();
+        std::thread::sleep(Duration::from_millis(after));
+        scenario.kill(host, label);
+    }
+
+    let mut host = scenario.host();
+    let took = host.first_batch(JOIN_LIMIT);
+    eprintln!("restart to first batch: {:.2} s", took.as_secs_f64());
+    std::thread::sleep(Duration::from_millis(1000));
+    let still_producing = producer.try_wait().unwrap().is_none();
+    scenario.kill(host, "fifth host");
+    eprintln!("producer still running at the last kill: {still_producing}");
+
+    assert!(producer.wait().unwrap().success(), "the producer failed");
+    scenario.finish_and_check();
+}
+
+#[test]
+fn kill_9_while_data_keeps_arriving_gives_each_window_exactly_once_in_the_warehouse() {
+    let mut scenario = Scenario::new(true);
+    let mut producer = scenario.produce();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut host = scenario.host();
+    host.first_batch(JOIN_LIMIT);
+    std::thread::sleep(Duration::from_millis(1000));
+    scenario.kill(host, "first host");
+
+    // Killed while joining, twice in a row.
+    for (label, after) in [
+        ("second host (joining)", 250),
+        ("third host (joining)", 4000),
+    ] {
+        let host = scenario.host();
+        std::thread::sleep(Duration::from_millis(after));
+        scenario.kill(host, label);
+    }
+
+    let mut host = scenario.host();
+    let took = host.first_batch(JOIN_LIMIT);
+    eprintln!("restart to first batch: {:.2} s", took.as_secs_f64());
+    std::thread::sleep(Duration::from_millis(2000));
+    scenario.kill(host, "fourth host");
+
+    // A graceful stop (final checkpoint) while the producer still runs.
+    let mut host = scenario.host();
+    host.first_batch(JOIN_LIMIT);
+    std::thread::sleep(Duration::from_millis(1000));
+    eprintln!(
+        "producer still running at the stop: {}",
+        producer.try_wait().unwrap().is_none()
+    );
+    let stopped = Command::new("kill")
+        .args(["-TERM", &host.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = host.child.wait().unwrap();
+    host.drain();
+    assert!(status.success(), "SIGTERM stop failed:\n{}", host.log());
+    scenario.keep(host);
+
+    assert!(producer.wait().unwrap().success(), "the producer failed");
+    scenario.finish_and_check();
+}
