@@ -5,7 +5,8 @@
 //! joining its group — and restarted each time; `sluice run --once` finishes the topic. The
 //! lake (and the PostgreSQL warehouse) must equal the oracle exactly: no partial window, no
 //! duplicate row, nothing dead-lettered, and no host may report a window emitted twice with
-//! other values. Restart-to-first-batch is printed (no timing is asserted).
+//! other values. A host stalled (SIGSTOP) while a replacement takes over is fenced when it
+//! wakes. Restart-to-first-batch is printed (no timing is asserted).
 
 mod common;
 
@@ -355,11 +356,73 @@ fn kill_9_while_data_keeps_arriving_gives_each_window_exactly_once_in_the_wareho
         "producer still running at the stop: {}",
         producer.try_wait().unwrap().is_none()
     );
-    let stopped = Command::new("kill")
-        .args(["-TERM", &host.child.id().to_string()])
+    signal(&host, "-TERM");
+    let status = host.child.wait().unwrap();
+    host.drain();
+    assert!(status.success(), "SIGTERM stop failed:\n{}", host.log());
+    scenario.keep(host);
+
+    assert!(producer.wait().unwrap().success(), "the producer failed");
+    scenario.finish_and_check();
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`, `-TERM`) to a host.
+fn signal(host: &Host, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &host.child.id().to_string()])
         .status()
         .unwrap();
-    assert!(stopped.success());
+    assert!(sent.success(), "kill {signal} failed");
+}
+
+#[test]
+fn a_host_stalled_past_its_session_is_fenced_when_it_wakes_and_the_results_still_equal_the_oracle()
+{
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut scenario = Scenario::new(false);
+    let mut producer = scenario.produce();
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The first host checkpoints for a while, then stalls (SIGSTOP) far past its session.
+    let mut stalled = scenario.host();
+    stalled.first_batch(JOIN_LIMIT);
+    std::thread::sleep(Duration::from_millis(2000));
+    signal(&stalled, "-STOP");
+
+    // A replacement on the same state folder takes over and checkpoints.
+    let mut host = scenario.host();
+    let took = host.first_batch(JOIN_LIMIT);
+    eprintln!("replacement to first batch: {:.2} s", took.as_secs_f64());
+    std::thread::sleep(Duration::from_millis(3000));
+
+    // The stalled host wakes up: its next checkpoint is refused and its pipeline stops.
+    signal(&stalled, "-CONT");
+    let woke = Instant::now();
+    let fenced = loop {
+        match stalled.lines.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let fenced = line.contains("no longer owns the pipeline");
+                stalled.seen.push(line);
+                if fenced {
+                    break true;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if woke.elapsed() < JOIN_LIMIT => {}
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        fenced,
+        "the stalled host was not fenced:\n{}",
+        stalled.log()
+    );
+    eprintln!(
+        "stalled host fenced {:.2} s after waking",
+        woke.elapsed().as_secs_f64()
+    );
+    scenario.kill(stalled, "stalled host");
+
+    signal(&host, "-TERM");
     let status = host.child.wait().unwrap();
     host.drain();
     assert!(status.success(), "SIGTERM stop failed:\n{}", host.log());

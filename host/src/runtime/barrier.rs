@@ -23,12 +23,18 @@ pub struct Barrier {
 }
 
 impl Barrier {
-    /// A barrier every `interval`, continuing from `restored` when there is one.
-    pub fn new(source: String, interval: Duration, restored: Option<&Checkpoint>) -> Self {
+    /// A barrier every `interval`, continuing from `restored` when there is one; its first
+    /// checkpoint is epoch `epoch` (after every stored one).
+    pub fn new(
+        source: String,
+        interval: Duration,
+        restored: Option<&Checkpoint>,
+        epoch: u64,
+    ) -> Self {
         Self {
             positions: restored.map(|c| c.offsets.clone()).unwrap_or_default(),
             source,
-            epoch: restored.map_or(1, |c| c.epoch + 1),
+            epoch,
             interval,
             last: Instant::now(),
         }

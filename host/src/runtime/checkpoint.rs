@@ -6,7 +6,14 @@
 //!
 //! Layout: `<url>/<pipeline>/checkpoint-<epoch, 20 digits>.bin`, each object written
 //! atomically (object_store puts are all-or-nothing); the previous one is kept as a fallback,
-//! older ones are deleted. An object is `SLUICECK`, a little-endian u32 header length, the
+//! older ones are deleted.
+//!
+//! Fencing: an epoch is written once. A checkpoint is put only if no object of that epoch or
+//! a newer one exists (a listing, then a put-if-absent, `PutMode::Create`, where the store
+//! supports it), and a host that continues from a checkpoint first claims the next epoch
+//! (see [`CheckpointStore::claim`]). So a host that stalled past its session (SIGSTOP, a long
+//! pause, a network cut) and wakes up after another took over is refused ([`Fenced`]) and
+//! stops; it can never overwrite a newer checkpoint. An object is `SLUICECK`, a little-endian u32 header length, the
 //! JSON header, the stage snapshots, and the SHA-256 of everything before it.
 
 use std::collections::BTreeMap;
@@ -24,6 +31,24 @@ const MAGIC: &[u8; 8] = b"SLUICECK";
 const FORMAT: u32 = 1;
 /// Checkpoints kept besides the newest one.
 const KEEP_PREVIOUS: usize = 1;
+
+/// A checkpoint refused because another process wrote this epoch or a newer one: this host
+/// no longer owns the pipeline's state.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "checkpoint {epoch} of pipeline `{pipeline}` was refused: another process already wrote \
+     checkpoint {newer}. This host no longer owns the pipeline (it was paused or cut off past \
+     its session timeout, or a second host runs on the same state folder) and stops without \
+     writing more; the newer owner goes on"
+)]
+pub struct Fenced {
+    /// The pipeline.
+    pub pipeline: String,
+    /// The epoch this host tried to write.
+    pub epoch: u64,
+    /// The newest epoch found.
+    pub newer: u64,
+}
 
 /// One checkpoint.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -210,12 +235,40 @@ impl CheckpointStore {
         Ok(None)
     }
 
-    /// Writes `checkpoint` (atomically), then deletes all but the previous one. Returns the
-    /// bytes written.
+    /// The epoch after every stored one, damaged ones included (1 when there is none).
+    pub async fn next_epoch(&self) -> anyhow::Result<u64> {
+        Ok(self.epochs().await?.first().map_or(1, |e| e + 1))
+    }
+
+    /// Continuing from `restored`: saves it again as epoch `epoch`, so that a process still
+    /// running on the older state (a stalled former owner) is fenced from its next
+    /// checkpoint on.
+    pub async fn claim(&self, restored: &Checkpoint, epoch: u64) -> anyhow::Result<()> {
+        let claim = Checkpoint {
+            epoch,
+            created_ms: now_ms(),
+            ..restored.clone()
+        };
+        self.write(&claim).await.map(drop)
+    }
+
+    /// Writes `checkpoint` (atomically, and only if no process wrote this epoch or a newer
+    /// one: else [`Fenced`]), then deletes all but the previous one. Returns the bytes
+    /// written.
     pub async fn write(&self, checkpoint: &Checkpoint) -> anyhow::Result<usize> {
-        let bytes = checkpoint.encode();
+        let bytes = bytes::Bytes::from(checkpoint.encode());
         let size = bytes.len();
         let path = self.location.path(&self.key(checkpoint.epoch))?;
+        let fenced = |newer| Fenced {
+            pipeline: self.pipeline.clone(),
+            epoch: checkpoint.epoch,
+            newer,
+        };
+        if let Some(&newer) = self.epochs().await?.first()
+            && newer >= checkpoint.epoch
+        {
+            return Err(fenced(newer).into());
+        }
         if crash_requested(checkpoint.epoch) {
             // Fault injection for the crash tests: die half-way through this checkpoint, as
             // on a store whose writes are not atomic.
@@ -227,7 +280,23 @@ impl CheckpointStore {
             );
             std::process::abort();
         }
-        self.location.store.put(&path, bytes.into()).await?;
+        let create = object_store::PutOptions::from(object_store::PutMode::Create);
+        match self
+            .location
+            .store
+            .put_opts(&path, bytes.clone().into(), create)
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(fenced(checkpoint.epoch).into());
+            }
+            Err(object_store::Error::NotImplemented) => {
+                // A store without conditional puts: the listing above is the only fence.
+                self.location.store.put(&path, bytes.into()).await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
         for old in self
             .epochs()
             .await?
@@ -331,5 +400,55 @@ mod tests {
         assert_eq!(store.latest().await.unwrap().unwrap().epoch, 3);
         store.clear().await.unwrap();
         assert_eq!(store.latest().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_former_owner_is_fenced_and_cannot_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = CheckpointStore::open(&url, "p").unwrap();
+        store.write(&sample(1)).await.unwrap();
+        store.write(&sample(2)).await.unwrap();
+        // A new owner continues from 2 and claims 3 before processing anything.
+        let restored = store.latest().await.unwrap().unwrap();
+        let next = store.next_epoch().await.unwrap();
+        assert_eq!(next, 3);
+        store.claim(&restored, next).await.unwrap();
+        // The stalled former owner wakes up and tries its next checkpoint, 3.
+        let mut stale = sample(3);
+        stale.offsets.insert(0, 5);
+        let error = store.write(&stale).await.unwrap_err();
+        let fenced = error.downcast_ref::<Fenced>().expect("fenced");
+        assert_eq!((fenced.epoch, fenced.newer), (3, 3));
+        assert!(
+            error.to_string().contains("no longer owns the pipeline"),
+            "{error}"
+        );
+        // Nor an older epoch, nor may it overwrite the claim.
+        assert!(store.write(&sample(2)).await.is_err());
+        let kept = store.latest().await.unwrap().unwrap();
+        assert_eq!((kept.epoch, kept.offsets.get(&0)), (3, Some(&10)));
+        // The new owner goes on.
+        store.write(&sample(4)).await.unwrap();
+        assert_eq!(store.latest().await.unwrap().unwrap().epoch, 4);
+    }
+
+    #[tokio::test]
+    async fn a_torn_newest_object_does_not_block_the_next_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = CheckpointStore::open(&url, "p").unwrap();
+        store.write(&sample(1)).await.unwrap();
+        let torn = dir
+            .path()
+            .join("p")
+            .join(format!("checkpoint-{:020}.bin", 2));
+        std::fs::write(&torn, b"SLUICECK partial").unwrap();
+        let restored = store.latest().await.unwrap().unwrap();
+        assert_eq!(restored.epoch, 1);
+        let next = store.next_epoch().await.unwrap();
+        assert_eq!(next, 3, "after the torn one");
+        store.claim(&restored, next).await.unwrap();
+        assert_eq!(store.latest().await.unwrap().unwrap().epoch, 3);
     }
 }

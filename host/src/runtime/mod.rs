@@ -136,6 +136,9 @@ impl Host {
         let checkpoints = self.checkpoint_store(loaded)?;
         let identity = source_identity(&spec.source, &spec.name);
         let restored = self.restored(&checkpoints, &identity, &spec.name).await?;
+        let epoch = self
+            .claim(&checkpoints, restored.as_ref(), &spec.name)
+            .await?;
         let resume = restored.as_ref().map(|c| c.offsets.clone());
         let (source, brokers) = self.start_source(loaded, once, stop, resume)?;
         let mut chain = plan::chain(self, loaded, &source.origin.topic, &source.owned, once)?;
@@ -171,7 +174,12 @@ impl Host {
             source,
             stats: Arc::new(Stats::starting()),
             live: self.live.clone(),
-            barrier: Barrier::new(identity, spec.checkpoint.interval.0, restored.as_ref()),
+            barrier: Barrier::new(
+                identity,
+                spec.checkpoint.interval.0,
+                restored.as_ref(),
+                epoch,
+            ),
             checkpoints,
             swap: Default::default(),
             commit_every_batch: matches!(spec.source, SourceSpec::Http(_)),
@@ -218,6 +226,32 @@ impl Host {
             }
         };
         CheckpointStore::open(&url, &loaded.spec.name)
+    }
+
+    /// Claims the epoch after every stored checkpoint when continuing from `restored` (so a
+    /// stalled former owner is fenced); returns the epoch of the run's first checkpoint.
+    async fn claim(
+        &self,
+        store: &CheckpointStore,
+        restored: Option<&Checkpoint>,
+        name: &str,
+    ) -> anyhow::Result<u64> {
+        let next = store.next_epoch().await.with_context(|| {
+            format!(
+                "Cannot list the checkpoints of pipeline `{name}` in `{}`.",
+                store.describe
+            )
+        })?;
+        let Some(restored) = restored else {
+            return Ok(next);
+        };
+        store.claim(restored, next).await.with_context(|| {
+            format!(
+                "Cannot claim checkpoint {next} of pipeline `{name}` in `{}`.",
+                store.describe
+            )
+        })?;
+        Ok(next + 1)
     }
 
     /// The newest checkpoint of the pipeline, when it belongs to the same source.
