@@ -1,6 +1,6 @@
 //! Crash safety on a real broker: the three shared weeks are replayed into tansu, then
-//! `sluice run --once` is killed with SIGKILL at random moments (and once in the middle of a
-//! checkpoint write) and restarted each time; the final lake must equal the oracle exactly,
+//! `sluice run --once` is killed with SIGKILL at random moments of its processing (and once
+//! in the middle of a checkpoint write) and restarted each time; the final lake must equal the oracle exactly,
 //! with one object per window and no duplicate row. A broker restart in the middle of a run
 //! must not change the results either.
 
@@ -43,15 +43,40 @@ fn pipeline(dir: &Path, broker: &str, lake: &Path) -> Command {
     cmd
 }
 
-/// Runs until `after` has passed, then kills the process; returns false when it had already
-/// finished by itself.
-fn kill_after(mut child: Child, after: Duration) -> bool {
+/// Waits until the process has processed its first batch, lets it run `after` more, then
+/// kills it; returns false when it had already finished by itself. Timing the kill from the
+/// first batch (not from the start, which varies with the machine) keeps each run's progress
+/// small, so that the topic outlasts the kills.
+fn kill_after_first_batch(mut child: Child, after: Duration) -> bool {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("Processed the first batch") {
+                let _ = tx.send(());
+            }
+        }
+    });
     let started = Instant::now();
-    while started.elapsed() < after {
+    while rx.recv_timeout(Duration::from_millis(20)).is_err() {
         if child.try_wait().unwrap().is_some() {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no batch processed"
+        );
+    }
+    let processing = Instant::now();
+    while processing.elapsed() < after {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -98,9 +123,11 @@ fn kill_9_at_random_points_still_gives_each_window_exactly_once() {
     eprintln!("crash test seed: {seed} (repeat with SLUICE_CRASH_SEED={seed})");
     let mut rng = Lcg(seed);
 
-    // One crash in the middle of writing the third checkpoint of a run.
+    // One crash in the middle of writing the third checkpoint of a run (checkpoints every
+    // 50 ms: early in the topic).
     let child = pipeline(dir.path(), &broker.bootstrap(), &lake)
         .env("SLUICE_FAILPOINT", "checkpoint-write:3")
+        .env("CHECKPOINT_INTERVAL", "50ms")
         .spawn()
         .unwrap();
     let out = child.wait_with_output().unwrap();
@@ -116,9 +143,10 @@ fn kill_9_at_random_points_still_gives_each_window_exactly_once() {
     while kills < 6 && attempts < 30 {
         attempts += 1;
         let child = pipeline(dir.path(), &broker.bootstrap(), &lake)
+            .env("CHECKPOINT_INTERVAL", "50ms")
             .spawn()
             .unwrap();
-        if kill_after(child, rng.between(80, 450)) {
+        if kill_after_first_batch(child, rng.between(20, 150)) {
             kills += 1;
         } else {
             break; // it finished: nothing left to crash
