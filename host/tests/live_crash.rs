@@ -44,6 +44,8 @@ struct Host {
     started: Instant,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    /// Where the broker's log is read from when the host hangs.
+    broker_log: String,
 }
 
 /// The scenarios run one after the other: each paces its own broker, producer and hosts, and
@@ -129,6 +131,7 @@ impl Scenario {
             started: Instant::now(),
             lines,
             seen: Vec::new(),
+            broker_log: self.broker.log_path().display().to_string(),
         }
     }
 
@@ -213,7 +216,11 @@ impl Host {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        panic!("the host processed no batch:\n{}", self.log());
+        panic!(
+            "the host processed no batch:\n{}\nbroker log (SLUICE_TANSU_LOG sets its level):\n{}",
+            self.log(),
+            tail(&self.broker_log, 80)
+        );
     }
 
     fn drain(&mut self) {
@@ -229,6 +236,13 @@ impl Host {
     fn log(&self) -> String {
         self.seen.join("\n")
     }
+}
+
+/// The last `lines` lines of the file at `path`.
+fn tail(path: &str, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -252,30 +266,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// The warehouse table as oracle lines, sorted; the table is dropped.
 fn table_rows(url: &str, table: &str) -> Vec<String> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .expect("PostgreSQL is reachable");
-        tokio::spawn(conn);
-        let sql = format!(
-            "SELECT station || ',' || to_char(window_start, 'YYYY-MM-DD HH24:MI:SS') || ',' || \
-             to_char(window_end, 'YYYY-MM-DD HH24:MI:SS') || ',' || entries || ',' || exits \
-             FROM {table}"
-        );
-        let mut rows: Vec<String> = client
-            .query(&sql, &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        rows.sort();
-        client
-            .execute(&format!("DROP TABLE {table}"), &[])
-            .await
-            .unwrap();
-        rows
-    })
+    runtime.block_on(window_table_rows(url, table))
 }
 
 #[test]

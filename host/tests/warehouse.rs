@@ -21,30 +21,6 @@ fn run_once(dir: &std::path::Path, broker: &LocalBroker, group: &str, table: &st
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-async fn table_rows(table: &str) -> Vec<String> {
-    let (client, conn) = tokio_postgres::connect(WAREHOUSE, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let sql = format!(
-        "SELECT station || ',' || to_char(window_start, 'YYYY-MM-DD HH24:MI:SS') || ',' || \
-         to_char(window_end, 'YYYY-MM-DD HH24:MI:SS') || ',' || entries || ',' || exits FROM {table}"
-    );
-    let mut rows: Vec<String> = client
-        .query(&sql, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    rows.sort();
-    client
-        .execute(&format!("DROP TABLE {table}"), &[])
-        .await
-        .unwrap();
-    rows
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replayed_week_lands_in_postgres_exactly_once() {
     let broker = LocalBroker::start().expect("tansu starts");
@@ -73,6 +49,6 @@ async fn a_replayed_week_lands_in_postgres_exactly_once() {
         second.contains("records read:     250816"),
         "the replay reads the week again: {second}"
     );
-    let rows = table_rows(&table).await;
+    let rows = window_table_rows(WAREHOUSE, &table).await;
     assert_same_rows(&rows, &expected_rows("mta-turnstile-240106.cumulative.csv"));
 }

@@ -153,3 +153,29 @@ pub fn produce_weeks(dir: &Path, bootstrap: &str, topic: &str, weeks: &[&str]) {
     }
     ok(&mut produce);
 }
+
+/// A warehouse table of turnstile windows as oracle lines, sorted; the table is dropped.
+pub async fn window_table_rows(url: &str, table: &str) -> Vec<String> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL is reachable");
+    tokio::spawn(conn);
+    let sql = format!(
+        "SELECT station || ',' || to_char(window_start, 'YYYY-MM-DD HH24:MI:SS') || ',' || \
+         to_char(window_end, 'YYYY-MM-DD HH24:MI:SS') || ',' || entries || ',' || exits \
+         FROM {table}"
+    );
+    let mut rows: Vec<String> = client
+        .query(&sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    rows.sort();
+    client
+        .execute(&format!("DROP TABLE {table}"), &[])
+        .await
+        .unwrap();
+    rows
+}
