@@ -82,8 +82,6 @@ pub struct Membership {
     pub changes: Mutex<Vec<Change>>,
     /// Whether `changes` may hold something (checked after every poll without a lock).
     pub pending: AtomicBool,
-    /// Whether the group has completed a join (an assignment came, even an empty one).
-    pub joined: AtomicBool,
 }
 
 impl Membership {
@@ -179,9 +177,6 @@ impl ConsumerContext for SourceContext {
                     consumer.assign(tpl)
                 };
                 self.report(Change::Assigned(partitions));
-                if let Some(membership) = self.membership.get() {
-                    membership.joined.store(true, Ordering::Relaxed);
-                }
                 result
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {

@@ -33,10 +33,6 @@ const META_TIMEOUT: Duration = Duration::from_secs(10);
 /// dies without a restart gives its partitions up after this (librdkafka's default is 45 s).
 const SESSION_TIMEOUT_MS: &str = "10000";
 
-/// How long a consumer may wait for its first join to complete before it leaves the group
-/// and joins again.
-const REJOIN_AFTER: Duration = Duration::from_secs(30);
-
 /// The source's consumer type.
 pub type Source = BaseConsumer<SourceContext>;
 
@@ -86,7 +82,6 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
             look_back,
             changes: Default::default(),
             pending: Default::default(),
-            joined: Default::default(),
         });
         let _ = consumer.context().membership.set(membership.clone());
         consumer
@@ -107,7 +102,6 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
         tx,
         commits: commit_rx,
         stop,
-        joining_since: membership.as_ref().map(|_| Instant::now()),
         ends,
         positions,
         membership,
@@ -288,9 +282,6 @@ struct Reader {
     positions: Arc<Positions>,
     /// In a consumer group: the assignments and revocations to pass on.
     membership: Option<Arc<Membership>>,
-    /// Since when a consumer group's first join has been awaited (`None` once joined, and
-    /// with `--once`).
-    joining_since: Option<Instant>,
     /// `--once`: the partitions with nothing to read at start (their high watermark was
     /// read: they are at their end). In a consumer group nothing is known before the
     /// assignment.
@@ -312,7 +303,6 @@ impl Reader {
             }
             self.commit_pending();
             let wait = deadline.saturating_duration_since(Instant::now());
-            self.watch_join();
             let polled = self.consumer.poll(wait);
             self.membership_changes(&mut batch);
             match polled {
@@ -352,31 +342,6 @@ impl Reader {
             }
         }
         self.serve_commits()
-    }
-
-    /// A consumer whose first join does not complete (seen once with tansu after members
-    /// were killed in the middle of theirs) leaves the group and joins it again. A member
-    /// that is in the group without partitions got an empty assignment and is left alone.
-    fn watch_join(&mut self) {
-        let (Some(membership), Some(since)) = (&self.membership, self.joining_since) else {
-            return;
-        };
-        if membership.joined.load(Ordering::Relaxed) {
-            self.joining_since = None;
-            return;
-        }
-        if since.elapsed() < REJOIN_AFTER {
-            return;
-        }
-        tracing::warn!(
-            waited = ?REJOIN_AFTER,
-            "The consumer group has not completed a join; leaving it and joining again."
-        );
-        self.consumer.unsubscribe();
-        if let Err(error) = self.consumer.subscribe(&[&self.settings.spec.topic]) {
-            tracing::warn!(%error, "Could not subscribe to the topic again.");
-        }
-        self.joining_since = Some(Instant::now());
     }
 
     /// Passes on what the consumer group assigned and revoked since the last poll. Records of
