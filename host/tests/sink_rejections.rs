@@ -74,22 +74,7 @@ async fn rows_the_warehouse_refuses_become_dead_letters_and_the_rest_is_written(
     );
     assert_same_rows(&lake_rows(&lake), &expected);
 
-    let sql = format!(
-        "SELECT station || ',' || to_char(window_start, 'YYYY-MM-DD HH24:MI:SS') || ',' || \
-         to_char(window_end, 'YYYY-MM-DD HH24:MI:SS') || ',' || entries || ',' || exits FROM {table}"
-    );
-    let mut rows: Vec<String> = client
-        .query(&sql, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    rows.sort();
-    client
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    let rows = window_table_rows(WAREHOUSE, &table).await;
     let written: Vec<String> = expected
         .iter()
         .filter(|r| !r.starts_with(&format!("{REFUSED},")))

@@ -87,7 +87,8 @@ pub struct Membership {
 impl Membership {
     /// Takes the changes reported since the last call.
     pub fn take(&self) -> Vec<Change> {
-        if !self.pending.swap(false, Ordering::Acquire) {
+        // A plain load first: this runs after every poll, a change is rare.
+        if !self.pending.load(Ordering::Relaxed) || !self.pending.swap(false, Ordering::Acquire) {
             return Vec::new();
         }
         std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()))

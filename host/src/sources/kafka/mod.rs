@@ -94,7 +94,7 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     let reader = Reader {
         empty_at_start: partitions
             .iter()
-            .filter(|p| settings.once && !ends.contains_key(p))
+            .filter(|p| once && !ends.contains_key(p))
             .copied()
             .collect(),
         consumer,
