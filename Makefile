@@ -62,7 +62,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # One table from one run (docs/benchmarks.md). SPARK=0: Spark's figures of an earlier run.
-# SLUICE_BENCH_RUNS (3), SLUICE_BENCH_SECTIONS (engine,e2e,spark,latency), SLUICE_BENCH_REPLICAS (1,10).
+# SLUICE_BENCH_RUNS (3), SLUICE_BENCH_SECTIONS (engine,e2e,spark,latency,tasks), SLUICE_BENCH_REPLICAS (1,10).
 bench: tools
 	SPARK=$(SPARK) cargo bench -p sluice-host --bench sluice
 

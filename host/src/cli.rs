@@ -69,6 +69,11 @@ pub enum Command {
         /// Partitions of a topic created here.
         #[arg(long, default_value_t = 3)]
         partitions: i32,
+        /// Fields each message is keyed by (`station`, `ca,unit,scp`, ...): records with equal
+        /// values share a partition. A pipeline declaring the same `source.kafka.key` can run
+        /// its windows as parallel tasks.
+        #[arg(long, default_value = "station")]
+        key: String,
     },
     /// Checks specs and the plugins they name; exit 0 when all are valid, 2 otherwise.
     Validate {
@@ -142,7 +147,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             order,
             rate,
             partitions,
+            key,
         } => {
+            let key = crate::produce::KeyFields::parse(&key).map_err(UserError)?;
             let order = match order.as_str() {
                 "event-time" => Order::EventTime,
                 "file" => Order::File,
@@ -161,6 +168,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 order,
                 rate,
                 partitions,
+                key,
             };
             let report = produce::run(&args).await.map_err(user)?;
             eprintln!("{report}");

@@ -149,6 +149,7 @@ fn three_weeks_go_through_a_real_broker_complete_and_in_order() {
         order: Order::EventTime,
         rate: None,
         partitions: 3,
+        key: produce::KeyFields::station(),
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let report = runtime.block_on(produce::run(&args)).expect("produce");
@@ -217,6 +218,7 @@ fn producing_a_missing_file_names_it() {
         order: Order::File,
         rate: None,
         partitions: 1,
+        key: produce::KeyFields::station(),
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let error = runtime

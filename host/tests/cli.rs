@@ -61,6 +61,29 @@ fn a_bad_spec_is_exit_2_with_file_line_and_column() {
 }
 
 #[test]
+fn a_parallel_window_over_an_undeclared_key_is_refused_naming_both_fixes() {
+    let (code, err, file, _) = validate_edited("    key: [station]\n", "", "key:");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&file) && err.contains("steps[1].window.config.group_by"),
+        "{err}"
+    );
+    for fix in ["source.kafka.key: [station]", "parallelism: 1", "wrong results"] {
+        assert!(err.contains(fix), "the message names `{fix}`:\n{err}");
+    }
+    // `parallelism: 1` makes it valid: one task holds every partition.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap();
+    let one = dir.path().join("one.yaml");
+    let edited = text
+        .replace("    key: [station]\n", "")
+        .replace("${TURNSTILE_PARALLELISM:-}", "1");
+    std::fs::write(&one, edited).unwrap();
+    let (code, err) = stderr_of(sluice(dir.path()).arg("validate").arg(&one));
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
 fn an_unknown_plugin_is_exit_2_naming_the_step() {
     let (code, err, file, at) = validate_edited(
         "turnstile-parse@^0.1",

@@ -223,6 +223,8 @@ steps:
 sinks:
   - lake: {{ url: "file://{}", partition_by: [station, window_start] }}
 batch: {{ max_records: 2000 }}
+# A plugin switch in place swaps the one chain of a single-task pipeline.
+parallelism: 1
 {extra}"#,
         lake.display()
     )

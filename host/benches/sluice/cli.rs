@@ -64,6 +64,11 @@ impl Drop for Broker {
 
 /// `sluice produce` of `files` (in file order) into `topic`; returns its report line.
 pub fn produce(broker: &Broker, topic: &str, files: &[PathBuf]) -> String {
+    produce_into(broker, topic, files, 3)
+}
+
+/// `sluice produce` of `files` into a topic of `partitions` partitions, keyed by station.
+pub fn produce_into(broker: &Broker, topic: &str, files: &[PathBuf], partitions: u32) -> String {
     let mut cmd = sluice(broker.dir.path());
     cmd.args([
         "produce",
@@ -73,6 +78,8 @@ pub fn produce(broker: &Broker, topic: &str, files: &[PathBuf]) -> String {
         topic,
         "--order",
         "file",
+        "--partitions",
+        &partitions.to_string(),
     ]);
     for f in files {
         cmd.arg("--file").arg(f);

@@ -27,6 +27,7 @@ pub fn consume_all(brokers: &str, topic: &str, group: &str) -> (Duration, u64, u
             group: Some(group.to_owned()),
             start: StartFrom::Earliest,
             properties: BTreeMap::new(),
+            key: Vec::new(),
         },
         max_records: 8192,
         max_wait: Duration::from_millis(100),

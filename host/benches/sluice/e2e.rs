@@ -130,7 +130,7 @@ fn add_figures(r: usize, s: Samples, report: &mut Report) {
 }
 
 /// Writes the message files with `bench/spark/prepare.py`; returns them and the record count.
-fn prepare(work: &Path, weeks: &[PathBuf], replicas: usize) -> (Vec<PathBuf>, u64) {
+pub fn prepare(work: &Path, weeks: &[PathBuf], replicas: usize) -> (Vec<PathBuf>, u64) {
     let out_dir = work.join(format!("input-{replicas}x"));
     let out = Command::new("python3")
         .arg(repo().join("bench/spark/prepare.py"))
@@ -162,7 +162,7 @@ fn prepare(work: &Path, weeks: &[PathBuf], replicas: usize) -> (Vec<PathBuf>, u6
 
 /// Compiles the plugins into the state folder's cache (`sluice validate`), so that the
 /// timed runs start warm.
-fn warm_cache(state: &Path) {
+pub fn warm_cache(state: &Path) {
     let out = sluice(state)
         .args(["validate", "pipelines/turnstile.yaml"])
         .env("KAFKA_BROKERS", "127.0.0.1:1")
@@ -184,7 +184,24 @@ fn run_once(
     lake: &Path,
     i: usize,
 ) -> (Timed, Option<Duration>) {
+    run_tasks(broker, state, topic, lake, &format!("{i}"), None)
+}
+
+/// One `sluice run --once` over the topic in a fresh consumer group (`run` names it), with
+/// `tasks` tasks (default: one per core); also returns launch to the first result file.
+pub fn run_tasks(
+    broker: &Broker,
+    state: &Path,
+    topic: &str,
+    lake: &Path,
+    run: &str,
+    tasks: Option<usize>,
+) -> (Timed, Option<Duration>) {
+    let i = run;
     let mut cmd = sluice(state);
+    if let Some(tasks) = tasks {
+        cmd.env("TURNSTILE_PARALLELISM", tasks.to_string());
+    }
     cmd.args(["run", "--pipelines", "pipelines/turnstile.yaml", "--once"])
         .env("KAFKA_BROKERS", &broker.address)
         .env("TURNSTILE_TOPIC", topic)
@@ -237,7 +254,7 @@ fn has_result(dir: &Path) -> bool {
 }
 
 /// The run's summary must count every record of the topic.
-fn check_records(t: &Timed, records: u64) {
+pub fn check_records(t: &Timed, records: u64) {
     let read = t
         .stdout
         .lines()

@@ -4,10 +4,11 @@
 //! asserts a time (only that every record was read and that WASM and native agree).
 //!
 //! Sections: 1 engine (WASM chain vs native), 2 end to end (`sluice run --once` on a real
-//! broker vs a consume-only loop; RSS, start-up), 3 Spark (bench/spark), 4 latency.
+//! broker vs a consume-only loop; RSS, start-up), 3 Spark (bench/spark), 4 latency, 5 tasks
+//! (1, 2 and `nproc` tasks on the largest replication).
 //!
 //! Environment: `SLUICE_BENCH_RUNS` (default 3) runs per figure; `SLUICE_BENCH_SECTIONS`
-//! (default `engine,e2e,spark,latency`); `SLUICE_BENCH_REPLICAS` (default `1,10`);
+//! (default `engine,e2e,spark,latency,tasks`); `SLUICE_BENCH_REPLICAS` (default `1,10`);
 //! `SLUICE_BENCH_WEEKS` (default `240106,240113,240120`); `SLUICE_BENCH_ENGINE=wasm|native`
 //! runs one side of the engine section alone (for a profiler);
 //! `SPARK=0` takes Spark's figures from docs/benchmarks-spark.md instead of running it;
@@ -20,6 +21,7 @@ mod engine;
 mod figures;
 mod latency;
 mod spark;
+mod tasks;
 
 use std::path::PathBuf;
 
@@ -43,7 +45,7 @@ fn main() {
         .expect("SLUICE_BENCH_RUNS");
     let sections = env_or(
         "SLUICE_BENCH_SECTIONS",
-        smoke("engine", "engine,e2e,spark,latency"),
+        smoke("engine", "engine,e2e,spark,latency,tasks"),
     );
     let on = |s: &str| sections.split(',').any(|x| x.trim() == s);
     let replicas: Vec<usize> = env_or("SLUICE_BENCH_REPLICAS", "1,10")
@@ -64,7 +66,7 @@ fn main() {
     if on("engine") {
         engine::run(&weeks, runs, &mut report);
     }
-    let broker = (on("e2e") || on("latency")).then(cli::Broker::start);
+    let broker = (on("e2e") || on("latency") || on("tasks")).then(cli::Broker::start);
     if let Some(broker) = &broker
         && on("e2e")
     {
@@ -80,6 +82,12 @@ fn main() {
         && on("latency")
     {
         latency::run(broker, runs, &mut report);
+    }
+    if let Some(broker) = &broker
+        && on("tasks")
+    {
+        let largest = replicas.iter().copied().max().unwrap_or(1);
+        tasks::run(broker, &weeks, largest, runs, &mut report);
     }
     drop(broker);
     println!("\n{}", report.render());

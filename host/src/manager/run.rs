@@ -93,6 +93,7 @@ impl Manager {
         };
         let on_start = |running: &runtime::Running| {
             let (stats, stages) = (running.stats.clone(), running.chain.stages());
+            let switchable = running.tasks.is_none();
             let target = SwapTarget {
                 swap: running.swap.clone(),
                 topic: running.source.origin.topic.clone(),
@@ -103,7 +104,8 @@ impl Manager {
                 e.stats = Some(stats);
                 e.stages = stages;
                 if let Some(run) = e.run.as_mut() {
-                    run.swap = Some(target);
+                    // Tasks over partitions take a new spec by a restart from their checkpoints.
+                    run.swap = switchable.then_some(target);
                 }
             });
         };

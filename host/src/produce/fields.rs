@@ -1,5 +1,5 @@
 //! Per-line parsing for `sluice produce`: CSV field splitting on bytes, header detection,
-//! the Kafka key (`CA/UNIT/SCP`) and the event time of each supported line format.
+//! the Kafka key (named fields, `station` by default) and the event time of each supported line format.
 //!
 //! Formats (DESIGN §6): the MTA weekly row with or without its leading index column
 //! (`[index,]CA,UNIT,SCP,STATION,LINENAME,DIVISION,MM/DD/YYYY,HH:MM:SS,DESC,ENTRIES,EXITS`),
@@ -60,15 +60,6 @@ impl<'a> Fields<'a> {
         let (start, end) = self.spans[i];
         unquote(self.line[start..end].trim_ascii())
     }
-
-    /// Index of the `CA` field: 1 for weekly rows carrying the index column, else 0.
-    fn ca_index(&self) -> Option<usize> {
-        match self.count {
-            12 => Some(1),
-            11 | 13 => Some(0),
-            _ => None,
-        }
-    }
 }
 
 fn unquote(field: &[u8]) -> &[u8] {
@@ -88,20 +79,90 @@ pub(crate) fn is_header(fields: &Fields<'_>) -> bool {
         || (is(first, "timestamp") && is(second, "station"))
 }
 
-/// Writes the Kafka key of the line into `key`: `CA/UNIT/SCP` for weekly rows and 13-field
-/// messages, so that one turnstile stays in one partition; the whole line otherwise.
-pub(crate) fn key_into(fields: &Fields<'_>, key: &mut Vec<u8>) {
-    key.clear();
-    match fields.ca_index() {
-        Some(ca) => {
-            for i in ca..ca + 3 {
-                if i > ca {
-                    key.push(b'/');
-                }
-                key.extend_from_slice(fields.get(i));
-            }
+/// Fields of the weekly layout by name, as the turnstile parser names them, at their index
+/// after `CA` (the 13-field message adds `id` and `timestamp`).
+const WEEKLY_FIELDS: [&str; 13] = [
+    "ca", "unit", "scp", "station", "linename", "division", "date", "time", "desc", "entries",
+    "exits", "id", "timestamp",
+];
+/// Fields of the 7-field sample by name (`ca`/`scp`: turnstile and device, as parsed).
+const SAMPLE_FIELDS: [(&str, usize); 8] = [
+    ("timestamp", 0),
+    ("station", 1),
+    ("ca", 2),
+    ("turnstile_id", 2),
+    ("scp", 3),
+    ("device_id", 3),
+    ("entries", 4),
+    ("exits", 5),
+];
+
+/// What each message is keyed by: named fields of the line (`--key station`), joined by
+/// `/`. Records with equal values of these fields land in one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFields(Vec<String>);
+
+impl KeyFields {
+    /// `station` (the default): a station's turnstiles share a partition, so a window per
+    /// station can run as parallel tasks, and per-turnstile order still holds.
+    pub fn station() -> Self {
+        Self(vec!["station".into()])
+    }
+
+    /// Parses `station` or `ca,unit,scp`; an unknown name is an error listing the known ones.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let names: Vec<String> = text
+            .split(',')
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Err("--key needs at least one field name, e.g. `--key station`".into());
         }
-        None => key.extend_from_slice(fields.line),
+        let known = |n: &str| WEEKLY_FIELDS.contains(&n) || SAMPLE_FIELDS.iter().any(|(s, _)| *s == n);
+        if let Some(unknown) = names.iter().find(|n| !known(n)) {
+            return Err(format!(
+                "--key: `{unknown}` is not a field of the turnstile formats; use some of {}",
+                WEEKLY_FIELDS.join(", ")
+            ));
+        }
+        Ok(Self(names))
+    }
+
+    /// The field names.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The index of field `name` in a line of `count` fields.
+    fn index(name: &str, count: usize) -> Option<usize> {
+        match count {
+            7 => SAMPLE_FIELDS.iter().find(|(n, _)| *n == name).map(|&(_, i)| i),
+            11..=13 => {
+                let ca = usize::from(count == 12);
+                let i = WEEKLY_FIELDS.iter().position(|n| *n == name)?;
+                (ca + i < count).then_some(ca + i)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Writes the Kafka key of the line into `key`: the values of the `by` fields joined by `/`;
+/// the whole line when it is in none of the known layouts.
+pub(crate) fn key_into(fields: &Fields<'_>, by: &KeyFields, key: &mut Vec<u8>) {
+    key.clear();
+    if !matches!(fields.len(), 7 | 11..=13) {
+        key.extend_from_slice(fields.line);
+        return;
+    }
+    for (n, name) in by.0.iter().enumerate() {
+        if n > 0 {
+            key.push(b'/');
+        }
+        if let Some(i) = KeyFields::index(name, fields.len()) {
+            key.extend_from_slice(fields.get(i));
+        }
     }
 }
 
@@ -204,9 +265,28 @@ mod tests {
                           600,700,5f0c-id,2024-01-06 10:11:12";
 
     fn key(line: &str) -> String {
+        key_by(line, "ca,unit,scp")
+    }
+
+    fn key_by(line: &str, fields: &str) -> String {
         let mut key = Vec::new();
-        key_into(&Fields::split(line.as_bytes()), &mut key);
+        let by = KeyFields::parse(fields).unwrap();
+        key_into(&Fields::split(line.as_bytes()), &by, &mut key);
         String::from_utf8(key).unwrap()
+    }
+
+    #[test]
+    fn keys_by_station_by_default_in_every_layout() {
+        assert_eq!(KeyFields::station().names(), ["station"]);
+        assert_eq!(key_by(WEEKLY, "station"), "59 ST");
+        assert_eq!(key_by(&WEEKLY[2..], "station"), "59 ST");
+        assert_eq!(key_by(STREAM, "station"), key_by(STREAM, " Station "));
+        assert_eq!(key_by(WEEKLY, "station,unit"), "59 ST/R051");
+        let sample = "2024-01-01 00:00:00,59 ST,T1,D1,5,6,2024-01-01 00:00:00";
+        assert_eq!(key_by(sample, "station"), "59 ST");
+        let error = KeyFields::parse("station,platform").unwrap_err();
+        assert!(error.contains("`platform`") && error.contains("station"), "{error}");
+        assert!(KeyFields::parse(" , ").is_err());
     }
 
     fn time(line: &str) -> Option<i64> {

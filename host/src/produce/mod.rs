@@ -1,7 +1,9 @@
 //! `sluice produce`: replays MTA turnstile files (weekly `.csv`/`.csv.gz` files or message
 //! files with one message per line) into a Kafka topic, in event-time or file order.
 //!
-//! Each record's value is the raw line, its key `CA/UNIT/SCP` (see `fields`); the order and
+//! Each record's value is the raw line, its key the values of `--key` fields (`station` by
+//! default, see `fields`), so that a pipeline keyed the same way can run as parallel tasks;
+//! the order and
 //! what is skipped is described in `input`. All files are held in memory, decompressed, so
 //! that several weeks can be merged by event time. The topic is created when missing.
 
@@ -11,6 +13,7 @@ mod pace;
 mod sender;
 mod topic;
 
+pub use fields::KeyFields;
 pub use sender::MAX_BATCH_RECORDS;
 
 use std::fmt;
@@ -30,6 +33,8 @@ pub struct ProduceArgs {
     pub rate: Option<u64>,
     /// Partitions of the topic when it has to be created (an existing topic is kept as is).
     pub partitions: i32,
+    /// What each message is keyed by.
+    pub key: KeyFields,
 }
 
 /// Send order of the records.
@@ -172,7 +177,14 @@ fn run_blocking(args: &ProduceArgs) -> Result<ProduceReport, ProduceError> {
         args.topic
     );
     let sending = Instant::now();
-    sender::send_all(&args.brokers, &args.topic, &files, &plan.lines, args.rate)?;
+    sender::send_all(
+        &args.brokers,
+        &args.topic,
+        &files,
+        &plan.lines,
+        args.rate,
+        &args.key,
+    )?;
     let sending = sending.elapsed();
     Ok(report(
         args,

@@ -70,6 +70,7 @@ pub(crate) fn send_all(
     files: &[InputFile],
     lines: &[Line],
     rate: Option<u64>,
+    key_by: &fields::KeyFields,
 ) -> Result<(), ProduceError> {
     let producer = producer(brokers)?;
     let (mut bucket, mut progress) = (TokenBucket::new(rate), Progress::new());
@@ -80,7 +81,7 @@ pub(crate) fn send_all(
             producer.poll(wait);
         }
         let value = &files[line.file as usize].data[line.start..line.end];
-        fields::key_into(&Fields::split(value), &mut key);
+        fields::key_into(&Fields::split(value), key_by, &mut key);
         send_one(
             &producer,
             BaseRecord::with_opaque_to(topic, index)

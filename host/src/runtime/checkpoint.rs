@@ -4,9 +4,12 @@
 //! checkpoint that reads back intact and seeks its source to the offsets in it, so every
 //! result is emitted exactly as in an uninterrupted run.
 //!
-//! Layout: `<url>/<pipeline>/checkpoint-<epoch, 20 digits>.bin`, each object written
-//! atomically (object_store puts are all-or-nothing); the previous one is kept as a fallback,
-//! older ones are deleted.
+//! Layout: `<url>/<pipeline>/checkpoint-<epoch, 20 digits>.bin` for a pipeline that runs as
+//! one task, and `<url>/<pipeline>/partition-<p>/checkpoint-<epoch>.bin` for one whose state
+//! splits by source partition (see `tasks`): each partition's offset, watermark and window
+//! state then move on their own, to another task or host. Each object is written atomically
+//! (object_store puts are all-or-nothing); the previous one is kept as a fallback, older ones
+//! are deleted.
 //!
 //! Fencing: an epoch is written once. A checkpoint is put only if no object of that epoch or
 //! a newer one exists (a listing, then a put-if-absent, `PutMode::Create`, where the store
@@ -200,15 +203,39 @@ impl CheckpointStore {
         })
     }
 
+    /// The checkpoints of source partition `partition` alone (a task's).
+    pub fn partition(&self, partition: i32) -> Self {
+        Self {
+            location: self.location.clone(),
+            pipeline: format!("{}/partition-{partition}", self.pipeline),
+            describe: format!("{}partition-{partition}/", self.describe),
+        }
+    }
+
+    /// The partitions that have checkpoints of their own.
+    pub async fn partitions(&self) -> anyhow::Result<Vec<i32>> {
+        let dir = self.location.path(&self.pipeline)?;
+        let listed = self.location.store.list_with_delimiter(Some(&dir)).await?;
+        let mut partitions: Vec<i32> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename()?.strip_prefix("partition-")?.parse().ok())
+            .collect();
+        partitions.sort_unstable();
+        Ok(partitions)
+    }
+
     fn key(&self, epoch: u64) -> String {
         format!("{}/checkpoint-{epoch:020}.bin", self.pipeline)
     }
 
-    /// Epochs of the stored checkpoints, newest first.
+    /// Epochs of the stored checkpoints, newest first (those of this folder only, not of
+    /// the partitions below it).
     async fn epochs(&self) -> anyhow::Result<Vec<u64>> {
         let dir = self.location.path(&self.pipeline)?;
-        let objects: Vec<_> = self.location.store.list(Some(&dir)).try_collect().await?;
-        let mut epochs: Vec<u64> = objects
+        let listed = self.location.store.list_with_delimiter(Some(&dir)).await?;
+        let mut epochs: Vec<u64> = listed
+            .objects
             .iter()
             .filter_map(|o| o.location.filename())
             .filter_map(|f| f.strip_prefix("checkpoint-")?.strip_suffix(".bin"))
@@ -312,11 +339,16 @@ impl CheckpointStore {
         Ok(size)
     }
 
-    /// Deletes every checkpoint of the pipeline (a reset to a clean start).
+    /// Deletes every checkpoint of the pipeline, its partitions' included (a reset to a
+    /// clean start).
     pub async fn clear(&self) -> anyhow::Result<()> {
-        for epoch in self.epochs().await? {
-            let path = self.location.path(&self.key(epoch))?;
-            self.location.store.delete(&path).await?;
+        let dir = self.location.path(&self.pipeline)?;
+        let objects: Vec<_> = self.location.store.list(Some(&dir)).try_collect().await?;
+        for object in objects {
+            let name = object.location.filename().unwrap_or_default();
+            if name.starts_with("checkpoint-") && name.ends_with(".bin") {
+                self.location.store.delete(&object.location).await?;
+            }
         }
         Ok(())
     }
@@ -400,6 +432,27 @@ mod tests {
         assert_eq!(store.latest().await.unwrap().unwrap().epoch, 3);
         store.clear().await.unwrap();
         assert_eq!(store.latest().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn partitions_keep_their_own_checkpoints_beside_the_pipeline_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = CheckpointStore::open(&url, "p").unwrap();
+        store.write(&sample(7)).await.unwrap();
+        for p in [0, 5, 12] {
+            store.partition(p).write(&sample(1)).await.unwrap();
+        }
+        store.partition(5).write(&sample(2)).await.unwrap();
+        assert_eq!(store.partitions().await.unwrap(), vec![0, 5, 12]);
+        assert_eq!(store.epochs().await.unwrap(), vec![7], "the partitions' are apart");
+        assert_eq!(store.partition(5).epochs().await.unwrap(), vec![2, 1]);
+        assert!(store.partition(5).describe.ends_with("/p/partition-5/"));
+        // Fencing is per partition: another partition's epochs do not count.
+        store.partition(0).write(&sample(2)).await.unwrap();
+        store.clear().await.unwrap();
+        assert_eq!(store.latest().await.unwrap(), None);
+        assert_eq!(store.partition(5).latest().await.unwrap(), None);
     }
 
     #[tokio::test]

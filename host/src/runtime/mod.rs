@@ -12,10 +12,12 @@ mod checkpoint;
 mod counters;
 mod deadletter;
 mod emissions;
+mod keys;
 mod pipeline;
 mod plan;
 mod stage;
 mod summary;
+mod tasks;
 mod threshold;
 mod watermark;
 mod window_step;
@@ -126,8 +128,12 @@ impl Host {
     /// Builds the pipeline of `loaded`, connects its sinks and starts its source. When the
     /// pipeline has a checkpoint, its window state and watermarks are restored and the source
     /// continues from the checkpoint's offsets.
+    ///
+    /// A pipeline whose state splits by source partition (see `keys`) runs as tasks, one per
+    /// partition, on `parallelism` threads; each task restores its partition's checkpoint
+    /// when it starts (see `tasks`).
     pub async fn start(
-        &self,
+        self: &Arc<Self>,
         loaded: &Loaded,
         once: bool,
         stop: Arc<AtomicBool>,
@@ -135,16 +141,48 @@ impl Host {
         let spec = &loaded.spec;
         let checkpoints = self.checkpoint_store(loaded)?;
         let identity = source_identity(&spec.source, &spec.name);
-        let restored = self.restored(&checkpoints, &identity, &spec.name).await?;
-        let epoch = self
-            .claim(&checkpoints, restored.as_ref(), &spec.name)
-            .await?;
-        let resume = restored.as_ref().map(|c| c.offsets.clone());
+        let partitioned = keys::scope(spec) == keys::StateScope::Partition;
+        let (restored, epoch, resume) = if partitioned {
+            let resume = self
+                .partition_offsets(&checkpoints, &identity, &spec.name)
+                .await?;
+            (None, 0, Some(resume).filter(|r| !r.is_empty()))
+        } else {
+            let restored = self.restored(&checkpoints, &identity, &spec.name).await?;
+            let epoch = self
+                .claim(&checkpoints, restored.as_ref(), &spec.name)
+                .await?;
+            let resume = restored.as_ref().map(|c| c.offsets.clone());
+            (restored, epoch, resume)
+        };
         let (source, brokers) = self.start_source(loaded, once, stop, resume)?;
-        let mut chain = plan::chain(self, loaded, &source.origin.topic, &source.owned, once)?;
+        let topic = source.origin.topic.clone();
+        let held: &[i32] = if partitioned { &[] } else { &source.owned };
+        let mut chain = plan::chain(self, loaded, &topic, held, once)?;
         if let Some(checkpoint) = &restored {
             Self::restore(&mut chain, checkpoint, &spec.name, &checkpoints.describe)?;
         }
+        let tasks = partitioned.then(|| {
+            let (host, spec_in_force, template) = (self.clone(), loaded.clone(), chain.stages());
+            let factory: tasks::ChainFactory = Arc::new(move |p| {
+                let mut chain = plan::chain(&host, &spec_in_force, &topic, &[p], once)?;
+                tasks::share_counters(&mut chain, &template);
+                Ok(chain)
+            });
+            let workers = keys::tasks(spec, source.partitions.len());
+            tracing::info!(pipeline = %spec.name, tasks = workers, partitions = source.partitions.len(),
+                "The pipeline runs as tasks over its source partitions.");
+            Arc::new(tasks::TaskPlan {
+                factory,
+                workers,
+                store: checkpoints.clone(),
+                source: identity.clone(),
+                interval: spec.checkpoint.interval.0,
+                owned: source.owned.clone(),
+                fenced: Default::default(),
+                started: Default::default(),
+            })
+        });
         let mut sinks = Vec::new();
         let ctx = crate::sinks::SinkContext {
             pipeline: &spec.name,
@@ -188,13 +226,46 @@ impl Host {
                 .max_dead_letters
                 .as_ref()
                 .map(|m| DeadLetterThreshold::new(m.count, m.per_records)),
+            tasks,
         })
+    }
+
+    /// The offsets of the newest checkpoint of each partition that has its own (a
+    /// pipeline that runs as tasks), where the source continues.
+    async fn partition_offsets(
+        &self,
+        store: &CheckpointStore,
+        identity: &str,
+        name: &str,
+    ) -> anyhow::Result<std::collections::BTreeMap<i32, i64>> {
+        let read = async {
+            let mut offsets = std::collections::BTreeMap::new();
+            for p in store.partitions().await? {
+                if let Some(c) = store.partition(p).latest().await?
+                    && c.source == identity
+                    && let Some(&offset) = c.offsets.get(&p)
+                {
+                    offsets.insert(p, offset);
+                }
+            }
+            anyhow::Ok(offsets)
+        };
+        let offsets = read.await.with_context(|| {
+            format!(
+                "Cannot read the checkpoints of pipeline `{name}` in `{}`.",
+                store.describe
+            )
+        })?;
+        if !offsets.is_empty() {
+            tracing::info!(pipeline = name, ?offsets, "Continuing from the partitions' last checkpoints.");
+        }
+        Ok(offsets)
     }
 
     /// Restores `checkpoint` into `chain`. A plugin that refuses the saved state (its config
     /// changed, e.g. other counters) starts with empty window state from the checkpoint's
     /// offsets, said in the log; a trap or limit while restoring stops the start.
-    fn restore(
+    pub(crate) fn restore(
         chain: &mut Chain,
         checkpoint: &Checkpoint,
         name: &str,

@@ -1,7 +1,8 @@
-//! Running one pipeline: the source thread, the chain on a blocking thread, and the writer
-//! loop that hands each result batch to every sink and the dead letters to their
-//! destination, then commits the source offsets behind them. Bounded channels between the
-//! three give backpressure from the slowest sink to the source.
+//! Running one pipeline: the source thread, the chain on its own thread (or, for a pipeline
+//! whose state splits by partition, a dispatcher and the task threads of `tasks`), and the
+//! writer loop that hands each result batch to every sink and the dead letters to their
+//! destination, then writes checkpoints and commits the source offsets behind them. Bounded
+//! channels between them give backpressure from the slowest sink to the source.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -12,10 +13,11 @@ use tokio::sync::mpsc;
 
 use super::barrier::{Barrier, ChainSwap};
 use super::chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
-use super::checkpoint::{Checkpoint, CheckpointStore};
+use super::checkpoint::{Checkpoint, CheckpointStore, Fenced};
 use super::deadletter::{DeadLetter, DeadLetterSink};
 use super::emissions::EmissionGuard;
 use super::summary::Summary;
+use super::tasks::TaskPlan;
 use super::threshold::DeadLetterThreshold;
 use crate::sinks::Sink;
 use crate::sinks::live::LiveHub;
@@ -75,6 +77,9 @@ pub struct Running {
     pub commit_every_batch: bool,
     /// `errors.max_dead_letters`: pauses the pipeline when crossed.
     pub threshold: Option<DeadLetterThreshold>,
+    /// Tasks over source partitions, for a pipeline whose state splits by partition (`chain`
+    /// is then their template: its schema and counters); `None`: `chain` runs alone.
+    pub tasks: Option<Arc<TaskPlan>>,
 }
 
 /// Runs until the source ends (`--once`) or `stop` is set; returns the summary. On stop the
@@ -93,6 +98,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         swap,
         commit_every_batch,
         threshold,
+        tasks,
     } = pipeline;
     let SourceHandle {
         batches,
@@ -106,8 +112,10 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         swap,
         runtime: tokio::runtime::Handle::current(),
     };
-    let processor = crate::threads::spawn("sluice-chain", move || {
-        process_loop(chain, barrier, input, tx)
+    let plan = tasks.clone();
+    let processor = crate::threads::spawn("sluice-chain", move || match plan {
+        Some(plan) => super::tasks::dispatch_loop(plan, input, tx),
+        None => process_loop(chain, barrier, input, tx),
     });
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
     let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
@@ -120,6 +128,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         live: &live,
         checkpoints: &checkpoints,
         commit_every_batch,
+        tasks: tasks.as_deref(),
     };
     let written = tokio::select! {
         written = writer.run(rx, threshold) => written,
@@ -150,23 +159,25 @@ pub fn restart_requested(error: &anyhow::Error) -> bool {
     })
 }
 
-/// What the processing thread hands the writer, in order.
-enum Message {
-    /// The results of one source batch; `true` when it was the last one.
-    Output(ChainOutput, Vec<(i32, i64)>, bool),
-    /// A checkpoint covering every output sent before it.
-    Checkpoint(Checkpoint),
+/// What the processing thread (or a task) hands the writer, in order.
+pub(super) enum Message {
+    /// The results of one source batch: the offsets after it, `true` when it was the last
+    /// one, and the partition of the task that produced it (`None`: the pipeline's one chain).
+    Output(ChainOutput, Vec<(i32, i64)>, bool, Option<i32>),
+    /// A checkpoint covering every output its task sent before it: of the whole pipeline
+    /// (`None`) or of one partition, `true` when the task lets the partition go (revoked).
+    Checkpoint(Checkpoint, Option<i32>, bool),
 }
 
 /// What the processing thread waits on: the source's batches and chain swap requests.
-struct Input {
+pub(super) struct Input {
     batches: mpsc::Receiver<crate::sources::SourceBatch>,
     swap: ChainSwap,
-    runtime: tokio::runtime::Handle,
+    pub(super) runtime: tokio::runtime::Handle,
 }
 
 /// What woke the processing thread.
-enum Next {
+pub(super) enum Next {
     Batch(crate::sources::SourceBatch),
     Swap,
     SourceEnded,
@@ -174,7 +185,7 @@ enum Next {
 
 impl Input {
     /// Blocks until the next batch, a swap request or the end of the source.
-    fn next(&mut self) -> Next {
+    pub(super) fn next(&mut self) -> Next {
         let (batches, swap) = (&mut self.batches, &self.swap);
         self.runtime.block_on(async {
             tokio::select! {
@@ -192,21 +203,14 @@ fn process_loop(
     tx: mpsc::Sender<Message>,
 ) -> anyhow::Result<()> {
     let pipeline = chain.pipeline.clone();
-    // The typed error stays inside, so that the caller can tell a restart request apart.
-    let fatal = |e: ChainError| {
-        let advice = match e.kind {
-            ChainErrorKind::RestartFromCheckpoint => "it restarts from its last checkpoint",
-            ChainErrorKind::Fatal => "fix or replace the plugin, then restart it",
-        };
-        anyhow::Error::new(e).context(format!("Pipeline `{pipeline}` stopped; {advice}"))
-    };
+    let fatal = |e: ChainError| chain_failed(&pipeline, e);
     let mut first = true;
     loop {
         let next = input.next();
         // Between batches: a queued chain takes over here.
         if let Some((next, done)) = input.swap.take() {
             let checkpoint = swap_chain(&mut chain, &mut barrier, next, &done).map_err(fatal)?;
-            if tx.blocking_send(Message::Checkpoint(checkpoint)).is_err() {
+            if tx.blocking_send(Message::Checkpoint(checkpoint, None, false)).is_err() {
                 return Ok(());
             }
         }
@@ -216,7 +220,7 @@ fn process_loop(
             Next::SourceEnded => {
                 // The source stopped: save where we are so that a restart continues from here.
                 let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
-                let _ = tx.blocking_send(Message::Checkpoint(checkpoint));
+                let _ = tx.blocking_send(Message::Checkpoint(checkpoint, None, false));
                 return Ok(());
             }
         };
@@ -230,18 +234,28 @@ fn process_loop(
         }
         barrier.advance(&offsets);
         if tx
-            .blocking_send(Message::Output(output, offsets, end))
+            .blocking_send(Message::Output(output, offsets, end, None))
             .is_err()
         {
             return Ok(());
         }
         if end || barrier.due() {
             let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
-            if tx.blocking_send(Message::Checkpoint(checkpoint)).is_err() || end {
+            if tx.blocking_send(Message::Checkpoint(checkpoint, None, false)).is_err() || end {
                 return Ok(());
             }
         }
     }
+}
+
+/// The error that stops pipeline `pipeline` after `error`. The typed error stays inside, so
+/// that the caller can tell a restart request apart.
+pub(super) fn chain_failed(pipeline: &str, error: ChainError) -> anyhow::Error {
+    let advice = match error.kind {
+        ChainErrorKind::RestartFromCheckpoint => "it restarts from its last checkpoint",
+        ChainErrorKind::Fatal => "fix or replace the plugin, then restart it",
+    };
+    anyhow::Error::new(error).context(format!("Pipeline `{pipeline}` stopped; {advice}"))
 }
 
 /// Hands the state of `chain` to `next` at this batch boundary; `next` takes over unless it
@@ -297,6 +311,7 @@ struct Writer<'a> {
     live: &'a LiveHub,
     checkpoints: &'a CheckpointStore,
     commit_every_batch: bool,
+    tasks: Option<&'a TaskPlan>,
 }
 
 impl Writer<'_> {
@@ -307,9 +322,11 @@ impl Writer<'_> {
     ) -> anyhow::Result<Summary> {
         let mut summary = Summary::default();
         let mut guard = EmissionGuard::default();
+        // The watermark of each task; the pipeline's is the least of them.
+        let mut watermarks: std::collections::BTreeMap<Option<i32>, i64> = Default::default();
         while let Some(message) = rx.recv().await {
             match message {
-                Message::Output(mut output, offsets, end) => {
+                Message::Output(mut output, offsets, end, task) => {
                     if let Some(paused) = threshold.as_mut().and_then(|t| crossed(t, &output)) {
                         // Nothing of this batch is written: a resume replays it from the last
                         // checkpoint.
@@ -319,6 +336,8 @@ impl Writer<'_> {
                     if let Some(rows) = &output.rows {
                         self.check_emissions(&mut guard, rows);
                     }
+                    watermarks.insert(task, output.watermark);
+                    output.watermark = watermarks.values().copied().min().unwrap_or(i64::MIN);
                     self.write(&mut output, &mut summary).await?;
                     if self.commit_every_batch && !offsets.is_empty() {
                         let _ = self.commits.send(offsets);
@@ -328,8 +347,12 @@ impl Writer<'_> {
                         publish_connectors(self.name, self.sinks, self.dlq, self.live);
                     }
                 }
-                Message::Checkpoint(checkpoint) => {
-                    self.checkpoint(&checkpoint, &mut summary).await?
+                Message::Checkpoint(checkpoint, partition, releasing) => {
+                    if releasing {
+                        watermarks.remove(&partition);
+                    }
+                    self.checkpoint(&checkpoint, partition, releasing, &mut summary)
+                        .await?
                 }
             }
         }
@@ -408,18 +431,36 @@ impl Writer<'_> {
 
     /// Every output before `checkpoint` is written: save it, then commit its offsets to the
     /// source (for lag monitoring and tools; a restart seeks to the checkpoint's offsets).
+    /// A task's checkpoint (`partition`) that a newer owner fenced drops that task (the
+    /// partition went to another host); the others go on.
     async fn checkpoint(
         &self,
         checkpoint: &Checkpoint,
+        partition: Option<i32>,
+        releasing: bool,
         summary: &mut Summary,
     ) -> anyhow::Result<()> {
         let started = Instant::now();
-        let bytes = self.checkpoints.write(checkpoint).await.with_context(|| {
-            format!(
-                "Could not write checkpoint {} to `{}`.",
-                checkpoint.epoch, self.checkpoints.describe
-            )
-        })?;
+        let store = match partition {
+            Some(p) => self.checkpoints.partition(p),
+            None => self.checkpoints.clone(),
+        };
+        let bytes = match store.write(checkpoint).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                if let (Some(p), Some(tasks), Some(fenced)) =
+                    (partition, self.tasks, error.downcast_ref::<Fenced>())
+                {
+                    tasks.fence(p);
+                    tracing::warn!(pipeline = self.name, partition = p, releasing, "{fenced}");
+                    return Ok(());
+                }
+                return Err(error.context(format!(
+                    "Could not write checkpoint {} to `{}`.",
+                    checkpoint.epoch, store.describe
+                )));
+            }
+        };
         let took = started.elapsed();
         tracing::debug!(
             pipeline = self.name,
@@ -431,7 +472,7 @@ impl Writer<'_> {
         summary.checkpoints += 1;
         summary.checkpoint_bytes = bytes as u64;
         summary.checkpoint_time += took;
-        if !checkpoint.offsets.is_empty() {
+        if !checkpoint.offsets.is_empty() && !releasing {
             let offsets = checkpoint.offsets.iter().map(|(&p, &o)| (p, o)).collect();
             let _ = self.commits.send(offsets);
         }

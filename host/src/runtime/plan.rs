@@ -36,7 +36,7 @@ pub fn chain(
     partitions: &[i32],
     once: bool,
 ) -> Result<Chain, SpecErrors> {
-    let mut errors = Vec::new();
+    let mut errors = super::keys::check(loaded);
     let mut schema = source_schema();
     let mut chain = Chain {
         pipeline: loaded.spec.name.clone(),
@@ -49,6 +49,9 @@ pub fn chain(
         pending_early: Default::default(),
     };
     for (i, step) in loaded.spec.steps.iter().enumerate() {
+        if let (StepSpec::Window(_), Some(error)) = (step, key_fields(loaded, &schema)) {
+            errors.push(error);
+        }
         let built = match step {
             StepSpec::Transform(t) => transform(host, loaded, i, t, &schema).map(|stage| {
                 schema = stage.output_schema().to_vec();
@@ -71,6 +74,7 @@ pub fn chain(
             errors.push(error);
             return Err(SpecErrors(errors));
         }
+
     }
     for (i, sink) in loaded.spec.sinks.iter().enumerate() {
         if let Err(message) = check_sink(sink, &schema) {
@@ -83,6 +87,25 @@ pub fn chain(
     } else {
         Err(SpecErrors(errors))
     }
+}
+
+/// An error when a field of the source's declared key is not in `schema` (the rows reaching
+/// the window).
+fn key_fields(loaded: &Loaded, schema: &[Field]) -> Option<SpecError> {
+    let crate::spec::SourceSpec::Kafka(kafka) = &loaded.spec.source else {
+        return None;
+    };
+    let missing = kafka
+        .key
+        .iter()
+        .find(|k| !schema.iter().any(|f| &f.name == *k))?;
+    Some(loaded.error(
+        &["source", "kafka", "key"],
+        format!(
+            "key field `{missing}` is not a field of the rows reaching the window {}",
+            describe_schema(schema)
+        ),
+    ))
 }
 
 /// The YAML key of a sink kind.

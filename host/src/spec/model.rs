@@ -32,6 +32,11 @@ pub struct PipelineSpec {
     /// host's state folder)
     #[serde(default)]
     pub checkpoint: CheckpointSpec,
+    /// `parallelism: 4`: tasks this host runs the pipeline as, each over some source
+    /// partitions with its own plugin instances and state (default: one per core, never more
+    /// than the partitions held).
+    #[serde(default)]
+    pub parallelism: Option<usize>,
 }
 
 /// `checkpoint: { url: file://./state, interval: 10s }`: where and how often the pipeline's
@@ -111,6 +116,11 @@ pub struct KafkaSourceSpec {
     /// `properties: { "fetch.max.bytes": "52428800" }` (extra librdkafka settings)
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// `key: [station]`: the parsed fields the topic's messages are keyed by, so that every
+    /// record with the same values is in the same partition (what `sluice produce --key`
+    /// writes). A window may then run as parallel tasks when its `group_by` covers this key.
+    #[serde(default)]
+    pub key: Vec<String>,
 }
 
 /// `start: earliest | latest`
