@@ -45,6 +45,11 @@ pub enum Command {
         /// Process what is available at start, flush every window, and exit.
         #[arg(long)]
         once: bool,
+        /// Join a cluster: an object store URL shared by every host that runs these
+        /// pipelines (file:///shared/cluster, s3://bucket/cluster). Pipelines created through
+        /// the API of one host then run on all, and `GET /api/v1/cluster` lists the hosts.
+        #[arg(long, env = "SLUICE_CLUSTER")]
+        cluster: Option<String>,
         /// The HTTP API: address, token, body limits.
         #[command(flatten)]
         api: crate::api::ApiArgs,
@@ -139,7 +144,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ref pipelines,
             once,
             ref api,
-        } => run(&cli, pipelines, once, api).await,
+            ref cluster,
+        } => run(&cli, pipelines, once, api, cluster.as_deref()).await,
         Command::Produce {
             brokers,
             topic,
@@ -219,9 +225,15 @@ fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
     }
 }
 
-async fn run(cli: &Cli, path: &Path, once: bool, api: &crate::api::ApiArgs) -> anyhow::Result<()> {
+async fn run(
+    cli: &Cli,
+    path: &Path,
+    once: bool,
+    api: &crate::api::ApiArgs,
+    cluster: Option<&str>,
+) -> anyhow::Result<()> {
     if !once {
-        return run_managed(cli, path, api).await;
+        return run_managed(cli, path, api, cluster).await;
     }
     let host = Arc::new(host(cli)?);
     let users = crate::api::StartedPlugins::default();
@@ -319,7 +331,12 @@ async fn stop_on_signal(stops: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>>) {
 /// `sluice run` without `--once`: the pipeline manager runs the specs of `path` (a folder,
 /// or one file) and follows changes to them until Ctrl-C or SIGTERM; the API (with
 /// `--api`) manages them.
-async fn run_managed(cli: &Cli, path: &Path, api: &crate::api::ApiArgs) -> anyhow::Result<()> {
+async fn run_managed(
+    cli: &Cli,
+    path: &Path,
+    api: &crate::api::ApiArgs,
+    cluster: Option<&str>,
+) -> anyhow::Result<()> {
     use crate::manager::{Manager, reload};
     if !path.exists() {
         return Err(UserError(format!(
@@ -336,14 +353,27 @@ async fn run_managed(cli: &Cli, path: &Path, api: &crate::api::ApiArgs) -> anyho
     };
     let host = Arc::new(host(cli)?);
     let manager = Manager::new(host.clone(), &folder, false);
+    if let Some(url) = cluster {
+        let cluster = crate::cluster::Cluster::open(url, &host.state_dir).map_err(user)?;
+        manager.join(Arc::new(cluster));
+    }
     if let Some(addr) = api.api {
         let mut state = api.state(&host, manager.plugin_users());
         state.manager = Some(manager.clone());
         let bound = crate::api::start(addr, state).await.map_err(user)?;
         println!("Dashboard: http://{bound}/");
+        if let Some(cluster) = manager.cluster() {
+            *cluster.address.lock().unwrap_or_else(|e| e.into_inner()) = Some(bound.to_string());
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let member = tokio::spawn(crate::cluster::run(manager.clone(), stop.clone()));
+    if let Some(cluster) = manager.cluster()
+        && let Err(error) = cluster.mirror(&folder).await
+    {
+        tracing::warn!(error = %format!("{error:#}"), "Cannot read the specs shared through the cluster.");
     }
     reload::scan(&manager, path).await;
-    let stop = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(reload::watch(
         manager.clone(),
         path.to_owned(),
@@ -353,6 +383,7 @@ async fn run_managed(cli: &Cli, path: &Path, api: &crate::api::ApiArgs) -> anyho
     tracing::info!("Stopping: finishing the batches in flight.");
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.await;
+    let _ = member.await;
     manager.shutdown().await;
     for item in manager.list() {
         println!("Pipeline `{}`: {}.", item.name, item.state.as_str());

@@ -3,11 +3,13 @@
 //! A pipeline spec (`spec`) names a source (`sources`), a chain of plugin steps run by the
 //! wasm runtime (`wasm`) and sinks (`sinks`); `runtime` wires them together, tracks event
 //! time and drives windows. `broker` runs the embedded Kafka-protocol broker and `produce`
-//! replays MTA files into a topic.
+//! replays MTA files into a topic. `cluster` shares API-created specs and each host's tasks
+//! between the hosts of one cluster.
 
 pub mod api;
 pub mod broker;
 pub mod cli;
+pub mod cluster;
 pub mod dlq;
 pub mod manager;
 pub mod objects;

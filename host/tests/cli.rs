@@ -68,7 +68,11 @@ fn a_parallel_window_over_an_undeclared_key_is_refused_naming_both_fixes() {
         err.contains(&file) && err.contains("steps[1].window.config.group_by"),
         "{err}"
     );
-    for fix in ["source.kafka.key: [station]", "parallelism: 1", "wrong results"] {
+    for fix in [
+        "source.kafka.key: [station]",
+        "parallelism: 1",
+        "wrong results",
+    ] {
         assert!(err.contains(fix), "the message names `{fix}`:\n{err}");
     }
     // `parallelism: 1` makes it valid: one task holds every partition.

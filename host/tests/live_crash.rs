@@ -78,10 +78,6 @@ impl Scenario {
         self.dir.path().join("lake")
     }
 
-    fn pipeline(&self, once: bool) -> Command {
-        self.pipeline_at(self.dir.path(), once)
-    }
-
     /// The pipeline of a host whose state folder is `state`; every host shares the lake and
     /// the checkpoint store.
     fn pipeline_at(&self, state: &Path, once: bool) -> Command {
@@ -474,8 +470,7 @@ fn a_host_stalled_past_its_session_is_fenced_when_it_wakes_and_the_results_still
 }
 
 #[test]
-fn three_hosts_share_the_partitions_and_a_killed_host_s_partitions_and_state_move_to_the_others()
-{
+fn three_hosts_share_the_partitions_and_a_killed_host_s_partitions_and_state_move_to_the_others() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scenario_dir = |s: &Scenario, name: &str| s.dir.path().join(name);
     let mut scenario = Scenario::new(false);

@@ -57,7 +57,13 @@ fn three_weeks_equal_the_oracle_and_one_task_or_four_write_the_same_lake() {
     let dir = tempfile::tempdir().unwrap();
     let mut produce = sluice(dir.path());
     produce
-        .args(["produce", "--brokers", &broker.bootstrap(), "--topic", "turnstile"])
+        .args([
+            "produce",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            "turnstile",
+        ])
         .args(["--partitions", "6", "--key", "station"]);
     for w in ["240106", "240113", "240120"] {
         produce.arg("--file").arg(week(w));
@@ -83,7 +89,10 @@ fn three_weeks_equal_the_oracle_and_one_task_or_four_write_the_same_lake() {
         lakes.push(lake_objects(&lake));
     }
     assert_eq!(lakes[0].len(), lakes[1].len());
-    assert!(lakes[0] == lakes[1], "one task and four wrote other objects");
+    assert!(
+        lakes[0] == lakes[1],
+        "one task and four wrote other objects"
+    );
 }
 
 /// Every object under `lake`: its path below the lake and its bytes, sorted by path.

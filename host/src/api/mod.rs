@@ -14,6 +14,7 @@ use crate::sinks::live::LiveHub;
 
 mod allowed;
 pub mod auth;
+mod cluster;
 mod config;
 mod error;
 mod install;

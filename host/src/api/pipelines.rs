@@ -259,6 +259,7 @@ pub fn routes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
 }
 
 fn reads(manager: Manager) -> BoxedFilter<(Response,)> {
+    let manager_for_cluster = manager.clone();
     let with = warp::any().map(move || manager.clone());
     let list = warp::path!("api" / "v1" / "pipelines")
         .and(warp::get())
@@ -305,6 +306,8 @@ fn reads(manager: Manager) -> BoxedFilter<(Response,)> {
                 .into_response()
         });
     list.or(get)
+        .unify()
+        .or(super::cluster::route(manager_for_cluster))
         .unify()
         .or(offsets)
         .unify()

@@ -15,7 +15,7 @@
 //! pause of each switch is measured and shown in the status and the log.
 
 pub mod connectors;
-mod files;
+pub mod files;
 pub mod offsets;
 mod ops;
 pub mod reload;
@@ -96,6 +96,8 @@ struct Inner {
     /// Consumer lag read recently, by pipeline (a status poll does not ask the broker each
     /// time).
     lags: Mutex<HashMap<String, (std::time::Instant, Vec<Lag>)>>,
+    /// The cluster this host belongs to (`--cluster`), if any.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 /// How long a consumer lag read stays fresh.
@@ -114,6 +116,7 @@ impl Manager {
                 entries: Mutex::new(BTreeMap::new()),
                 seen: Mutex::new(HashMap::new()),
                 lags: Mutex::new(HashMap::new()),
+                cluster: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -221,6 +224,66 @@ impl Manager {
     /// Calls `f` with the entry of `name` when it exists.
     fn with<T>(&self, name: &str, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
         self.entries().get_mut(name).map(f)
+    }
+
+    /// Makes this host a member of `cluster`: API changes of pipelines are shared through
+    /// it (see [`crate::cluster`]).
+    pub fn join(&self, cluster: Arc<crate::cluster::Cluster>) {
+        let _ = self.inner.cluster.set(cluster);
+    }
+
+    /// The cluster this host belongs to, if any.
+    pub fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
+        self.inner.cluster.get().cloned()
+    }
+
+    /// This host as the cluster sees it: its pipelines, their tasks, the partitions each
+    /// owns and their consumer lag.
+    pub async fn host_record(&self) -> crate::cluster::HostRecord {
+        let cluster = self.cluster();
+        let id = cluster.as_ref().map_or_else(
+            || crate::sources::kafka::instance_id(&self.inner.host.state_dir, "host"),
+            |c| c.id.clone(),
+        );
+        let address = cluster
+            .as_ref()
+            .and_then(|c| c.address.lock().unwrap_or_else(|e| e.into_inner()).clone());
+        let views: Vec<(String, String, String, Option<Arc<crate::runtime::Stats>>)> = self
+            .entries()
+            .iter()
+            .map(|(name, e)| {
+                let state = e.state.as_str().to_owned();
+                (name.clone(), state, e.hash.clone(), e.stats.clone())
+            })
+            .collect();
+        let mut pipelines = Vec::new();
+        for (name, state, spec_hash, stats) in views {
+            let tasks = stats.as_ref().map(|s| s.tasks()).unwrap_or_default();
+            let owned: Vec<i32> = tasks.values().flatten().copied().collect();
+            let lag = self.lag(&name).await;
+            let lag = (!lag.is_empty()).then(|| {
+                lag.iter()
+                    .filter(|l| owned.contains(&l.partition))
+                    .map(|l| l.lag)
+                    .sum()
+            });
+            pipelines.push(crate::cluster::HostPipeline {
+                name,
+                state,
+                spec_hash,
+                tasks: tasks
+                    .into_iter()
+                    .map(|(task, partitions)| crate::cluster::TaskRecord { task, partitions })
+                    .collect(),
+                lag,
+            });
+        }
+        crate::cluster::HostRecord {
+            id,
+            address,
+            updated_ms: crate::runtime::now_ms(),
+            pipelines,
+        }
     }
 
     /// Consumer lag of `name`'s Kafka source; empty for other sources or when the broker

@@ -81,6 +81,7 @@ impl Manager {
         self.check(&loaded).await.map_err(ManagerError::Invalid)?;
         self.add(&name, text, loaded)?;
         drop(ops);
+        self.share(&name, Some(text)).await;
         self.detail(&name).await
     }
 
@@ -116,6 +117,7 @@ impl Manager {
             self.replace(name, loaded, text, hash).await;
         }
         drop(ops);
+        self.share(name, Some(text)).await;
         Ok((self.detail(name).await?, created))
     }
 
@@ -158,7 +160,25 @@ impl Manager {
             files::remove(&entry.file)?;
             tracing::info!(pipeline = name, file = %entry.file.display(), "The pipeline was deleted.");
         }
+        self.share(name, None).await;
         Ok(())
+    }
+
+    /// Shares an API change of `name` (its new text, or `None`: deleted) with the other hosts
+    /// of the cluster, if this host is in one. The change is in force here either way; a
+    /// failure is logged (the other hosts keep the previous version).
+    async fn share(&self, name: &str, text: Option<&str>) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        let shared = match text {
+            Some(text) => cluster.publish_spec(name, text).await,
+            None => cluster.delete_spec(name).await,
+        };
+        if let Err(error) = shared {
+            tracing::warn!(pipeline = name, error = %format!("{error:#}"),
+                "The change is in force on this host but could not be shared with the cluster.");
+        }
     }
 
     fn exists(&self, name: &str) -> Result<(), ManagerError> {

@@ -82,8 +82,19 @@ pub(crate) fn is_header(fields: &Fields<'_>) -> bool {
 /// Fields of the weekly layout by name, as the turnstile parser names them, at their index
 /// after `CA` (the 13-field message adds `id` and `timestamp`).
 const WEEKLY_FIELDS: [&str; 13] = [
-    "ca", "unit", "scp", "station", "linename", "division", "date", "time", "desc", "entries",
-    "exits", "id", "timestamp",
+    "ca",
+    "unit",
+    "scp",
+    "station",
+    "linename",
+    "division",
+    "date",
+    "time",
+    "desc",
+    "entries",
+    "exits",
+    "id",
+    "timestamp",
 ];
 /// Fields of the 7-field sample by name (`ca`/`scp`: turnstile and device, as parsed).
 const SAMPLE_FIELDS: [(&str, usize); 8] = [
@@ -119,7 +130,8 @@ impl KeyFields {
         if names.is_empty() {
             return Err("--key needs at least one field name, e.g. `--key station`".into());
         }
-        let known = |n: &str| WEEKLY_FIELDS.contains(&n) || SAMPLE_FIELDS.iter().any(|(s, _)| *s == n);
+        let known =
+            |n: &str| WEEKLY_FIELDS.contains(&n) || SAMPLE_FIELDS.iter().any(|(s, _)| *s == n);
         if let Some(unknown) = names.iter().find(|n| !known(n)) {
             return Err(format!(
                 "--key: `{unknown}` is not a field of the turnstile formats; use some of {}",
@@ -137,7 +149,10 @@ impl KeyFields {
     /// The index of field `name` in a line of `count` fields.
     fn index(name: &str, count: usize) -> Option<usize> {
         match count {
-            7 => SAMPLE_FIELDS.iter().find(|(n, _)| *n == name).map(|&(_, i)| i),
+            7 => SAMPLE_FIELDS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|&(_, i)| i),
             11..=13 => {
                 let ca = usize::from(count == 12);
                 let i = WEEKLY_FIELDS.iter().position(|n| *n == name)?;
@@ -285,7 +300,10 @@ mod tests {
         let sample = "2024-01-01 00:00:00,59 ST,T1,D1,5,6,2024-01-01 00:00:00";
         assert_eq!(key_by(sample, "station"), "59 ST");
         let error = KeyFields::parse("station,platform").unwrap_err();
-        assert!(error.contains("`platform`") && error.contains("station"), "{error}");
+        assert!(
+            error.contains("`platform`") && error.contains("station"),
+            "{error}"
+        );
         assert!(KeyFields::parse(" , ").is_err());
     }
 

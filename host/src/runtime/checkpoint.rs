@@ -445,7 +445,11 @@ mod tests {
         }
         store.partition(5).write(&sample(2)).await.unwrap();
         assert_eq!(store.partitions().await.unwrap(), vec![0, 5, 12]);
-        assert_eq!(store.epochs().await.unwrap(), vec![7], "the partitions' are apart");
+        assert_eq!(
+            store.epochs().await.unwrap(),
+            vec![7],
+            "the partitions' are apart"
+        );
         assert_eq!(store.partition(5).epochs().await.unwrap(), vec![2, 1]);
         assert!(store.partition(5).describe.ends_with("/p/partition-5/"));
         // Fencing is per partition: another partition's epochs do not count.

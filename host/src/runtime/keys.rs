@@ -19,18 +19,21 @@ pub enum StateScope {
 
 /// The `group_by` of the window step, if the spec has one and its config names it.
 fn window_group_by(spec: &PipelineSpec) -> Option<(usize, Option<Vec<String>>)> {
-    spec.steps.iter().enumerate().find_map(|(i, step)| match step {
-        StepSpec::Window(w) => {
-            let group_by = w.config.get("group_by").and_then(|g| {
-                g.as_array()?
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            });
-            Some((i, group_by))
-        }
-        StepSpec::Transform(_) => None,
-    })
+    spec.steps
+        .iter()
+        .enumerate()
+        .find_map(|(i, step)| match step {
+            StepSpec::Window(w) => {
+                let group_by = w.config.get("group_by").and_then(|g| {
+                    g.as_array()?
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                });
+                Some((i, group_by))
+            }
+            StepSpec::Transform(_) => None,
+        })
 }
 
 /// The key the source declares (empty: none).
@@ -137,7 +140,11 @@ mod tests {
         assert!(check(&keyed).is_empty());
         let parallel = load(&format!("{KAFKA}\n    key: [station]"), "parallelism: 3\n");
         assert_eq!(tasks(&parallel.spec, 6), 3);
-        assert_eq!(tasks(&parallel.spec, 2), 2, "never more than the partitions");
+        assert_eq!(
+            tasks(&parallel.spec, 2),
+            2,
+            "never more than the partitions"
+        );
     }
 
     #[test]

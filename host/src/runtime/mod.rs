@@ -257,7 +257,11 @@ impl Host {
             )
         })?;
         if !offsets.is_empty() {
-            tracing::info!(pipeline = name, ?offsets, "Continuing from the partitions' last checkpoints.");
+            tracing::info!(
+                pipeline = name,
+                ?offsets,
+                "Continuing from the partitions' last checkpoints."
+            );
         }
         Ok(offsets)
     }

@@ -38,6 +38,8 @@ pub struct Stats {
     pub watermark: AtomicI64,
     /// Final results seen again with other values (see `emissions`): always a bug.
     pub window_conflicts: AtomicU64,
+    /// The source partitions this host holds, and the task (0-based) that runs each.
+    pub owned: std::sync::Mutex<std::collections::BTreeMap<i32, usize>>,
 }
 
 impl Stats {
@@ -46,6 +48,26 @@ impl Stats {
         Self {
             watermark: AtomicI64::new(i64::MIN),
             ..Default::default()
+        }
+    }
+
+    /// The tasks and the partitions each runs, by task.
+    pub fn tasks(&self) -> std::collections::BTreeMap<usize, Vec<i32>> {
+        let mut tasks: std::collections::BTreeMap<usize, Vec<i32>> = Default::default();
+        for (&p, &task) in self.owned.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            tasks.entry(task).or_default().push(p);
+        }
+        tasks
+    }
+
+    /// Records that `task` runs `partitions` (`None`: they were let go).
+    pub(super) fn own(&self, partitions: &[i32], task: Option<usize>) {
+        let mut owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
+        for &p in partitions {
+            match task {
+                Some(task) => owned.insert(p, task),
+                None => owned.remove(&p),
+            };
         }
     }
 }
@@ -104,6 +126,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         batches,
         commits,
         thread,
+        owned: source_owned,
         ..
     } = source;
     let (tx, rx) = mpsc::channel::<Message>(4);
@@ -112,10 +135,11 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         swap,
         runtime: tokio::runtime::Handle::current(),
     };
-    let plan = tasks.clone();
+    let (plan, owners) = (tasks.clone(), stats.clone());
+    owners.own(&source_owned, Some(0));
     let processor = crate::threads::spawn("sluice-chain", move || match plan {
-        Some(plan) => super::tasks::dispatch_loop(plan, input, tx),
-        None => process_loop(chain, barrier, input, tx),
+        Some(plan) => super::tasks::dispatch_loop(plan, input, tx, &owners),
+        None => process_loop(chain, barrier, input, tx, &owners),
     });
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
     let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
@@ -201,6 +225,7 @@ fn process_loop(
     mut barrier: Barrier,
     mut input: Input,
     tx: mpsc::Sender<Message>,
+    owners: &Stats,
 ) -> anyhow::Result<()> {
     let pipeline = chain.pipeline.clone();
     let fatal = |e: ChainError| chain_failed(&pipeline, e);
@@ -210,7 +235,10 @@ fn process_loop(
         // Between batches: a queued chain takes over here.
         if let Some((next, done)) = input.swap.take() {
             let checkpoint = swap_chain(&mut chain, &mut barrier, next, &done).map_err(fatal)?;
-            if tx.blocking_send(Message::Checkpoint(checkpoint, None, false)).is_err() {
+            if tx
+                .blocking_send(Message::Checkpoint(checkpoint, None, false))
+                .is_err()
+            {
                 return Ok(());
             }
         }
@@ -224,6 +252,8 @@ fn process_loop(
                 return Ok(());
             }
         };
+        owners.own(&batch.assigned, Some(0));
+        owners.own(&batch.revoked, None);
         let offsets = batch.next_offsets();
         let end = batch.end;
         let output = chain.process(batch).map_err(fatal)?;
@@ -241,7 +271,11 @@ fn process_loop(
         }
         if end || barrier.due() {
             let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
-            if tx.blocking_send(Message::Checkpoint(checkpoint, None, false)).is_err() || end {
+            if tx
+                .blocking_send(Message::Checkpoint(checkpoint, None, false))
+                .is_err()
+                || end
+            {
                 return Ok(());
             }
         }

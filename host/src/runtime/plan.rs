@@ -74,7 +74,6 @@ pub fn chain(
             errors.push(error);
             return Err(SpecErrors(errors));
         }
-
     }
     for (i, sink) in loaded.spec.sinks.iter().enumerate() {
         if let Err(message) = check_sink(sink, &schema) {

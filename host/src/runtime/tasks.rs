@@ -26,7 +26,7 @@ use super::barrier::Barrier;
 use super::chain::{Chain, ChainError};
 use super::checkpoint::{CheckpointStore, Fenced};
 use super::counters::StageInfo;
-use super::pipeline::{Input, Message, Next, chain_failed};
+use super::pipeline::{Input, Message, Next, Stats, chain_failed};
 use crate::sources::SourceBatch;
 use crate::spec::SpecErrors;
 
@@ -86,7 +86,8 @@ pub fn share_counters(chain: &mut Chain, template: &[StageInfo]) {
 
 /// What a worker is asked to do, in order.
 enum Work {
-    /// The partition was assigned (again): a fence on it is lifted.
+    /// The partition was assigned (again): a fence on it is lifted, a task it still had is
+    /// dropped (it starts again from the newest checkpoint).
     Assign(i32),
     /// Records (and news) of one partition.
     Batch(i32, SourceBatch),
@@ -100,6 +101,7 @@ pub(super) fn dispatch_loop(
     plan: Arc<TaskPlan>,
     mut input: Input,
     tx: mpsc::Sender<Message>,
+    owners: &Stats,
 ) -> anyhow::Result<()> {
     let mut workers: Vec<Slot> = Vec::new();
     for i in 0..plan.workers {
@@ -118,7 +120,8 @@ pub(super) fn dispatch_loop(
     drop(tx);
     let mut placed: BTreeMap<i32, usize> = BTreeMap::new();
     for &p in &plan.owned {
-        place(&mut placed, &mut workers, p);
+        let task = place(&mut placed, &mut workers, p);
+        owners.own(&[p], Some(task));
     }
     'read: loop {
         let batch = match input.next() {
@@ -130,21 +133,32 @@ pub(super) fn dispatch_loop(
         let end = batch.end;
         let mut sends = Vec::new();
         for &p in &batch.assigned {
-            sends.push((place(&mut placed, &mut workers, p), Work::Assign(p)));
+            let task = place(&mut placed, &mut workers, p);
+            owners.own(&[p], Some(task));
+            sends.push((task, Work::Assign(p)));
         }
         let revoked = batch.revoked.clone();
         let held: Vec<i32> = placed.keys().copied().collect();
         for (p, part) in split(batch, held.into_iter()) {
-            sends.push((place(&mut placed, &mut workers, p), Work::Batch(p, part)));
+            let known = placed.contains_key(&p);
+            let task = place(&mut placed, &mut workers, p);
+            if !known {
+                owners.own(&[p], Some(task));
+            }
+            sends.push((task, Work::Batch(p, part)));
         }
         for p in revoked {
             if let Some(w) = placed.remove(&p) {
+                owners.own(&[p], None);
                 workers[w].partitions -= 1;
                 sends.push((w, Work::Revoke(p)));
             }
         }
         for (w, work) in sends {
-            let sent = workers[w].work.as_ref().is_some_and(|s| s.send(work).is_ok());
+            let sent = workers[w]
+                .work
+                .as_ref()
+                .is_some_and(|s| s.send(work).is_ok());
             if !sent {
                 break 'read; // that worker stopped: its error is returned below
             }
@@ -195,9 +209,7 @@ fn split(batch: SourceBatch, held: impl Iterator<Item = i32>) -> BTreeMap<i32, S
     for i in 0..batch.len() {
         let p = batch.partitions[i];
         let part = parts.entry(p).or_default();
-        part.values
-            .data
-            .extend_from_slice(batch.values_row(i));
+        part.values.data.extend_from_slice(batch.values_row(i));
         part.values.ends.push(part.values.data.len() as u32);
         part.partitions.push(p);
         part.offsets.push(batch.offsets[i]);
@@ -254,11 +266,14 @@ impl Worker {
         while let Ok(next) = work.recv() {
             let open = match next {
                 Work::Assign(p) => {
+                    // The source starts the partition again from its checkpoint's (or the
+                    // group's) offset: so does its task, from the newest checkpoint.
                     self.plan
                         .fenced
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&p);
+                    self.tasks.remove(&p);
                     true
                 }
                 Work::Batch(p, batch) => self.process(p, batch)?,
@@ -305,7 +320,10 @@ impl Worker {
         }
         let offsets = batch.next_offsets();
         let end = batch.end;
-        let output = task.chain.process(batch).map_err(|e| failed(&task.chain, e))?;
+        let output = task
+            .chain
+            .process(batch)
+            .map_err(|e| failed(&task.chain, e))?;
         if output.records_in > 0 && !self.plan.started.swap(true, Ordering::Relaxed) {
             // Start-up is measured to this line (make bench).
             tracing::info!(pipeline = %task.chain.pipeline, records = output.records_in, "Processed the first batch.");
@@ -350,9 +368,15 @@ impl Worker {
             super::Host::restore(&mut chain, checkpoint, &pipeline, &store.describe)?;
             self.runtime
                 .block_on(store.claim(checkpoint, next))
-                .with_context(|| format!("Cannot claim checkpoint {next} in `{}`.", store.describe))?;
+                .with_context(|| {
+                    format!("Cannot claim checkpoint {next} in `{}`.", store.describe)
+                })?;
             epoch = next + 1;
-            tracing::info!(partition = p, epoch = checkpoint.epoch, "The task continues from its partition's checkpoint.");
+            tracing::info!(
+                partition = p,
+                epoch = checkpoint.epoch,
+                "The task continues from its partition's checkpoint."
+            );
         }
         let resume_at = restored.as_ref().and_then(|c| c.offsets.get(&p).copied());
         let barrier = Barrier::new(
@@ -397,9 +421,7 @@ fn skip_before(batch: SourceBatch, from: i64) -> SourceBatch {
     };
     for i in 0..batch.len() {
         if batch.offsets[i] >= from {
-            kept.values
-                .data
-                .extend_from_slice(batch.values_row(i));
+            kept.values.data.extend_from_slice(batch.values_row(i));
             kept.values.ends.push(kept.values.data.len() as u32);
             kept.partitions.push(batch.partitions[i]);
             kept.offsets.push(batch.offsets[i]);
