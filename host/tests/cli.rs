@@ -37,6 +37,10 @@ fn every_example_pipeline_validates() {
     assert_eq!(stdout.matches("valid pipeline").count(), specs, "{stdout}");
 }
 
+fn text_of_turnstile() -> String {
+    std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap()
+}
+
 /// Validates pipelines/turnstile.yaml with `from` replaced by `to`: the exit code, stderr,
 /// the spec path, and `line:column` of `at` in the original text.
 fn validate_edited(from: &str, to: &str, at: &str) -> (i32, String, String, String) {
@@ -64,10 +68,11 @@ fn a_bad_spec_is_exit_2_with_file_line_and_column() {
 fn a_parallel_window_over_an_undeclared_key_is_refused_naming_both_fixes() {
     let (code, err, file, _) = validate_edited("    key: [station]\n", "", "key:");
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains(&file) && err.contains("steps[1].window.config.group_by"),
-        "{err}"
-    );
+    // At the window's `group_by` (one line up: the key line is gone).
+    let group_by = position(&text_of_turnstile(), "group_by: [station]");
+    let (line, column) = group_by.split_once(':').unwrap();
+    let at = format!("{}:{column}", line.parse::<usize>().unwrap() - 1);
+    assert!(err.contains(&format!("{file}:{at}: ")), "{at}: {err}");
     for fix in [
         "source.kafka.key: [station]",
         "parallelism: 1",

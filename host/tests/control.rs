@@ -2,7 +2,8 @@
 //! --api <addr>` follows its folder (a file added, changed, broken, fixed and deleted while
 //! it runs), keeps pipelines created through the API in the folder across a restart, and
 //! switches a Kafka pipeline to a new window plugin version under load (the consumption
-//! pause is measured and printed as a figure, never asserted).
+//! pause is measured and printed as a figure, never asserted). Two hosts of one cluster
+//! share a pipeline created, changed and deleted through either's API.
 
 mod common;
 #[path = "control/harness.rs"]
@@ -112,6 +113,96 @@ fn a_folder_file_added_changed_broken_fixed_and_deleted_while_running() {
     assert_eq!(body["code"], "pipeline_not_found", "{body}");
     assert_eq!(host.get("/api/v1/pipelines"), (200, serde_json::json!([])));
     assert!(host.terminate(), "sluice run exits 0 on SIGTERM");
+}
+
+/// Two hosts of one cluster (`--cluster`, each with its own state and pipelines folders): a
+/// pipeline created through the API of host A runs on host B, a change through B reaches A,
+/// and a delete through B stops it on both; `/api/v1/cluster` on either lists both hosts
+/// with their tasks. A spec file of B's own folder stays B's (file-managed).
+#[test]
+fn a_pipeline_created_through_the_api_of_one_host_runs_on_every_host_of_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = format!("file://{}", dir.path().join("cluster").display());
+    let start = |name: &str| {
+        let home = dir.path().join(name);
+        let folder = home.join("pipelines");
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut cmd = run_folder(&home, &folder);
+        cmd.args(["--cluster", &cluster]);
+        (Sluice::start(cmd, &home, "run.log"), folder)
+    };
+    let (a, folder_a) = start("a");
+    let (b, folder_b) = start("b");
+    let own = webhook_spec("local-only", "incremental");
+    std::fs::write(folder_b.join("local-only.yaml"), &own).unwrap();
+
+    let spec = webhook_spec("shared", "cumulative");
+    let (code, body) = a
+        .call(
+            "POST",
+            "/api/v1/pipelines",
+            Some(("application/yaml", &spec)),
+        )
+        .unwrap();
+    assert_eq!(code, 201, "{body}");
+    let path = "/api/v1/pipelines/shared";
+    b.wait_for(
+        path,
+        "the pipeline created on A runs on B",
+        WAIT,
+        |c, body| c == 200 && state(body) == "running",
+    );
+    assert_eq!(
+        std::fs::read_to_string(folder_b.join("shared.yaml")).unwrap(),
+        spec
+    );
+
+    // Both hosts, each with its tasks, seen from either.
+    let both = |c: u16, body: &Value| {
+        let hosts = body["hosts"].as_array().map_or(0, Vec::len);
+        let running = body["hosts"].as_array().is_some_and(|hosts| {
+            hosts.iter().all(|h| {
+                h["pipelines"].as_array().is_some_and(|ps| {
+                    ps.iter().any(|p| {
+                        p["name"] == "shared"
+                            && p["tasks"][0]["partitions"] == serde_json::json!([0])
+                    })
+                })
+            })
+        });
+        c == 200 && hosts == 2 && running
+    };
+    let seen = a.wait_for("/api/v1/cluster", "A sees both hosts", WAIT, both);
+    assert_eq!(seen["clustered"], true, "{seen}");
+    b.wait_for("/api/v1/cluster", "B sees both hosts", WAIT, both);
+    // B's own file is not shared.
+    assert!(!folder_a.join("local-only.yaml").exists());
+
+    // A change through B reaches A.
+    let changed = webhook_spec("shared", "incremental");
+    let (code, body) = b
+        .call("PUT", path, Some(("application/yaml", &changed)))
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    a.wait_for(path, "the change made on B reaches A", WAIT, |c, body| {
+        c == 200 && counters(body) == "incremental" && state(body) == "running"
+    });
+
+    // A delete through B stops it on both.
+    let (code, body) = b.call("DELETE", path, None).unwrap();
+    assert!(code == 204 || code == 200, "{code} {body}");
+    a.wait_for(path, "the delete made on B reaches A", WAIT, |c, _| {
+        c == 404
+    });
+    assert!(!folder_a.join("shared.yaml").exists());
+    b.wait_for(
+        "/api/v1/pipelines/local-only",
+        "B's own pipeline runs",
+        WAIT,
+        |c, body| c == 200 && state(body) == "running",
+    );
+    assert!(a.terminate(), "host A exits 0 on SIGTERM");
+    assert!(b.terminate(), "host B exits 0 on SIGTERM");
 }
 
 #[test]

@@ -44,6 +44,8 @@ function readPage() {
     rows,
     series,
     early_rows: document.querySelectorAll("#table tbody tr.early").length,
+    cluster: [...document.querySelectorAll("#cluster tbody tr")].map(tr =>
+      [...tr.querySelectorAll("td")].map(td => td.textContent)),
   };
 }
 
@@ -103,6 +105,11 @@ async function main() {
         `(records ${first.stats.records}): it does not follow the live stream`);
     }
     if (errors.length) fail(errors.join("; "));
+    // The cluster view: this host, running the pipeline, with its tasks and their partitions.
+    const mine = second.cluster.find(r => r[0].includes("(this host)") && r[2] === second.pipeline);
+    if (!mine || !/\d+: \d/.test(mine[4])) {
+      fail(`the cluster table shows no task of this host's pipeline: ${JSON.stringify(second.cluster)}`);
+    }
     console.log(JSON.stringify({
       url, screenshot, filled_after_ms: filledAfterMs,
       first: summary(first), later: summary(second),
@@ -118,6 +125,7 @@ function summary(s) {
   return {
     status: s.status, pipeline: s.pipeline, stats: s.stats, table_rows: s.rows.length,
     early_rows: s.early_rows, series_points: s.series, top_rows: s.rows.slice(0, 3),
+    cluster: s.cluster,
   };
 }
 
