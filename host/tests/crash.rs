@@ -1,7 +1,8 @@
 //! Crash safety on a real broker: the three shared weeks are replayed into tansu, then
 //! `sluice run --once` is killed with SIGKILL at random moments of its processing (and once
 //! in the middle of a checkpoint write) and restarted each time; the final lake must equal the oracle exactly,
-//! with one object per window and no duplicate row. A broker restart in the middle of a run
+//! with one object per window and source partition (each task writes its partition's
+//! stations of a window as one object) and no duplicate row. A broker restart in the middle of a run
 //! must not change the results either.
 
 mod common;
@@ -177,10 +178,11 @@ fn kill_9_at_random_points_still_gives_each_window_exactly_once() {
         .filter_map(|row| row.split(',').nth(1))
         .collect();
     assert_eq!(windows.len(), starts.len(), "one folder per window start");
-    let multiple: Vec<_> = windows.iter().filter(|(_, n)| **n != 1).take(5).collect();
+    // `sluice produce` made 3 partitions: a window re-emitted in pieces would show more.
+    let multiple: Vec<_> = windows.iter().filter(|(_, n)| **n > 3).take(5).collect();
     assert!(
         multiple.is_empty(),
-        "windows with several objects: {multiple:?}"
+        "windows with more objects than partitions: {multiple:?}"
     );
 }
 

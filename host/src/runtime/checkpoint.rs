@@ -248,18 +248,27 @@ impl CheckpointStore {
     /// The newest checkpoint that reads back intact, if any. A damaged one is logged and
     /// skipped in favour of the one before it.
     pub async fn latest(&self) -> anyhow::Result<Option<Checkpoint>> {
-        for epoch in self.epochs().await? {
+        Ok(self.latest_and_next().await?.0)
+    }
+
+    /// The newest checkpoint that reads back intact and the epoch after every stored one, from
+    /// one listing (so no checkpoint written in between is missed by one and seen by the
+    /// other).
+    pub async fn latest_and_next(&self) -> anyhow::Result<(Option<Checkpoint>, u64)> {
+        let epochs = self.epochs().await?;
+        let next = epochs.first().map_or(1, |e| e + 1);
+        for epoch in epochs {
             let path = self.location.path(&self.key(epoch))?;
             let read = async { anyhow::Ok(self.location.store.get(&path).await?.bytes().await?) };
             match read.await.and_then(|bytes| Checkpoint::decode(&bytes)) {
-                Ok(checkpoint) => return Ok(Some(checkpoint)),
+                Ok(checkpoint) => return Ok((Some(checkpoint), next)),
                 Err(error) => tracing::warn!(
                     pipeline = %self.pipeline, epoch, error = %format!("{error:#}"),
                     "Skipping a checkpoint that does not read back; trying the one before it."
                 ),
             }
         }
-        Ok(None)
+        Ok((None, next))
     }
 
     /// The epoch after every stored one, damaged ones included (1 when there is none).

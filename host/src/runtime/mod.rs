@@ -181,6 +181,8 @@ impl Host {
                 owned: source.owned.clone(),
                 fenced: Default::default(),
                 started: Default::default(),
+                rewind: source.rewind.clone(),
+                failed: Default::default(),
             })
         });
         let mut sinks = Vec::new();

@@ -9,7 +9,14 @@
 //! the consumer group starts its task from that partition's newest checkpoint, whichever host
 //! wrote it (records before the checkpoint's offset are skipped, as they are in its state); a
 //! revoked partition checkpoints and lets go; a partition whose checkpoints a newer owner
-//! claimed (this host stalled past its session) is dropped without writing more. Every
+//! claimed (this host stalled past its session) is dropped without writing more.
+//!
+//! A task whose window traps or breaks a limit under `on_violation: restart` restarts alone:
+//! new instances, its partition's checkpoint restored, and the source asked to read that
+//! partition again from the checkpoint's offset (its records still in flight from before are
+//! dropped until the re-read ones arrive); at most [`MAX_RESTARTS`] times in a row. A task
+//! that fails for good stops alone, reported in the status, while the others go on; the run
+//! then ends failed, naming it. Every
 //! task's results go through the pipeline's one writer, each checkpoint after its own task's
 //! results. A shuffle (input keyed otherwise, through an internal topic) would be one more
 //! dispatcher in front of the same tasks.
@@ -22,7 +29,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use super::MAX_RESTARTS;
 use super::barrier::Barrier;
+use super::chain::ChainErrorKind;
 use super::chain::{Chain, ChainError};
 use super::checkpoint::{CheckpointStore, Fenced};
 use super::counters::StageInfo;
@@ -51,6 +60,10 @@ pub struct TaskPlan {
     pub fenced: Mutex<BTreeSet<i32>>,
     /// Set once a task processed its first records (start-up is measured to that log line).
     pub started: AtomicBool,
+    /// Where to ask the source to read a partition again (a task restarting alone).
+    pub rewind: Option<sync_mpsc::Sender<(i32, i64)>>,
+    /// Partitions whose task failed for good, and why.
+    pub failed: Mutex<BTreeMap<i32, String>>,
 }
 
 impl TaskPlan {
@@ -59,6 +72,21 @@ impl TaskPlan {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(&partition)
+    }
+
+    fn has_failed(&self, partition: i32) -> bool {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&partition)
+    }
+
+    /// The partitions whose task failed for good, and why.
+    pub fn failures(&self) -> BTreeMap<i32, String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Marks `partition` as taken over by a newer owner.
@@ -179,6 +207,18 @@ pub(super) fn dispatch_loop(
             result = outcome;
         }
     }
+    let failures = plan.failures();
+    if result.is_ok() && !failures.is_empty() {
+        let named: Vec<String> = failures
+            .iter()
+            .map(|(p, e)| format!("partition {p}: {e}"))
+            .collect();
+        result = Err(anyhow::anyhow!(
+            "{} of the pipeline's tasks failed (the others ran on): {}",
+            failures.len(),
+            named.join("; ")
+        ));
+    }
     result
 }
 
@@ -220,6 +260,9 @@ fn split(batch: SourceBatch, held: impl Iterator<Item = i32>) -> BTreeMap<i32, S
     for &p in &batch.at_end {
         parts.entry(p).or_default().at_end.push(p);
     }
+    for &p in &batch.rewound {
+        parts.entry(p).or_default().rewound.push(p);
+    }
     if batch.end {
         for p in held {
             parts.entry(p).or_default();
@@ -237,6 +280,12 @@ struct Task {
     barrier: Barrier,
     /// The restored checkpoint's offset: records before it are already in the state.
     resume_at: Option<i64>,
+    /// Where its state begins: the checkpoint's offset, else its first record's.
+    origin: Option<i64>,
+    /// Restarted: records are dropped until the source says it read the partition again.
+    awaiting_rewind: bool,
+    /// The source was asked once to go back to the checkpoint's offset.
+    rewound_once: bool,
 }
 
 /// A worker thread and the tasks it runs.
@@ -245,6 +294,8 @@ struct Worker {
     tx: mpsc::Sender<Message>,
     runtime: tokio::runtime::Handle,
     tasks: BTreeMap<i32, Task>,
+    /// Restarts in a row, by partition (reset by a checkpoint).
+    restarts: BTreeMap<i32, u32>,
 }
 
 impl Worker {
@@ -258,6 +309,7 @@ impl Worker {
             tx,
             runtime,
             tasks: BTreeMap::new(),
+            restarts: BTreeMap::new(),
         }
     }
 
@@ -273,7 +325,13 @@ impl Worker {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&p);
+                    self.plan
+                        .failed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&p);
                     self.tasks.remove(&p);
+                    self.restarts.remove(&p);
                     true
                 }
                 Work::Batch(p, batch) => self.process(p, batch)?,
@@ -296,7 +354,7 @@ impl Worker {
 
     /// Runs one partition's part of a batch through its task; false when the writer is gone.
     fn process(&mut self, p: i32, mut batch: SourceBatch) -> anyhow::Result<bool> {
-        if self.plan.is_fenced(p) {
+        if self.plan.is_fenced(p) || self.plan.has_failed(p) {
             self.tasks.remove(&p);
             return Ok(true);
         }
@@ -315,15 +373,54 @@ impl Worker {
             }
         }
         let task = self.tasks.get_mut(&p).expect("started above");
-        if let Some(resume_at) = task.resume_at.take() {
+        if task.awaiting_rewind {
+            if batch.end && !batch.rewound.contains(&p) {
+                let message = format!(
+                    "Pipeline `{}`: the source ended before partition {p} could be read again \
+                     for its restarted task",
+                    task.chain.pipeline
+                );
+                self.tasks.remove(&p);
+                tracing::error!(partition = p, "{message}");
+                self.plan
+                    .failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(p, message);
+                return Ok(true);
+            }
+            if !batch.rewound.contains(&p) {
+                return Ok(true); // read before the rewind: it is read again
+            }
+            task.awaiting_rewind = false;
+        }
+        if let (Some(resume_at), Some(&first)) = (task.resume_at, batch.offsets.first()) {
+            if first > resume_at && !task.rewound_once && !batch.end {
+                // The source starts past the checkpoint (at offsets another owner committed
+                // later): read the partition again from the checkpoint's offset.
+                if let Some(rewind) = &self.plan.rewind
+                    && rewind.send((p, resume_at)).is_ok()
+                {
+                    task.rewound_once = true;
+                    task.awaiting_rewind = true;
+                    return Ok(true);
+                }
+            }
+            // Before the checkpoint's offset: already in the restored state.
             batch = skip_before(batch, resume_at);
+            if batch.offsets.last().is_some_and(|&o| o >= resume_at) {
+                task.resume_at = None;
+            }
+        }
+        if task.origin.is_none() {
+            task.origin = batch.offsets.first().copied();
         }
         let offsets = batch.next_offsets();
         let end = batch.end;
-        let output = task
-            .chain
-            .process(batch)
-            .map_err(|e| failed(&task.chain, e))?;
+        let output = match task.chain.process(batch) {
+            Ok(output) => output,
+            Err(error) => return self.task_failed(p, error),
+        };
         if output.records_in > 0 && !self.plan.started.swap(true, Ordering::Relaxed) {
             // Start-up is measured to this line (make bench).
             tracing::info!(pipeline = %task.chain.pipeline, records = output.records_in, "Processed the first batch.");
@@ -336,6 +433,7 @@ impl Worker {
         if end || task.barrier.due() {
             let mut task = self.tasks.remove(&p).expect("running");
             let open = self.checkpoint(p, &mut task, false)?;
+            self.restarts.remove(&p);
             if !end {
                 self.tasks.insert(p, task);
             }
@@ -344,16 +442,67 @@ impl Worker {
         Ok(true)
     }
 
+    /// After `error` in the task of `p`: restarts it alone from its partition's checkpoint
+    /// when its policy asks for that and the source can read the partition again, else stops
+    /// it for good (reported; the other tasks go on).
+    fn task_failed(&mut self, p: i32, error: ChainError) -> anyhow::Result<bool> {
+        let old = self.tasks.remove(&p).expect("running");
+        let restarts = self.restarts.entry(p).or_insert(0);
+        let restart =
+            error.kind == ChainErrorKind::RestartFromCheckpoint && *restarts < MAX_RESTARTS;
+        if let (true, Some(rewind)) = (restart, &self.plan.rewind) {
+            *restarts += 1;
+            let restarts = *restarts;
+            tracing::warn!(pipeline = %old.chain.pipeline, partition = p, restarts, error = %error,
+                "A task restarts from its partition's last checkpoint; the other tasks go on.");
+            let mut task = self.start(p)?;
+            let from = task.resume_at.or(old.origin);
+            if let Some(from) = from {
+                task.resume_at = Some(from);
+                task.origin = Some(from);
+                task.awaiting_rewind = rewind.send((p, from)).is_ok();
+            }
+            self.tasks.insert(p, task);
+            return Ok(true);
+        }
+        let message = if error.kind == ChainErrorKind::RestartFromCheckpoint {
+            format!(
+                "Pipeline `{}`: the task of partition {p} stopped after {MAX_RESTARTS} restarts in \
+                 a row from its checkpoint: {error}",
+                old.chain.pipeline
+            )
+        } else {
+            format!("{:#}", failed(&old.chain, error))
+        };
+        tracing::error!(partition = p, error = %message, "A task failed; the pipeline's other tasks go on.");
+        self.plan
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p, message);
+        Ok(true)
+    }
+
     /// Starts the task of partition `p` from its newest checkpoint, claiming the next epoch
     /// so that a stalled former owner is fenced.
     fn start(&self, p: i32) -> anyhow::Result<Task> {
+        let mut attempts = 0;
+        loop {
+            match self.try_start(p) {
+                // Another process wrote a checkpoint of the partition between our listing and
+                // our claim (its former owner, finishing): read the newest one again.
+                Err(error) if error.downcast_ref::<Fenced>().is_some() && attempts < 5 => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_start(&self, p: i32) -> anyhow::Result<Task> {
         let mut chain = (self.plan.factory)(p).map_err(|e| anyhow::anyhow!("{e}"))?;
         let store = self.plan.store.partition(p);
-        let (restored, next) = self.runtime.block_on(async {
-            let latest = store.latest().await?;
-            let next = store.next_epoch().await?;
-            anyhow::Ok((latest, next))
-        })?;
+        let (restored, next) = self.runtime.block_on(store.latest_and_next())?;
         let restored = restored.filter(|c| {
             let same = c.source == self.plan.source;
             if !same {
@@ -366,11 +515,7 @@ impl Worker {
         if let Some(checkpoint) = &restored {
             let pipeline = chain.pipeline.clone();
             super::Host::restore(&mut chain, checkpoint, &pipeline, &store.describe)?;
-            self.runtime
-                .block_on(store.claim(checkpoint, next))
-                .with_context(|| {
-                    format!("Cannot claim checkpoint {next} in `{}`.", store.describe)
-                })?;
+            self.runtime.block_on(store.claim(checkpoint, next))?;
             epoch = next + 1;
             tracing::info!(
                 partition = p,
@@ -389,6 +534,9 @@ impl Worker {
             chain,
             barrier,
             resume_at,
+            origin: resume_at,
+            awaiting_rewind: false,
+            rewound_once: false,
         })
     }
 

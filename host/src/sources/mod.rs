@@ -26,6 +26,10 @@ pub struct SourceBatch {
     /// Partitions the consumer found at their end after this batch's records (the high
     /// watermark reached, nothing newer; with `--once`, finished): evidence of idleness.
     pub at_end: Vec<i32>,
+    /// Partitions the source went back to on request (see `SourceHandle::rewind`): their
+    /// records in this batch and after it are re-read from the requested offset; any of their
+    /// records in earlier batches were read before the rewind.
+    pub rewound: Vec<i32>,
     /// Every partition is finished: no batch follows (`--once`, or the end of a file).
     pub end: bool,
 }
@@ -52,6 +56,7 @@ impl SourceBatch {
             && self.assigned.is_empty()
             && self.revoked.is_empty()
             && self.at_end.is_empty()
+            && self.rewound.is_empty()
     }
 
     /// Appends one record.
@@ -97,4 +102,7 @@ pub struct SourceHandle {
     pub owned: Vec<i32>,
     /// The thread; joined at shutdown.
     pub thread: std::thread::JoinHandle<anyhow::Result<()>>,
+    /// Where to ask the source to read a partition again from an offset (a task restarting
+    /// from its checkpoint); `None` for sources that cannot (the pipeline then restarts).
+    pub rewind: Option<std::sync::mpsc::Sender<(i32, i64)>>,
 }

@@ -107,6 +107,7 @@ pub fn start(
         origin,
         partitions: vec![0],
         owned: vec![0],
+        rewind: None,
         thread,
     };
     Ok((handle, bound))

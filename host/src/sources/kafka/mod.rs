@@ -91,7 +91,12 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     };
     let (tx, rx) = mpsc::channel(4);
     let (commit_tx, commit_rx) = std::sync::mpsc::channel();
+    let (rewind_tx, rewind_rx) = std::sync::mpsc::channel();
     let reader = Reader {
+        rewinds: rewind_rx,
+        lows: starts.iter().map(|(&p, s)| (p, s.low)).collect(),
+        all_ends: ends.clone(),
+        look_back,
         empty_at_start: partitions
             .iter()
             .filter(|p| once && !ends.contains_key(p))
@@ -116,6 +121,7 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
         owned: if once { partitions.clone() } else { Vec::new() },
         partitions,
         thread,
+        rewind: Some(rewind_tx),
     })
 }
 
@@ -286,6 +292,13 @@ struct Reader {
     /// read: they are at their end). In a consumer group nothing is known before the
     /// assignment.
     empty_at_start: Vec<i32>,
+    /// Requests to read a partition again from an offset.
+    rewinds: std::sync::mpsc::Receiver<(i32, i64)>,
+    /// The first offset of each partition at start.
+    lows: BTreeMap<i32, i64>,
+    /// `--once`: where each partition ends, as read at start.
+    all_ends: BTreeMap<i32, i64>,
+    look_back: i64,
 }
 
 impl Reader {
@@ -298,6 +311,9 @@ impl Reader {
         let mut deadline = Instant::now() + self.settings.max_wait;
         let mut last_sent = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
+            if let Err(closed) = self.rewind(&mut batch) {
+                return closed;
+            }
             if self.settings.once && self.ends.is_empty() {
                 return self.finish(batch);
             }
@@ -342,6 +358,47 @@ impl Reader {
             }
         }
         self.serve_commits()
+    }
+
+    /// Goes back in the partitions a task asked for (it restarts from its checkpoint): the
+    /// batch read so far goes out first, then the consumer seeks (with the look-back) and the
+    /// next batch says the partition was rewound. `Err` when the runtime hung up.
+    fn rewind(&mut self, batch: &mut SourceBatch) -> Result<(), anyhow::Result<()>> {
+        let requests: Vec<(i32, i64)> = self.rewinds.try_iter().collect();
+        if requests.is_empty() {
+            return Ok(());
+        }
+        if !batch.is_blank() && self.tx.blocking_send(std::mem::take(batch)).is_err() {
+            return Err(Ok(()));
+        }
+        let topic = self.settings.spec.topic.clone();
+        for (p, offset) in requests {
+            let low = self.lows.get(&p).copied().unwrap_or(0);
+            let from = group::fetch_from(offset, low, self.look_back);
+            match self
+                .consumer
+                .seek(&topic, p, Offset::Offset(from), Duration::from_secs(10))
+            {
+                Ok(()) => {
+                    self.positions.set(p, offset);
+                    if let Some(&end) = self.all_ends.get(&p) {
+                        self.ends.insert(p, end);
+                    }
+                    batch.at_end.retain(|&q| q != p);
+                    batch.rewound.push(p);
+                    tracing::info!(
+                        partition = p,
+                        offset,
+                        "Reading the partition again for a task that restarts from its checkpoint."
+                    );
+                }
+                // Not ours any more (revoked): its next owner starts from the checkpoint.
+                Err(error) => {
+                    tracing::warn!(partition = p, %error, "Could not go back in a partition.")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Passes on what the consumer group assigned and revoked since the last poll. Records of
@@ -405,12 +462,18 @@ impl Reader {
         self.serve_commits()
     }
 
+    /// Commits what the runtime checkpointed since the last poll: the newest offset of each
+    /// partition (tasks checkpoint their partitions separately).
     fn commit_pending(&mut self) {
-        let mut latest: Option<Vec<(i32, i64)>> = None;
+        let mut latest: BTreeMap<i32, i64> = BTreeMap::new();
         while let Ok(offsets) = self.commits.try_recv() {
-            latest = Some(offsets);
+            for (p, o) in offsets {
+                let entry = latest.entry(p).or_insert(o);
+                *entry = (*entry).max(o);
+            }
         }
-        if let Some(offsets) = latest {
+        if !latest.is_empty() {
+            let offsets: Vec<(i32, i64)> = latest.into_iter().collect();
             commit(&self.consumer, &self.settings.spec.topic, &offsets);
         }
     }

@@ -1,0 +1,194 @@
+//! Tasks over partitions on a real broker (tansu): one task's failure does not stop the
+//! others. A week keyed by station in a 3-partition topic, plus one poisoned record (`BOOM`)
+//! in one partition:
+//! - a transform that traps on it under `on_violation: fail` stops that partition's task
+//!   alone; every window the other tasks wrote equals the oracle, and the run ends failed
+//!   naming the partition;
+//! - a window that traps on it under `on_violation: restart` restarts its task alone from the
+//!   partition's checkpoint (the source reads that partition again) up to 3 times, then stops
+//!   it, while the other tasks finish.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const POISON: &str = "Z999,R999,00-00-00,BOOM ST,1,BMT,01/02/2024,12:00:00,BOOM,7,7\n";
+
+/// A broker with week 240106 and the poisoned record in topic `turnstile` (3 partitions,
+/// keyed by station, in event-time order).
+fn poisoned_topic(dir: &Path) -> LocalBroker {
+    let broker = LocalBroker::start().expect("tansu starts");
+    let poison = dir.join("poison.csv");
+    std::fs::write(&poison, POISON).unwrap();
+    ok(sluice(dir)
+        .args([
+            "produce",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            "turnstile",
+        ])
+        .args(["--partitions", "3", "--key", "station", "--file"])
+        .arg(week("240106"))
+        .arg("--file")
+        .arg(&poison));
+    broker
+}
+
+fn spec(steps: &str, sink: &str) -> String {
+    format!(
+        r#"version: 1
+name: tasks
+source:
+  kafka: {{ brokers: "${{KAFKA_BROKERS}}", topic: turnstile, key: [station] }}
+steps:
+{steps}
+sinks:
+  - {sink}
+parallelism: 3
+checkpoint: {{ interval: 200ms }}
+"#
+    )
+}
+
+/// `text` without ANSI colour sequences.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn run_once(dir: &Path, broker: &LocalBroker, spec: &str) -> (bool, String) {
+    let file = dir.join("tasks.yaml");
+    std::fs::write(&file, spec).unwrap();
+    let out = sluice(dir)
+        .args(["run", "--once", "--pipelines"])
+        .arg(&file)
+        .env("KAFKA_BROKERS", broker.bootstrap())
+        .env(
+            "SLUICE_PLUGIN_PATH",
+            format!(
+                "{}:{}",
+                sluice_plugin_artifacts::PLUGIN_DIR,
+                sluice_plugin_artifacts::TEST_PLUGIN_DIR
+            ),
+        )
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn a_task_that_fails_stops_alone_and_the_others_write_their_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = poisoned_topic(dir.path());
+    let lake = dir.path().join("lake");
+    let steps = "  - transform: { plugin: hostile@0.1.0, limits: { on_violation: fail } }
+  - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }
+  - window:
+      plugin: turnstile-window@^0.1
+      event_time: timestamp
+      size: 4h
+      delay: 4h
+      config: { counters: cumulative, group_by: [station] }";
+    let sink = format!(
+        "lake: {{ url: \"file://{}\", partition_by: [window_start] }}",
+        lake.display()
+    );
+    let (success, log) = run_once(dir.path(), &broker, &spec(steps, &sink));
+    assert!(!success, "the run must end failed:\n{log}");
+    assert!(
+        log.contains("1 of the pipeline's tasks failed (the others ran on): partition "),
+        "{log}"
+    );
+    assert!(
+        log.contains("A task failed; the pipeline's other tasks go on"),
+        "{log}"
+    );
+    // Every row written is right, and the two healthy partitions' stations are all there.
+    let expected = expected_rows("mta-turnstile-240106.cumulative.csv");
+    let rows = lake_rows(&lake);
+    let known: std::collections::BTreeSet<&String> = expected.iter().collect();
+    let wrong: Vec<&String> = rows.iter().filter(|r| !known.contains(r)).take(5).collect();
+    assert!(wrong.is_empty(), "rows not in the oracle: {wrong:?}");
+    assert!(
+        rows.len() * 2 >= expected.len(),
+        "the other tasks' windows are missing: {} of {} rows",
+        rows.len(),
+        expected.len()
+    );
+}
+
+#[test]
+fn a_window_that_traps_restarts_its_task_alone_from_the_partition_s_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = poisoned_topic(dir.path());
+    let steps = "  - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }
+  - window:
+      plugin: hostile-window@0.1.0
+      event_time: timestamp
+      size: 4h
+      limits: { on_violation: restart }
+      config: { group_by: [station] }";
+    let (success, log) = run_once(dir.path(), &broker, &spec(steps, "stdout: {}"));
+    assert!(!success, "the poisoned task fails in the end:\n{log}");
+    // A checkpoint between two restarts resets the count (the task made progress); three in
+    // a row at the poisoned batch stop it.
+    let log = plain(&log);
+    let restarts = log
+        .matches("A task restarts from its partition's last checkpoint")
+        .count();
+    assert!(restarts >= 3, "restarts, then it stops:\n{log}");
+    assert!(log.contains("restarts=3 "), "three in a row:\n{log}");
+    assert!(!log.contains("restarts=4 "), "not a fourth:\n{log}");
+    assert!(
+        log.matches("Reading the partition again").count() >= 3,
+        "the source reads the partition again for each restart:\n{log}"
+    );
+    assert!(log.contains("1 of the pipeline's tasks failed"), "{log}");
+    assert!(
+        !log.contains("Restarting the pipeline"),
+        "only the task restarts:\n{log}"
+    );
+    // The healthy tasks ran to the end of their partitions: their checkpoints hold the end.
+    let checkpoints = dir.path().join(".sluice/checkpoints/tasks");
+    let partitions: Vec<_> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("partition-"))
+        .collect();
+    let names: Vec<String> = partitions
+        .iter()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let failed = log
+        .split("A task failed; the pipeline's other tasks go on. partition=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("the failed partition is named");
+    for p in ["0", "1", "2"].into_iter().filter(|&p| p != failed) {
+        assert!(
+            names.contains(&format!("partition-{p}")),
+            "the healthy partition {p} checkpointed on its own: {names:?}\n{log}"
+        );
+    }
+    assert!(log.contains("stopped after 3 restarts in a row"), "{log}");
+}
