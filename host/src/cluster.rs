@@ -71,6 +71,46 @@ pub struct TaskRecord {
     pub task: usize,
     /// The source partitions it owns.
     pub partitions: Vec<i32>,
+    /// Those of its partitions whose work failed for good (the other tasks go on), and why.
+    #[serde(default)]
+    pub failed: Vec<TaskFailure>,
+}
+
+/// A partition whose task failed for good.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TaskFailure {
+    /// The partition.
+    pub partition: i32,
+    /// Why.
+    pub error: String,
+}
+
+impl TaskRecord {
+    /// The tasks of a pipeline from its counters.
+    pub fn of(stats: &crate::runtime::Stats) -> Vec<Self> {
+        let failed = stats
+            .failed_tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        stats
+            .tasks()
+            .into_iter()
+            .map(|(task, partitions)| Self {
+                task,
+                failed: partitions
+                    .iter()
+                    .filter_map(|p| {
+                        failed.get(p).map(|error| TaskFailure {
+                            partition: *p,
+                            error: error.clone(),
+                        })
+                    })
+                    .collect(),
+                partitions,
+            })
+            .collect()
+    }
 }
 
 /// The shared location of a cluster.

@@ -42,6 +42,8 @@ struct Scenario {
     warehouse: Option<(String, String)>,
     /// Every host's log, for the final checks.
     logs: Vec<mpsc::Receiver<String>>,
+    /// Another spec than pipelines/turnstile.yaml.
+    spec: Option<PathBuf>,
 }
 
 /// A running host whose log lines are forwarded (the pipe is drained until it exits).
@@ -71,6 +73,7 @@ impl Scenario {
             broker: LocalBroker::start().expect("tansu starts"),
             warehouse,
             logs: Vec::new(),
+            spec: None,
         }
     }
 
@@ -87,8 +90,12 @@ impl Scenario {
         if once {
             cmd.arg("--once");
         }
+        let spec = self
+            .spec
+            .clone()
+            .unwrap_or_else(|| repo().join("pipelines/turnstile.yaml"));
         cmd.arg("--pipelines")
-            .arg(repo().join("pipelines/turnstile.yaml"))
+            .arg(spec)
             .env("KAFKA_BROKERS", self.broker.bootstrap())
             .env("TURNSTILE_TOPIC", "turnstile")
             .env("LAKE_URL", format!("file://{}", self.lake().display()))
@@ -137,8 +144,21 @@ impl Scenario {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
+        // SLUICE_TEST_KEEP_LOGS=<folder>: each host's log is also written there as it runs.
+        let mut keep = std::env::var("SLUICE_TEST_KEEP_LOGS").ok().map(|dir| {
+            let name = format!(
+                "{dir}/{}-{}.log",
+                child.id(),
+                state.file_name().unwrap().to_string_lossy()
+            );
+            std::fs::File::create(name).unwrap()
+        });
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(file) = keep.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(file, "{line}");
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -204,6 +224,11 @@ impl Scenario {
         let mut logs: Vec<String> = vec![once_log];
         for rx in self.logs.drain(..) {
             logs.push(rx.try_iter().collect::<Vec<_>>().join("\n"));
+        }
+        if let Ok(keep) = std::env::var("SLUICE_TEST_KEEP_LOGS") {
+            for (i, log) in logs.iter().enumerate() {
+                let _ = std::fs::write(format!("{keep}/host-{i}.log"), log);
+            }
         }
         for log in &logs {
             assert!(
@@ -474,6 +499,17 @@ fn three_hosts_share_the_partitions_and_a_killed_host_s_partitions_and_state_mov
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scenario_dir = |s: &Scenario, name: &str| s.dir.path().join(name);
     let mut scenario = Scenario::new(false);
+    // Dynamic group members: tansu 0.6 does not reliably expire a dead static member or let
+    // it rejoin (see README), and a cluster's failover is what this measures.
+    let text = std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap();
+    let dynamic = text.replace(
+        "    key: [station]\n",
+        "    key: [station]\n    properties: { group.instance.id: \"\" }\n",
+    );
+    assert_ne!(text, dynamic);
+    let spec = scenario.dir.path().join("turnstile.yaml");
+    std::fs::write(&spec, dynamic).unwrap();
+    scenario.spec = Some(spec);
     let mut producer = scenario.produce_weeks(&["240106", "240113", "240120"], "25000");
     std::thread::sleep(Duration::from_secs(1));
 
@@ -486,8 +522,7 @@ fn three_hosts_share_the_partitions_and_a_killed_host_s_partitions_and_state_mov
     std::thread::sleep(Duration::from_millis(3000));
 
     // Host 1 dies mid-stream; the others take its partitions (from its checkpoints) once
-    // its session times out, then it comes back and the group spreads them again. (tansu
-    // 0.6 does not expire a dead static member: there its partitions wait for its return.)
+    // its session times out, then it comes back and the group spreads them again.
     for host in &mut hosts {
         host.seen.extend(host.lines.try_iter());
     }
@@ -496,13 +531,13 @@ fn three_hosts_share_the_partitions_and_a_killed_host_s_partitions_and_state_mov
     let failover = Instant::now();
     let taken = hosts
         .iter_mut()
-        .find_map(|h| h.wait_for(TAKEN_OVER, Duration::from_secs(12)));
+        .find_map(|h| h.wait_for(TAKEN_OVER, Duration::from_secs(30)));
     match taken {
         Some(_) => eprintln!(
             "failover: partitions of the killed host continued elsewhere {:.2} s after SIGKILL",
             failover.elapsed().as_secs_f64()
         ),
-        None => eprintln!("the killed host's partitions did not move within 24 s"),
+        None => panic!("the killed host's partitions did not move to the others"),
     }
     let mut back = scenario.host_at(&scenario_dir(&scenario, "host-1"));
     back.first_batch(JOIN_LIMIT);

@@ -258,8 +258,11 @@ impl Manager {
             .collect();
         let mut pipelines = Vec::new();
         for (name, state, spec_hash, stats) in views {
-            let tasks = stats.as_ref().map(|s| s.tasks()).unwrap_or_default();
-            let owned: Vec<i32> = tasks.values().flatten().copied().collect();
+            let tasks = stats
+                .as_deref()
+                .map(crate::cluster::TaskRecord::of)
+                .unwrap_or_default();
+            let owned: Vec<i32> = tasks.iter().flat_map(|t| t.partitions.clone()).collect();
             let lag = self.lag(&name).await;
             let lag = (!lag.is_empty()).then(|| {
                 lag.iter()
@@ -271,10 +274,7 @@ impl Manager {
                 name,
                 state,
                 spec_hash,
-                tasks: tasks
-                    .into_iter()
-                    .map(|(task, partitions)| crate::cluster::TaskRecord { task, partitions })
-                    .collect(),
+                tasks,
                 lag,
             });
         }

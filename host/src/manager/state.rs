@@ -312,6 +312,9 @@ pub struct StatusView {
     pub late_dropped: u64,
     /// Final windows emitted again with other values (always a bug; see the log).
     pub window_conflicts: u64,
+    /// The pipeline's tasks on this host, the source partitions each owns and those whose
+    /// work failed for good.
+    pub tasks: Vec<crate::cluster::TaskRecord>,
     /// Last error.
     pub last_error: Option<Note>,
     /// Why the latest text of its file was refused (empty when it was accepted).
@@ -353,6 +356,11 @@ pub fn status_view(entry: &Entry, lag: Vec<Lag>) -> StatusView {
         dead_letters: load(|s| s.dead_letters.load(Ordering::Relaxed)),
         late_dropped: load(|s| s.late_dropped.load(Ordering::Relaxed)),
         window_conflicts: load(|s| s.window_conflicts.load(Ordering::Relaxed)),
+        tasks: entry
+            .stats
+            .as_deref()
+            .map(crate::cluster::TaskRecord::of)
+            .unwrap_or_default(),
         last_error: entry.last_error.clone(),
         spec_errors: entry.spec_errors.iter().map(SpecErrorView::from).collect(),
         switch: entry.switch.clone(),

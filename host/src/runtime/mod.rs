@@ -162,6 +162,7 @@ impl Host {
         if let Some(checkpoint) = &restored {
             Self::restore(&mut chain, checkpoint, &spec.name, &checkpoints.describe)?;
         }
+        let stats = Arc::new(Stats::starting());
         let tasks = partitioned.then(|| {
             let (host, spec_in_force, template) = (self.clone(), loaded.clone(), chain.stages());
             let factory: tasks::ChainFactory = Arc::new(move |p| {
@@ -182,7 +183,7 @@ impl Host {
                 fenced: Default::default(),
                 started: Default::default(),
                 rewind: source.rewind.clone(),
-                failed: Default::default(),
+                stats: stats.clone(),
             })
         });
         let mut sinks = Vec::new();
@@ -212,7 +213,7 @@ impl Host {
             sinks,
             dlq,
             source,
-            stats: Arc::new(Stats::starting()),
+            stats,
             live: self.live.clone(),
             barrier: Barrier::new(
                 identity,

@@ -40,6 +40,8 @@ pub struct Stats {
     pub window_conflicts: AtomicU64,
     /// The source partitions this host holds, and the task (0-based) that runs each.
     pub owned: std::sync::Mutex<std::collections::BTreeMap<i32, usize>>,
+    /// Partitions whose task failed for good (the other tasks go on), and why.
+    pub failed_tasks: std::sync::Mutex<std::collections::BTreeMap<i32, String>>,
 }
 
 impl Stats {
@@ -486,7 +488,13 @@ impl Writer<'_> {
                     (partition, self.tasks, error.downcast_ref::<Fenced>())
                 {
                     tasks.fence(p);
-                    tracing::warn!(pipeline = self.name, partition = p, releasing, "{fenced}");
+                    if releasing {
+                        // A rebalance handed the partition over; its new owner went first.
+                        tracing::info!(pipeline = self.name, partition = p, epoch = fenced.epoch,
+                            "The partition's new owner already continues from its checkpoint.");
+                    } else {
+                        tracing::warn!(pipeline = self.name, partition = p, "{fenced}");
+                    }
                     return Ok(());
                 }
                 return Err(error.context(format!(

@@ -62,8 +62,8 @@ pub struct TaskPlan {
     pub started: AtomicBool,
     /// Where to ask the source to read a partition again (a task restarting alone).
     pub rewind: Option<sync_mpsc::Sender<(i32, i64)>>,
-    /// Partitions whose task failed for good, and why.
-    pub failed: Mutex<BTreeMap<i32, String>>,
+    /// The pipeline's counters, where tasks that failed for good are listed.
+    pub stats: Arc<Stats>,
 }
 
 impl TaskPlan {
@@ -74,19 +74,20 @@ impl TaskPlan {
             .contains(&partition)
     }
 
-    fn has_failed(&self, partition: i32) -> bool {
-        self.failed
+    fn failed(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, String>> {
+        self.stats
+            .failed_tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&partition)
+    }
+
+    fn has_failed(&self, partition: i32) -> bool {
+        self.failed().contains_key(&partition)
     }
 
     /// The partitions whose task failed for good, and why.
     pub fn failures(&self) -> BTreeMap<i32, String> {
-        self.failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.failed().clone()
     }
 
     /// Marks `partition` as taken over by a newer owner.
@@ -325,11 +326,7 @@ impl Worker {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&p);
-                    self.plan
-                        .failed
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&p);
+                    self.plan.failed().remove(&p);
                     self.tasks.remove(&p);
                     self.restarts.remove(&p);
                     true
@@ -382,11 +379,7 @@ impl Worker {
                 );
                 self.tasks.remove(&p);
                 tracing::error!(partition = p, "{message}");
-                self.plan
-                    .failed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(p, message);
+                self.plan.failed().insert(p, message);
                 return Ok(true);
             }
             if !batch.rewound.contains(&p) {
@@ -396,6 +389,12 @@ impl Worker {
         }
         if let (Some(resume_at), Some(&first)) = (task.resume_at, batch.offsets.first()) {
             if first > resume_at && !task.rewound_once && !batch.end {
+                tracing::info!(
+                    partition = p,
+                    first,
+                    resume_at,
+                    "The source is past the partition's checkpoint; reading it again from there."
+                );
                 // The source starts past the checkpoint (at offsets another owner committed
                 // later): read the partition again from the checkpoint's offset.
                 if let Some(rewind) = &self.plan.rewind
@@ -411,6 +410,11 @@ impl Worker {
             if batch.offsets.last().is_some_and(|&o| o >= resume_at) {
                 task.resume_at = None;
             }
+        }
+        // Records the state already holds (read again after the source went back, or twice
+        // around a rebalance) are dropped: each record counts once, in offset order.
+        if let Some(&next) = task.barrier.positions.get(&p) {
+            batch = skip_before(batch, next);
         }
         if task.origin.is_none() {
             task.origin = batch.offsets.first().copied();
@@ -475,11 +479,7 @@ impl Worker {
             format!("{:#}", failed(&old.chain, error))
         };
         tracing::error!(partition = p, error = %message, "A task failed; the pipeline's other tasks go on.");
-        self.plan
-            .failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(p, message);
+        self.plan.failed().insert(p, message);
         Ok(true)
     }
 
@@ -517,11 +517,8 @@ impl Worker {
             super::Host::restore(&mut chain, checkpoint, &pipeline, &store.describe)?;
             self.runtime.block_on(store.claim(checkpoint, next))?;
             epoch = next + 1;
-            tracing::info!(
-                partition = p,
-                epoch = checkpoint.epoch,
-                "The task continues from its partition's checkpoint."
-            );
+            tracing::info!(partition = p, epoch = checkpoint.epoch, offset = ?checkpoint.offsets.get(&p),
+                watermark = checkpoint.watermarks.current, "The task continues from its partition's checkpoint.");
         }
         let resume_at = restored.as_ref().and_then(|c| c.offsets.get(&p).copied());
         let barrier = Barrier::new(
@@ -555,24 +552,30 @@ fn failed(chain: &Chain, error: ChainError) -> anyhow::Error {
     chain_failed(&chain.pipeline, error)
 }
 
-/// `batch` without the records before offset `from` (already in a restored state).
+/// `batch` without the records before offset `from` (already in the state) and without any
+/// record at or below one kept before it (read twice): offsets strictly increase.
 fn skip_before(batch: SourceBatch, from: i64) -> SourceBatch {
-    if batch.offsets.iter().all(|&o| o >= from) {
+    let increasing = batch.offsets.windows(2).all(|w| w[0] < w[1]);
+    if increasing && batch.offsets.first().is_none_or(|&o| o >= from) {
         return batch;
     }
     let mut kept = SourceBatch {
         assigned: batch.assigned.clone(),
         revoked: batch.revoked.clone(),
         at_end: batch.at_end.clone(),
+        rewound: batch.rewound.clone(),
         end: batch.end,
         ..Default::default()
     };
+    let mut floor = from;
     for i in 0..batch.len() {
-        if batch.offsets[i] >= from {
+        let offset = batch.offsets[i];
+        if offset >= floor {
             kept.values.data.extend_from_slice(batch.values_row(i));
             kept.values.ends.push(kept.values.data.len() as u32);
             kept.partitions.push(batch.partitions[i]);
-            kept.offsets.push(batch.offsets[i]);
+            kept.offsets.push(offset);
+            floor = offset + 1;
         }
     }
     kept
@@ -619,5 +622,16 @@ mod tests {
         let kept = skip_before(batch(&[(0, 4), (0, 5), (0, 6)]), 5);
         assert_eq!(kept.offsets, vec![5, 6]);
         assert_eq!(kept.values_row(0), batch(&[(0, 5)]).values_row(0));
+    }
+
+    #[test]
+    fn records_read_twice_count_once() {
+        // Read up to 9, then again from 7 (the source went back after a rebalance).
+        let kept = skip_before(
+            batch(&[(0, 7), (0, 8), (0, 9), (0, 7), (0, 8), (0, 9), (0, 10)]),
+            7,
+        );
+        assert_eq!(kept.offsets, vec![7, 8, 9, 10]);
+        assert_eq!(kept.values_row(3), batch(&[(0, 10)]).values_row(0));
     }
 }

@@ -163,7 +163,12 @@ pub fn consumer(settings: &KafkaSettings) -> anyhow::Result<Source> {
         config.set("group.instance.id", id);
     }
     for (key, value) in &settings.spec.properties {
-        config.set(key, value);
+        if key == "group.instance.id" && value.trim().is_empty() {
+            // `group.instance.id: ""`: a dynamic member (no static membership).
+            config.remove(key);
+        } else {
+            config.set(key, value);
+        }
     }
     config
         .create_with_context(SourceContext::default())
