@@ -496,9 +496,21 @@ fn a_host_stalled_past_its_session_is_fenced_when_it_wakes_and_the_results_still
 
 #[test]
 fn three_hosts_share_the_partitions_and_a_killed_host_s_partitions_and_state_move_to_the_others() {
+    three_hosts(false);
+}
+
+#[test]
+fn three_hosts_with_one_killed_write_each_window_once_to_the_warehouse() {
+    three_hosts(true);
+}
+
+/// Three hosts (own state folders, shared lake, checkpoints and warehouse) over a paced
+/// replay of the three weeks; one is killed and restarted, all stop with SIGTERM, a fourth
+/// `--once` finishes: the lake (and the warehouse) equal the oracle.
+fn three_hosts(warehouse: bool) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scenario_dir = |s: &Scenario, name: &str| s.dir.path().join(name);
-    let mut scenario = Scenario::new(false);
+    let mut scenario = Scenario::new(warehouse);
     // Dynamic group members: tansu 0.6 does not reliably expire a dead static member or let
     // it rejoin (see README), and a cluster's failover is what this measures.
     let text = std::fs::read_to_string(repo().join("pipelines/turnstile.yaml")).unwrap();

@@ -490,8 +490,12 @@ impl Writer<'_> {
                     tasks.fence(p);
                     if releasing {
                         // A rebalance handed the partition over; its new owner went first.
-                        tracing::info!(pipeline = self.name, partition = p, epoch = fenced.epoch,
-                            "The partition's new owner already continues from its checkpoint.");
+                        tracing::info!(
+                            pipeline = self.name,
+                            partition = p,
+                            epoch = fenced.epoch,
+                            "The partition's new owner already continues from its checkpoint."
+                        );
                     } else {
                         tracing::warn!(pipeline = self.name, partition = p, "{fenced}");
                     }

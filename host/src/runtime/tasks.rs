@@ -287,6 +287,10 @@ struct Task {
     awaiting_rewind: bool,
     /// The source was asked once to go back to the checkpoint's offset.
     rewound_once: bool,
+    /// Its first record was logged.
+    logged_first: bool,
+    /// The offset from which a gap was last read again.
+    gap_read_again: Option<i64>,
 }
 
 /// A worker thread and the tasks it runs.
@@ -415,9 +419,36 @@ impl Worker {
         // around a rebalance) are dropped: each record counts once, in offset order.
         if let Some(&next) = task.barrier.positions.get(&p) {
             batch = skip_before(batch, next);
+            // And none is skipped: offsets follow each other. A gap (a broker that skipped
+            // part of a record batch, as tansu 0.6 does when a fetch starts inside one) is
+            // read again once; a gap still there after that is the log's own (compaction,
+            // transaction markers) and accepted.
+            if let Some(gap) = first_gap(&batch, next)
+                && task.gap_read_again != Some(gap.1)
+                && !batch.end
+                && let Some(rewind) = &self.plan.rewind
+                && rewind.send((p, gap.1)).is_ok()
+            {
+                tracing::warn!(
+                    partition = p,
+                    missing_from = gap.1,
+                    next_read = batch.offsets[gap.0],
+                    "The source skipped records of the partition; reading them again."
+                );
+                task.gap_read_again = Some(gap.1);
+                task.awaiting_rewind = true;
+                batch = truncate(batch, gap.0);
+            }
         }
         if task.origin.is_none() {
             task.origin = batch.offsets.first().copied();
+        }
+        if !task.logged_first
+            && let Some(&first) = batch.offsets.first()
+        {
+            task.logged_first = true;
+            tracing::debug!(partition = p, first, checkpoint = ?task.barrier.positions.get(&p),
+                "The task's first record.");
         }
         let offsets = batch.next_offsets();
         let end = batch.end;
@@ -534,6 +565,8 @@ impl Worker {
             origin: resume_at,
             awaiting_rewind: false,
             rewound_once: false,
+            logged_first: false,
+            gap_read_again: None,
         })
     }
 
@@ -550,6 +583,34 @@ impl Worker {
 
 fn failed(chain: &Chain, error: ChainError) -> anyhow::Error {
     chain_failed(&chain.pipeline, error)
+}
+
+/// The first gap in `batch`'s offsets when the next expected one is `next`: the index of the
+/// record after it and the first missing offset.
+fn first_gap(batch: &SourceBatch, mut next: i64) -> Option<(usize, i64)> {
+    for (i, &offset) in batch.offsets.iter().enumerate() {
+        if offset != next {
+            return Some((i, next));
+        }
+        next = offset + 1;
+    }
+    None
+}
+
+/// The first `keep` records of `batch` (the rest is read again), without its news of the
+/// partition's end.
+fn truncate(mut batch: SourceBatch, keep: usize) -> SourceBatch {
+    let bytes = if keep == 0 {
+        0
+    } else {
+        batch.values.ends[keep - 1] as usize
+    };
+    batch.values.data.truncate(bytes);
+    batch.values.ends.truncate(keep);
+    batch.partitions.truncate(keep);
+    batch.offsets.truncate(keep);
+    batch.at_end.clear();
+    batch
 }
 
 /// `batch` without the records before offset `from` (already in the state) and without any
@@ -622,6 +683,18 @@ mod tests {
         let kept = skip_before(batch(&[(0, 4), (0, 5), (0, 6)]), 5);
         assert_eq!(kept.offsets, vec![5, 6]);
         assert_eq!(kept.values_row(0), batch(&[(0, 5)]).values_row(0));
+    }
+
+    #[test]
+    fn a_gap_is_found_and_the_batch_cut_before_it() {
+        let b = batch(&[(0, 5), (0, 6), (0, 9), (0, 10)]);
+        assert_eq!(first_gap(&b, 5), Some((2, 7)));
+        assert_eq!(first_gap(&b, 4), Some((0, 4)));
+        assert_eq!(first_gap(&batch(&[(0, 5), (0, 6)]), 5), None);
+        let cut = truncate(b, 2);
+        assert_eq!(cut.offsets, vec![5, 6]);
+        assert_eq!(cut.values_row(1), batch(&[(0, 6)]).values_row(0));
+        assert_eq!(cut.values.ends.len(), 2);
     }
 
     #[test]
