@@ -177,6 +177,11 @@ fn a_pipeline_created_through_the_api_of_one_host_runs_on_every_host_of_the_clus
     b.wait_for("/api/v1/cluster", "B sees both hosts", WAIT, both);
     // B's own file is not shared.
     assert!(!folder_a.join("local-only.yaml").exists());
+    // Each task's partitions are a metric series too.
+    let (code, metrics) = a.get("/metrics");
+    let text = metrics.as_str().unwrap_or_default();
+    let series = r#"sluice_task_partition{pipeline="shared",task="0",partition="0"} 1"#;
+    assert!(code == 200 && text.contains(series), "{code} {text}");
 
     // A change through B reaches A.
     let changed = webhook_spec("shared", "incremental");

@@ -1,7 +1,8 @@
 //! `/metrics` of a managed host in the Prometheus text format: per pipeline and stage the
 //! records in, out and failed, bytes, plugin call time; per pipeline the dead letters, late
 //! records, consumer lag per partition, watermark delay, the longest consumption pause of a
-//! switch and the state; per sink the rows written.
+//! switch and the state; per task the partitions it owns and those that failed; per sink the
+//! rows written.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,6 +234,50 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
                 &[("pipeline", name), ("partition", partition.as_str())],
                 lag.lag,
             );
+        }
+    }
+    let metric = "sluice_task_partition";
+    let mut family = Family::new(
+        out,
+        metric,
+        "gauge",
+        "1 for each source partition a task of the pipeline owns on this host.",
+    );
+    for (name, detail, _) in snapshots {
+        let name = name.as_str();
+        for task in &detail.status.tasks {
+            let number = task.task.to_string();
+            for partition in &task.partitions {
+                let partition = partition.to_string();
+                let labels = [
+                    ("pipeline", name),
+                    ("task", &number),
+                    ("partition", &partition),
+                ];
+                family.sample(metric, &labels, 1);
+            }
+        }
+    }
+    let metric = "sluice_task_failed";
+    let mut family = Family::new(
+        out,
+        metric,
+        "gauge",
+        "1 for each source partition whose task failed for good (the pipeline's other tasks go on).",
+    );
+    for (name, detail, _) in snapshots {
+        let name = name.as_str();
+        for task in &detail.status.tasks {
+            let number = task.task.to_string();
+            for failure in &task.failed {
+                let partition = failure.partition.to_string();
+                let labels = [
+                    ("pipeline", name),
+                    ("task", &number),
+                    ("partition", &partition),
+                ];
+                family.sample(metric, &labels, 1);
+            }
         }
     }
     let metric = "sluice_pipeline_state";

@@ -9,6 +9,7 @@ mod barrier;
 mod bisect;
 mod chain;
 mod checkpoint;
+mod continuity;
 mod counters;
 mod deadletter;
 mod emissions;
@@ -184,6 +185,7 @@ impl Host {
                 started: Default::default(),
                 rewind: source.rewind.clone(),
                 stats: stats.clone(),
+                replayable: !matches!(spec.source, SourceSpec::Http(_)),
             })
         });
         let mut sinks = Vec::new();

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::barrier::{Barrier, ChainSwap};
 use super::chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
 use super::checkpoint::{Checkpoint, CheckpointStore, Fenced};
+use super::continuity::Continuity;
 use super::deadletter::{DeadLetter, DeadLetterSink};
 use super::emissions::EmissionGuard;
 use super::summary::Summary;
@@ -129,6 +130,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         commits,
         thread,
         owned: source_owned,
+        rewind,
         ..
     } = source;
     let (tx, rx) = mpsc::channel::<Message>(4);
@@ -141,7 +143,12 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
     owners.own(&source_owned, Some(0));
     let processor = crate::threads::spawn("sluice-chain", move || match plan {
         Some(plan) => super::tasks::dispatch_loop(plan, input, tx, &owners),
-        None => process_loop(chain, barrier, input, tx, &owners),
+        // A webhook (committed every batch) cannot replay: its offsets start again each run.
+        None => {
+            let rewind = rewind.filter(|_| !commit_every_batch);
+            let continuity = (!commit_every_batch).then(|| (Continuity::default(), rewind));
+            process_loop(chain, barrier, input, tx, &owners, continuity)
+        }
     });
     let progress = tokio::spawn(progress_loop(name.clone(), stats.clone(), stop.clone()));
     let publisher = tokio::spawn(publish_loop(name.clone(), stats.clone(), live.clone()));
@@ -228,6 +235,7 @@ fn process_loop(
     mut input: Input,
     tx: mpsc::Sender<Message>,
     owners: &Stats,
+    mut continuity: Option<(Continuity, Option<std::sync::mpsc::Sender<(i32, i64)>>)>,
 ) -> anyhow::Result<()> {
     let pipeline = chain.pipeline.clone();
     let fatal = |e: ChainError| chain_failed(&pipeline, e);
@@ -256,6 +264,12 @@ fn process_loop(
         };
         owners.own(&batch.assigned, Some(0));
         owners.own(&batch.revoked, None);
+        let batch = match continuity.as_mut() {
+            Some((continuity, rewind)) => {
+                continuity.filter(batch, &barrier.positions, rewind.as_ref())
+            }
+            None => batch,
+        };
         let offsets = batch.next_offsets();
         let end = batch.end;
         let output = chain.process(batch).map_err(fatal)?;

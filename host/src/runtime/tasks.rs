@@ -64,6 +64,9 @@ pub struct TaskPlan {
     pub rewind: Option<sync_mpsc::Sender<(i32, i64)>>,
     /// The pipeline's counters, where tasks that failed for good are listed.
     pub stats: Arc<Stats>,
+    /// The source's offsets are positions in a log read again after a restart (Kafka, files),
+    /// not a webhook's count of what it accepted.
+    pub replayable: bool,
 }
 
 impl TaskPlan {
@@ -391,7 +394,11 @@ impl Worker {
             }
             task.awaiting_rewind = false;
         }
-        if let (Some(resume_at), Some(&first)) = (task.resume_at, batch.offsets.first()) {
+        // A webhook's offsets start again at each run: they say nothing of the state.
+        let replayable = self.plan.replayable;
+        if let (true, Some(resume_at), Some(&first)) =
+            (replayable, task.resume_at, batch.offsets.first())
+        {
             if first > resume_at && !task.rewound_once && !batch.end {
                 tracing::info!(
                     partition = p,
@@ -417,7 +424,7 @@ impl Worker {
         }
         // Records the state already holds (read again after the source went back, or twice
         // around a rebalance) are dropped: each record counts once, in offset order.
-        if let Some(&next) = task.barrier.positions.get(&p) {
+        if let (true, Some(&next)) = (replayable, task.barrier.positions.get(&p)) {
             batch = skip_before(batch, next);
             // And none is skipped: offsets follow each other. A gap (a broker that skipped
             // part of a record batch, as tansu 0.6 does when a fetch starts inside one) is
