@@ -67,12 +67,15 @@ fn event_time(fields: &[&str]) -> String {
     format!("{}-{}-{} {}", date[2], date[0], date[1], fields[8])
 }
 
-/// Per-partition offsets and per-key event-time order of everything consumed.
+/// Per-partition offsets, one partition per station and per-turnstile event-time order of
+/// everything consumed.
 #[derive(Default)]
 struct Check {
     records: u64,
     next_offset: HashMap<i32, i64>,
     last_time: HashMap<String, String>,
+    /// The partition of each station: one each.
+    station_partition: HashMap<String, i32>,
 }
 
 impl Check {
@@ -87,7 +90,13 @@ impl Check {
         let value = std::str::from_utf8(value).unwrap();
         let fields: Vec<&str> = value.split(',').collect();
         assert_eq!(fields.len(), 12, "unexpected record {value}");
-        assert_eq!(key, fields[1..4].join("/").as_bytes(), "key of {value}");
+        // Keyed by station (`sluice produce --key station`, the default).
+        assert_eq!(key, fields[4].as_bytes(), "key of {value}");
+        let home = *self
+            .station_partition
+            .entry(fields[4].to_owned())
+            .or_insert(partition);
+        assert_eq!(home, partition, "station {} in two partitions", fields[4]);
         let time = event_time(&fields);
         let last = self.last_time.entry(fields[1..4].join("/")).or_default();
         assert!(

@@ -210,6 +210,69 @@ fn a_pipeline_created_through_the_api_of_one_host_runs_on_every_host_of_the_clus
     assert!(b.terminate(), "host B exits 0 on SIGTERM");
 }
 
+/// A webhook pipeline without a window (a task over its one partition) restarted from its
+/// checkpoint keeps every record posted after the restart: a webhook's offsets, a new count
+/// each run, are never taken for positions in the state.
+#[test]
+fn a_webhook_pipeline_restarted_from_its_checkpoint_keeps_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("pipelines");
+    std::fs::create_dir_all(&folder).unwrap();
+    let lake = dir.path().join("lake");
+    for round in 0..2 {
+        let port = free_port();
+        let spec = format!(
+            r#"version: 1
+name: hook
+source:
+  http: {{ listen: "127.0.0.1:{port}", path: /ingest }}
+sinks:
+  - lake: {{ url: "file://{}", compression: none }}
+checkpoint: {{ interval: 100ms }}
+"#,
+            lake.display()
+        );
+        std::fs::write(folder.join("hook.yaml"), spec).unwrap();
+        let log = format!("run{round}.log");
+        let host = Sluice::start(run_folder(dir.path(), &folder), dir.path(), &log);
+        host.wait_for(
+            "/api/v1/pipelines/hook",
+            "the webhook runs",
+            WAIT,
+            |c, b| c == 200 && state(b) == "running",
+        );
+        let body: String = (0..5)
+            .map(|i| format!("round{round}-record{i}\n"))
+            .collect();
+        let (code, answer) = http(port, "POST", "/ingest", Some(("text/plain", &body))).unwrap();
+        assert!((200..300).contains(&code), "{code} {answer}");
+        std::thread::sleep(Duration::from_millis(500)); // a checkpoint or more
+        assert!(host.terminate(), "sluice run exits 0 on SIGTERM");
+    }
+    let mut lines = Vec::new();
+    let mut dirs = vec![lake.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                lines.extend(
+                    text.lines()
+                        .filter(|l| l.contains("round"))
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    lines.sort();
+    let expected: Vec<String> = (0..2)
+        .flat_map(|r| (0..5).map(move |i| format!("round{r}-record{i}")))
+        .collect();
+    assert_eq!(lines, expected, "every record of both runs, once");
+}
+
 #[test]
 fn a_pipeline_created_through_the_api_is_a_file_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -204,7 +204,8 @@ fn sent_rate(stderr: &std::sync::mpsc::Receiver<String>, nominal: u64) -> f64 {
 /// steady 5,000 records/s; prints `BENCH live_early_latency_p50|p99 <ms> ms` and asserts
 /// nothing about time.
 ///
-/// Per (station, window): the arrival on the SSE stream of the first early row of that pair,
+/// Per (station, window): the arrival on the SSE stream of the first row of that pair (early,
+/// or final when the window closed before an early release),
 /// minus the moment its first record was produced. Counters are `incremental`, so that first
 /// record alone creates the row (with `cumulative` a row waits for a turnstile's second
 /// reading, which measures the data, not the host). The produce moment is derived, not
@@ -231,10 +232,10 @@ fn live_early_latency() {
     drop(children);
     assert_eq!(error, None);
     let mut arrived: HashMap<(String, String), Instant> = HashMap::new();
-    for e in events
-        .iter()
-        .filter(|e| e.data["type"] == "rows" && e.data["final"] == false)
-    {
+    // The first live row of a pair: early, or final when its window closed before the next
+    // early release (each task's watermark follows its own partition, and at 5,000 records/s
+    // event time runs about 3 hours a second).
+    for e in events.iter().filter(|e| e.data["type"] == "rows") {
         for r in e.data["rows"].as_array().unwrap() {
             let key = (
                 r["station"].as_str().unwrap().to_owned(),
@@ -261,7 +262,7 @@ fn live_early_latency() {
         .collect();
     assert!(
         latencies.len() * 10 >= measured.len() * 9,
-        "only {} of {} (station, window) pairs had an early row",
+        "only {} of {} (station, window) pairs had a live row",
         latencies.len(),
         measured.len()
     );
