@@ -249,22 +249,14 @@ checkpoint: {{ interval: 100ms }}
         std::thread::sleep(Duration::from_millis(500)); // a checkpoint or more
         assert!(host.terminate(), "sluice run exits 0 on SIGTERM");
     }
-    let mut lines = Vec::new();
-    let mut dirs = vec![lake.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                let text = std::fs::read_to_string(&path).unwrap();
-                lines.extend(
-                    text.lines()
-                        .filter(|l| l.contains("round"))
-                        .map(str::to_owned),
-                );
-            }
-        }
+    let mut lines: Vec<String> = Vec::new();
+    for path in files_under(&lake) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        lines.extend(
+            text.lines()
+                .filter(|l| l.contains("round"))
+                .map(str::to_owned),
+        );
     }
     lines.sort();
     let expected: Vec<String> = (0..2)

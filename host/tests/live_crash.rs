@@ -314,24 +314,6 @@ fn tail(path: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.path().is_dir() {
-                dirs.push(entry.path());
-            } else {
-                out.push(entry.path());
-            }
-        }
-    }
-    out
-}
-
 /// The warehouse table as oracle lines, sorted; the table is dropped.
 fn table_rows(url: &str, table: &str) -> Vec<String> {
     let runtime = tokio::runtime::Runtime::new().unwrap();

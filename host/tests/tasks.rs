@@ -53,24 +53,6 @@ checkpoint: {{ interval: 200ms }}
     )
 }
 
-/// `text` without ANSI colour sequences.
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn run_once(dir: &Path, broker: &LocalBroker, spec: &str) -> (bool, String) {
     let file = dir.join("tasks.yaml");
     std::fs::write(&file, spec).unwrap();

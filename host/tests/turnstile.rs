@@ -95,41 +95,15 @@ fn three_weeks_equal_the_oracle_and_one_task_or_four_write_the_same_lake() {
     );
 }
 
-/// `text` without ANSI colour sequences.
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Every object under `lake`: its path below the lake and its bytes, sorted by path.
 fn lake_objects(lake: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut objects = Vec::new();
-    let mut dirs = vec![lake.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                let name = path.strip_prefix(lake).unwrap().display().to_string();
-                objects.push((name, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    objects.sort();
-    objects
+    files_under(lake)
+        .into_iter()
+        .map(|path| {
+            let name = path.strip_prefix(lake).unwrap().display().to_string();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect()
 }
 
 #[test]

@@ -81,26 +81,50 @@ impl Continuity {
 /// The records of `batch` marked in `keep`, with its news (but none of a partition's end for
 /// the partitions in `cut`).
 fn retain(batch: SourceBatch, keep: &[bool], cut: &BTreeSet<i32>) -> SourceBatch {
-    let mut kept = SourceBatch {
-        assigned: batch.assigned.clone(),
-        revoked: batch.revoked.clone(),
-        at_end: batch
-            .at_end
-            .iter()
-            .copied()
-            .filter(|p| !cut.contains(p))
-            .collect(),
-        rewound: batch.rewound.clone(),
-        end: batch.end,
-        ..Default::default()
-    };
-    for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
-        kept.values.data.extend_from_slice(batch.values_row(i));
-        kept.values.ends.push(kept.values.data.len() as u32);
-        kept.partitions.push(batch.partitions[i]);
-        kept.offsets.push(batch.offsets[i]);
-    }
+    let mut kept = batch.retain(|i| keep[i]);
+    kept.at_end.retain(|p| !cut.contains(p));
     kept
+}
+
+/// The first gap in `batch`'s offsets when the next expected one is `next`: the index of the
+/// record after it and the first missing offset.
+pub(super) fn first_gap(batch: &SourceBatch, mut next: i64) -> Option<(usize, i64)> {
+    for (i, &offset) in batch.offsets.iter().enumerate() {
+        if offset != next {
+            return Some((i, next));
+        }
+        next = offset + 1;
+    }
+    None
+}
+
+/// The first `keep` records of `batch` (the rest is read again), without its news of the
+/// partition's end.
+pub(super) fn truncate(batch: SourceBatch, keep: usize) -> SourceBatch {
+    let mut kept = batch.retain(|i| i < keep);
+    kept.at_end.clear();
+    kept
+}
+
+/// `batch` without the records before offset `from` (already in the state) and without any
+/// record at or below one kept before it (read twice): offsets strictly increase.
+pub(super) fn skip_before(batch: SourceBatch, from: i64) -> SourceBatch {
+    let mut floor = from;
+    let keep: Vec<bool> = batch
+        .offsets
+        .iter()
+        .map(|&offset| {
+            let kept = offset >= floor;
+            if kept {
+                floor = offset + 1;
+            }
+            kept
+        })
+        .collect();
+    if keep.iter().all(|&k| k) {
+        return batch;
+    }
+    batch.retain(|i| keep[i])
 }
 
 #[cfg(test)]

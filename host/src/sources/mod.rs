@@ -67,6 +67,25 @@ impl SourceBatch {
         self.offsets.push(offset);
     }
 
+    /// The records `keep(i)` selects, with all of this batch's news.
+    pub fn retain(&self, keep: impl Fn(usize) -> bool) -> SourceBatch {
+        let mut kept = SourceBatch {
+            assigned: self.assigned.clone(),
+            revoked: self.revoked.clone(),
+            at_end: self.at_end.clone(),
+            rewound: self.rewound.clone(),
+            end: self.end,
+            ..Default::default()
+        };
+        for i in (0..self.len()).filter(|&i| keep(i)) {
+            kept.values.data.extend_from_slice(self.values_row(i));
+            kept.values.ends.push(kept.values.data.len() as u32);
+            kept.partitions.push(self.partitions[i]);
+            kept.offsets.push(self.offsets[i]);
+        }
+        kept
+    }
+
     /// The next offset to consume in each partition, after this batch.
     pub fn next_offsets(&self) -> Vec<(i32, i64)> {
         let mut next: Vec<(i32, i64)> = Vec::new();
