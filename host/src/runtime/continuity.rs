@@ -15,6 +15,8 @@ use crate::sources::SourceBatch;
 /// What is known of each partition's continuity.
 #[derive(Debug, Default)]
 pub struct Continuity {
+    /// Where to ask the source to read a partition again (`None`: it cannot).
+    rewind: Option<Sender<(i32, i64)>>,
     /// Partitions whose records are dropped until the source went back.
     awaiting: BTreeSet<i32>,
     /// The offset each partition was last read again from.
@@ -22,15 +24,18 @@ pub struct Continuity {
 }
 
 impl Continuity {
+    /// Continuity of a source that reads a partition again when `rewind` asks.
+    pub fn new(rewind: Option<Sender<(i32, i64)>>) -> Self {
+        Self {
+            rewind,
+            ..Default::default()
+        }
+    }
+
     /// `batch` without what `next` (the next offset of each partition in the state) says is
-    /// already consumed, and cut at the first gap of each partition, for which `rewind` (the
-    /// source's, if it can go back) is asked to read the partition again.
-    pub fn filter(
-        &mut self,
-        batch: SourceBatch,
-        next: &BTreeMap<i32, i64>,
-        rewind: Option<&Sender<(i32, i64)>>,
-    ) -> SourceBatch {
+    /// already consumed, and cut at the first gap of each partition, for which the source (if
+    /// it can go back) is asked to read the partition again.
+    pub fn filter(&mut self, batch: SourceBatch, next: &BTreeMap<i32, i64>) -> SourceBatch {
         for p in &batch.rewound {
             self.awaiting.remove(p);
         }
@@ -51,22 +56,23 @@ impl Continuity {
                 keep.push(false); // already consumed
                 continue;
             }
-            if offset > want && self.read_again.get(&p) != Some(&want) && !batch.end {
-                if let Some(rewind) = rewind
-                    && rewind.send((p, want)).is_ok()
-                {
-                    tracing::warn!(
-                        partition = p,
-                        missing_from = want,
-                        next_read = offset,
-                        "The source skipped records of the partition; reading them again."
-                    );
-                    self.read_again.insert(p, want);
-                    self.awaiting.insert(p);
-                    cut.insert(p);
-                    keep.push(false);
-                    continue;
-                }
+            if offset > want
+                && self.read_again.get(&p) != Some(&want)
+                && !batch.end
+                && let Some(rewind) = &self.rewind
+                && rewind.send((p, want)).is_ok()
+            {
+                tracing::warn!(
+                    partition = p,
+                    missing_from = want,
+                    next_read = offset,
+                    "The source skipped records of the partition; reading them again."
+                );
+                self.read_again.insert(p, want);
+                self.awaiting.insert(p);
+                cut.insert(p);
+                keep.push(false);
+                continue;
             }
             expected.insert(p, offset + 1);
             keep.push(true);
@@ -151,26 +157,26 @@ mod tests {
     #[test]
     fn a_gap_is_read_again_once_and_the_other_partitions_go_on() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut continuity = Continuity::default();
+        let mut continuity = Continuity::new(Some(tx));
         let next: BTreeMap<i32, i64> = [(0, 5), (1, 20)].into_iter().collect();
         // Partition 0 skips 6 and 7; partition 1 reads 19 again.
         let first = batch(&[(0, 5), (1, 19), (0, 8), (1, 20), (0, 9), (1, 21)]);
-        let kept = continuity.filter(first, &next, Some(&tx));
+        let kept = continuity.filter(first, &next);
         assert_eq!(pairs(&kept), vec![(0, 5), (1, 20), (1, 21)]);
         assert_eq!(kept.values_row(1), batch(&[(1, 20)]).values_row(0));
         assert_eq!(rx.try_recv(), Ok((0, 6)));
         // Until the source went back, partition 0 is dropped.
         let next: BTreeMap<i32, i64> = [(0, 6), (1, 22)].into_iter().collect();
-        let kept = continuity.filter(batch(&[(0, 10), (1, 22)]), &next, Some(&tx));
+        let kept = continuity.filter(batch(&[(0, 10), (1, 22)]), &next);
         assert_eq!(pairs(&kept), vec![(1, 22)]);
         let mut again = batch(&[(0, 6), (0, 7), (0, 8)]);
         again.rewound = vec![0];
-        let kept = continuity.filter(again, &next, Some(&tx));
+        let kept = continuity.filter(again, &next);
         assert_eq!(pairs(&kept), vec![(0, 6), (0, 7), (0, 8)]);
         // A gap still there after reading again is accepted.
         let mut still = batch(&[(0, 8)]);
         still.rewound = vec![0];
-        let kept = continuity.filter(still, &next, Some(&tx));
+        let kept = continuity.filter(still, &next);
         assert_eq!(pairs(&kept), vec![(0, 8)]);
         assert!(rx.try_recv().is_err(), "read again once");
     }
@@ -179,9 +185,9 @@ mod tests {
     fn without_a_way_back_nothing_is_dropped_but_duplicates() {
         let mut continuity = Continuity::default();
         let next: BTreeMap<i32, i64> = [(0, 5)].into_iter().collect();
-        let kept = continuity.filter(batch(&[(0, 4), (0, 5), (0, 9)]), &next, None);
+        let kept = continuity.filter(batch(&[(0, 4), (0, 5), (0, 9)]), &next);
         assert_eq!(pairs(&kept), vec![(0, 5), (0, 9)]);
-        let fresh = continuity.filter(batch(&[(3, 100), (3, 101)]), &BTreeMap::new(), None);
+        let fresh = continuity.filter(batch(&[(3, 100), (3, 101)]), &BTreeMap::new());
         assert_eq!(pairs(&fresh), vec![(3, 100), (3, 101)]);
     }
 }

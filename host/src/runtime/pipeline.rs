@@ -145,8 +145,7 @@ pub async fn run(pipeline: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Sum
         Some(plan) => super::tasks::dispatch_loop(plan, input, tx, &owners),
         // A webhook (committed every batch) cannot replay: its offsets start again each run.
         None => {
-            let rewind = rewind.filter(|_| !commit_every_batch);
-            let continuity = (!commit_every_batch).then(|| (Continuity::default(), rewind));
+            let continuity = (!commit_every_batch).then(|| Continuity::new(rewind));
             process_loop(chain, barrier, input, tx, &owners, continuity)
         }
     });
@@ -235,7 +234,7 @@ fn process_loop(
     mut input: Input,
     tx: mpsc::Sender<Message>,
     owners: &Stats,
-    mut continuity: Option<(Continuity, Option<std::sync::mpsc::Sender<(i32, i64)>>)>,
+    mut continuity: Option<Continuity>,
 ) -> anyhow::Result<()> {
     let pipeline = chain.pipeline.clone();
     let fatal = |e: ChainError| chain_failed(&pipeline, e);
@@ -265,9 +264,7 @@ fn process_loop(
         owners.own(&batch.assigned, Some(0));
         owners.own(&batch.revoked, None);
         let batch = match continuity.as_mut() {
-            Some((continuity, rewind)) => {
-                continuity.filter(batch, &barrier.positions, rewind.as_ref())
-            }
+            Some(continuity) => continuity.filter(batch, &barrier.positions),
             None => batch,
         };
         let offsets = batch.next_offsets();
