@@ -52,7 +52,7 @@ demo: build
 	$(SLUICE) produce --brokers embedded --topic turnstile-stream --file $(WEEK) --order event-time
 	$(SLUICE) run --pipelines pipelines/turnstile.yaml --once
 	$(SLUICE) broker stop
-	@echo "Windows are in ./lake (window_start=<time>/part-*.csv.gz, every station of a window in one object)."
+	@echo "Windows are in ./lake (window_start=<time>/part-*.csv.gz: one object per window and source partition, each holding its stations)."
 
 test: tools test-tools
 	cargo test --release --workspace --all-targets --no-fail-fast
