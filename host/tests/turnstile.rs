@@ -55,20 +55,8 @@ fn week_240106_incremental_equals_the_oracle() {
 fn three_weeks_equal_the_oracle_and_one_task_or_four_write_the_same_lake() {
     let broker = LocalBroker::start().expect("tansu starts");
     let dir = tempfile::tempdir().unwrap();
-    let mut produce = sluice(dir.path());
-    produce
-        .args([
-            "produce",
-            "--brokers",
-            &broker.bootstrap(),
-            "--topic",
-            "turnstile",
-        ])
-        .args(["--partitions", "6", "--key", "station"]);
-    for w in ["240106", "240113", "240120"] {
-        produce.arg("--file").arg(week(w));
-    }
-    ok(&mut produce);
+    let weeks: Vec<_> = ["240106", "240113", "240120"].map(week).into();
+    produce_into(dir.path(), &broker.bootstrap(), "turnstile", &weeks, 6);
     let expected = expected_rows("mta-turnstile-3weeks.cumulative.csv");
     let mut lakes = Vec::new();
     for tasks in ["1", "4"] {

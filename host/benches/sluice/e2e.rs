@@ -29,19 +29,23 @@ pub struct Samples {
     pub first_result_s: Vec<f64>,
 }
 
-/// Runs replication factor `replicas` `runs` times and adds its figures.
-pub fn run(broker: &Broker, weeks: &[PathBuf], replicas: usize, runs: usize, report: &mut Report) {
-    let work = tempfile::tempdir().expect("a temporary folder");
-    // The lake goes to tmpfs when there is one: tens of thousands of small objects per run,
-    // and deleting them on a disk with discard takes minutes.
+/// Temporary folders of a section: work files, lakes and a state folder. The lakes go to
+/// tmpfs when there is one: tens of thousands of small objects per run, and deleting them on
+/// a disk with discard takes minutes.
+pub fn scratch() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
+    let folder = || tempfile::tempdir().expect("a temporary folder");
     let shm = std::path::Path::new("/dev/shm");
     let lakes = if shm.is_dir() {
-        tempfile::tempdir_in(shm)
+        tempfile::tempdir_in(shm).expect("a temporary folder")
     } else {
-        tempfile::tempdir()
-    }
-    .expect("a temporary folder");
-    let state = tempfile::tempdir().expect("a temporary folder");
+        folder()
+    };
+    (folder(), lakes, folder())
+}
+
+/// Runs replication factor `replicas` `runs` times and adds its figures.
+pub fn run(broker: &Broker, weeks: &[PathBuf], replicas: usize, runs: usize, report: &mut Report) {
+    let (work, lakes, state) = scratch();
     let (files, records) = prepare(work.path(), weeks, replicas);
     let topic = format!("bench-{replicas}x");
     let produced = produce(broker, &topic, &files);

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{Broker, produce_into};
-use crate::e2e::{check_records, prepare, run_tasks, warm_cache};
+use crate::e2e::{check_records, prepare, run_tasks, scratch, warm_cache};
 use crate::figures::{Figure, Report};
 
 const SECTION: &str = "tasks";
@@ -15,15 +15,7 @@ const PARTITIONS: u32 = 16;
 
 /// Runs the task counts `runs` times each over `replicas` replicas of `weeks`.
 pub fn run(broker: &Broker, weeks: &[PathBuf], replicas: usize, runs: usize, report: &mut Report) {
-    let work = tempfile::tempdir().expect("a temporary folder");
-    let shm = std::path::Path::new("/dev/shm");
-    let lakes = if shm.is_dir() {
-        tempfile::tempdir_in(shm)
-    } else {
-        tempfile::tempdir()
-    }
-    .expect("a temporary folder");
-    let state = tempfile::tempdir().expect("a temporary folder");
+    let (work, lakes, state) = scratch();
     let (files, records) = prepare(work.path(), weeks, replicas);
     let topic = format!("bench-tasks-{replicas}x");
     let produced = produce_into(broker, &topic, &files, PARTITIONS);

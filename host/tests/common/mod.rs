@@ -180,6 +180,19 @@ sinks:
     )
 }
 
+/// `sluice produce` of `files` into `topic` (created with `partitions` partitions), keyed by
+/// station, in event-time order.
+pub fn produce_into(dir: &Path, bootstrap: &str, topic: &str, files: &[PathBuf], partitions: u32) {
+    let mut produce = sluice(dir);
+    produce
+        .args(["produce", "--brokers", bootstrap, "--topic", topic])
+        .args(["--partitions", &partitions.to_string(), "--key", "station"]);
+    for file in files {
+        produce.arg("--file").arg(file);
+    }
+    ok(&mut produce);
+}
+
 /// `sluice produce` of shared weeks into `topic`, in event-time order.
 pub fn produce_weeks(dir: &Path, bootstrap: &str, topic: &str, weeks: &[&str]) {
     let mut produce = sluice(dir);
