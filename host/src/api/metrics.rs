@@ -167,6 +167,31 @@ fn plugin_metrics(out: &mut String, snapshots: &[Snapshot]) {
     }
 }
 
+/// A gauge family of 1 per `{pipeline, task, partition}` for the partitions `of` each task.
+fn task_partitions(
+    out: &mut String,
+    snapshots: &[Snapshot],
+    metric: &str,
+    help: &str,
+    of: fn(&crate::cluster::TaskRecord) -> Vec<i32>,
+) {
+    let mut family = Family::new(out, metric, "gauge", help);
+    for (name, detail, _) in snapshots {
+        for task in &detail.status.tasks {
+            let number = task.task.to_string();
+            for partition in of(task) {
+                let partition = partition.to_string();
+                let labels = [
+                    ("pipeline", name.as_str()),
+                    ("task", &number),
+                    ("partition", &partition),
+                ];
+                family.sample(metric, &labels, 1);
+            }
+        }
+    }
+}
+
 /// Reads one gauge from a pipeline's status.
 type Gauge = fn(&crate::manager::StatusView) -> f64;
 
@@ -236,50 +261,20 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
             );
         }
     }
-    let metric = "sluice_task_partition";
-    let mut family = Family::new(
+    task_partitions(
         out,
-        metric,
-        "gauge",
+        snapshots,
+        "sluice_task_partition",
         "1 for each source partition a task of the pipeline owns on this host.",
+        |task| task.partitions.clone(),
     );
-    for (name, detail, _) in snapshots {
-        let name = name.as_str();
-        for task in &detail.status.tasks {
-            let number = task.task.to_string();
-            for partition in &task.partitions {
-                let partition = partition.to_string();
-                let labels = [
-                    ("pipeline", name),
-                    ("task", &number),
-                    ("partition", &partition),
-                ];
-                family.sample(metric, &labels, 1);
-            }
-        }
-    }
-    let metric = "sluice_task_failed";
-    let mut family = Family::new(
+    task_partitions(
         out,
-        metric,
-        "gauge",
+        snapshots,
+        "sluice_task_failed",
         "1 for each source partition whose task failed for good (the pipeline's other tasks go on).",
+        |task| task.failed.iter().map(|f| f.partition).collect(),
     );
-    for (name, detail, _) in snapshots {
-        let name = name.as_str();
-        for task in &detail.status.tasks {
-            let number = task.task.to_string();
-            for failure in &task.failed {
-                let partition = failure.partition.to_string();
-                let labels = [
-                    ("pipeline", name),
-                    ("task", &number),
-                    ("partition", &partition),
-                ];
-                family.sample(metric, &labels, 1);
-            }
-        }
-    }
     let metric = "sluice_pipeline_state";
     let mut family = Family::new(
         out,
