@@ -125,8 +125,7 @@ impl Worker {
                     task.chain.pipeline
                 );
                 self.tasks.remove(&p);
-                tracing::error!(partition = p, "{message}");
-                self.plan.failed().insert(p, message);
+                self.fail_for_good(p, message);
                 return Ok(true);
             }
             if !batch.rewound.contains(&p) {
@@ -256,9 +255,14 @@ impl Worker {
         } else {
             format!("{:#}", failed(&old.chain, error))
         };
+        self.fail_for_good(p, message);
+        Ok(true)
+    }
+
+    /// Stops the task of `p` for good, saying why once in the log and in the run's stats.
+    fn fail_for_good(&self, p: i32, message: String) {
         tracing::error!(partition = p, error = %message, "A task failed; the pipeline's other tasks go on.");
         self.plan.failed().insert(p, message);
-        Ok(true)
     }
 
     /// Starts the task of partition `p` from its newest checkpoint, claiming the next epoch
