@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::produce::{self, Order, ProduceArgs};
@@ -225,115 +224,14 @@ fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
     }
 }
 
+/// `sluice run`: the pipeline manager runs the specs of `path` (a folder, or one file).
+/// Without `--once` it follows changes to them until Ctrl-C or SIGTERM, and the API (with
+/// `--api`) manages them; with `--once` each pipeline ends when its source has nothing more,
+/// and the command reports how each ended.
 async fn run(
     cli: &Cli,
     path: &Path,
     once: bool,
-    api: &crate::api::ApiArgs,
-    cluster: Option<&str>,
-) -> anyhow::Result<()> {
-    if !once {
-        return run_managed(cli, path, api, cluster).await;
-    }
-    let host = Arc::new(host(cli)?);
-    let users = crate::api::StartedPlugins::default();
-    if let Some(addr) = api.api {
-        let state = api.state(&host, users.lookup());
-        let bound = crate::api::start(addr, state).await.map_err(user)?;
-        println!("Dashboard: http://{bound}/");
-    }
-    let files = runtime::spec_files(path).map_err(user)?;
-    if files.is_empty() {
-        return Err(UserError(format!("`{}` holds no `*.yaml` spec.", path.display())).into());
-    }
-    // One stop flag per pipeline (a pipeline that ends sets its own, to stop its source);
-    // SIGINT/SIGTERM sets them all.
-    let stops: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>> = Default::default();
-    tokio::spawn(stop_on_signal(stops.clone()));
-    let mut tasks = Vec::new();
-    // A spec that cannot start (bad YAML, a plugin refused) is reported; the others run.
-    let mut refused = Vec::new();
-    for file in &files {
-        let stop = Arc::new(AtomicBool::new(false));
-        stops.lock().expect("stop flags").push(stop.clone());
-        let started = match crate::spec::load_file(file) {
-            Ok(loaded) => host
-                .start(&loaded, once, stop.clone())
-                .await
-                .map(|running| (loaded, running)),
-            Err(errors) => Err(errors.into()),
-        };
-        match started {
-            Ok((loaded, running)) => {
-                let name = loaded.spec.name.clone();
-                users.started(&name, crate::api::plugins_of(&host.registry, &loaded.spec));
-                let spec = loaded.clone();
-                let task = tokio::spawn(runtime::run_restarting(
-                    host.clone(),
-                    move || spec.clone(),
-                    once,
-                    stop.clone(),
-                    running,
-                    |_| {},
-                ));
-                tasks.push((name, task, started_summary(&loaded)));
-            }
-            Err(error) => {
-                let error = paragraph(&error);
-                tracing::error!("A pipeline was not started: {error}");
-                refused.push(error);
-            }
-        }
-    }
-    let (mut failures, mut paused) = (Vec::new(), Vec::new());
-    for (name, task, target) in tasks {
-        match task.await.context("A pipeline task panicked.")? {
-            Ok(summary) => println!("Pipeline `{name}` finished.\n{summary}{target}"),
-            Err(error) if error.downcast_ref::<runtime::Paused>().is_some() => {
-                println!("Pipeline `{name}` {error}.");
-                paused.push(format!("pipeline `{name}` {error}"));
-            }
-            Err(error) => failures.push(format!("pipeline `{name}`: {error:#}")),
-        }
-    }
-    if !refused.is_empty() {
-        refused.extend(failures);
-        return Err(UserError(refused.join("\n")).into());
-    }
-    anyhow::ensure!(failures.is_empty(), failures.join("\n"));
-    if !paused.is_empty() {
-        return Err(runtime::Paused {
-            reason: paused.join("\n"),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// SIGINT or SIGTERM: stop consuming, write what was read, take a final checkpoint and exit
-/// 0. A second signal, or 30 seconds without finishing, ends the process at once (the last
-/// checkpoint still holds).
-async fn stop_on_signal(stops: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>>) {
-    shutdown_signal().await;
-    tracing::info!("Stopping: writing the batches in flight and a final checkpoint.");
-    for stop in stops.lock().expect("stop flags").iter() {
-        stop.store(true, Ordering::Relaxed);
-    }
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {
-            tracing::error!("The pipelines did not stop within 30 s; exiting. They continue from their last checkpoint.");
-        },
-    }
-    std::process::exit(130);
-}
-
-/// `sluice run` without `--once`: the pipeline manager runs the specs of `path` (a folder,
-/// or one file) and follows changes to them until Ctrl-C or SIGTERM; the API (with
-/// `--api`) manages them.
-async fn run_managed(
-    cli: &Cli,
-    path: &Path,
     api: &crate::api::ApiArgs,
     cluster: Option<&str>,
 ) -> anyhow::Result<()> {
@@ -345,6 +243,9 @@ async fn run_managed(
         ))
         .into());
     }
+    if once && runtime::spec_files(path).map_err(user)?.is_empty() {
+        return Err(UserError(format!("`{}` holds no `*.yaml` spec.", path.display())).into());
+    }
     let folder = if path.is_dir() {
         path.to_owned()
     } else {
@@ -352,19 +253,31 @@ async fn run_managed(
             .map_or_else(|| PathBuf::from("."), Path::to_owned)
     };
     let host = Arc::new(host(cli)?);
-    let manager = Manager::new(host.clone(), &folder, false);
-    if let Some(url) = cluster {
-        let cluster = crate::cluster::Cluster::open(url, &host.state_dir).map_err(user)?;
-        manager.join(Arc::new(cluster));
+    let manager = Manager::new(host.clone(), &folder, once);
+    match cluster {
+        Some(_) if once => tracing::warn!(
+            "`--once` runs this host's specs alone: the cluster (--cluster) is not joined."
+        ),
+        Some(url) => {
+            let cluster = crate::cluster::Cluster::open(url, &host.state_dir).map_err(user)?;
+            manager.join(Arc::new(cluster));
+        }
+        None => {}
     }
     if let Some(addr) = api.api {
-        let mut state = api.state(&host, manager.plugin_users());
-        state.manager = Some(manager.clone());
-        let bound = crate::api::start(addr, state).await.map_err(user)?;
+        let bound = crate::api::start(addr, api.state(&manager))
+            .await
+            .map_err(user)?;
         println!("Dashboard: http://{bound}/");
         if let Some(cluster) = manager.cluster() {
             *cluster.address.lock().unwrap_or_else(|e| e.into_inner()) = Some(bound.to_string());
         }
+    }
+    if once {
+        tokio::spawn(stop_on_signal(manager.clone()));
+        reload::scan(&manager, path).await;
+        manager.wait_for_ends().await;
+        return report_once(&manager);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let member = tokio::spawn(crate::cluster::run(manager.clone(), stop.clone()));
@@ -391,6 +304,72 @@ async fn run_managed(
     Ok(())
 }
 
+/// `--once`, SIGINT or SIGTERM: stop consuming, write what was read, take a final checkpoint
+/// and report. A second signal, or 30 seconds without finishing, ends the process at once
+/// (the last checkpoint still holds).
+async fn stop_on_signal(manager: crate::manager::Manager) {
+    shutdown_signal().await;
+    tracing::info!("Stopping: writing the batches in flight and a final checkpoint.");
+    tokio::spawn(async move { manager.shutdown().await });
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {
+            tracing::error!("The pipelines did not stop within 30 s; exiting. They continue from their last checkpoint.");
+        },
+    }
+    std::process::exit(130);
+}
+
+/// Prints how each pipeline of a `--once` run ended; the error (and exit code) of the worst:
+/// a spec refused or a pipeline that could not start (2), one that failed (1), one paused
+/// by its dead-letter threshold (3).
+fn report_once(manager: &crate::manager::Manager) -> anyhow::Result<()> {
+    use crate::manager::State;
+    let (mut refused, mut failures, mut paused) = (Vec::new(), Vec::new(), Vec::new());
+    for name in manager.names() {
+        let Some(outcome) = manager.outcome(&name) else {
+            continue;
+        };
+        let error = outcome.error.clone().unwrap_or_default();
+        match outcome.state {
+            State::Paused => {
+                println!("Pipeline `{name}` {error}.");
+                paused.push(format!("pipeline `{name}` {error}"));
+            }
+            State::Failed if outcome.refused => {
+                tracing::error!("A pipeline was not started: {error}");
+                refused.push(error);
+            }
+            State::Failed => failures.push(format!("pipeline `{name}`: {error}")),
+            state => {
+                let summary = outcome.summary.unwrap_or_default();
+                let target = manager
+                    .loaded(&name)
+                    .map(|l| results_in(&l))
+                    .unwrap_or_default();
+                let ended = if state == State::Finished {
+                    "finished"
+                } else {
+                    state.as_str()
+                };
+                println!("Pipeline `{name}` {ended}.\n{summary}{target}");
+            }
+        }
+    }
+    if !refused.is_empty() {
+        refused.extend(failures);
+        return Err(UserError(refused.join("\n")).into());
+    }
+    anyhow::ensure!(failures.is_empty(), failures.join("\n"));
+    if !paused.is_empty() {
+        return Err(runtime::Paused {
+            reason: paused.join("\n"),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -407,7 +386,8 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn started_summary(loaded: &crate::spec::Loaded) -> String {
+/// Where the results of `loaded` went, for the report of a `--once` run.
+fn results_in(loaded: &crate::spec::Loaded) -> String {
     let mut text = String::new();
     for sink in &loaded.spec.sinks {
         if let crate::spec::SinkSpec::Lake(lake) = sink {

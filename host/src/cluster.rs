@@ -74,6 +74,9 @@ pub struct TaskRecord {
     /// Those of its partitions whose work failed for good (the other tasks go on), and why.
     #[serde(default)]
     pub failed: Vec<TaskFailure>,
+    /// What it did since its pipeline's run started.
+    #[serde(default)]
+    pub counts: crate::runtime::TaskCounts,
 }
 
 /// A partition whose task failed for good.
@@ -93,11 +96,21 @@ impl TaskRecord {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        stats
-            .tasks()
+        let counts = stats
+            .task_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // A task that let all its partitions go still shows what it did.
+        let mut tasks = stats.tasks();
+        for &task in counts.keys() {
+            tasks.entry(task).or_default();
+        }
+        tasks
             .into_iter()
             .map(|(task, partitions)| Self {
                 task,
+                counts: counts.get(&task).copied().unwrap_or_default(),
                 failed: partitions
                     .iter()
                     .filter_map(|p| {

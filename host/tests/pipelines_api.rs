@@ -46,8 +46,7 @@ impl Api {
                 .header("content-length", text.len())
                 .body(text);
         }
-        let mut state = sluice_host::api::ApiState::new(self.manager.host());
-        state.manager = Some(self.manager.clone());
+        let state = sluice_host::api::ApiState::new(&self.manager);
         let routes = sluice_host::api::routes(state);
         let response = request.reply(&routes).await;
         let status = response.status().as_u16();

@@ -27,7 +27,9 @@ impl Api {
             dirs.insert(0, PathBuf::from(sluice_plugin_artifacts::PLUGIN_DIR));
         }
         let host = Host::new(&state_dir, &dirs).unwrap();
-        let state = ApiState::new(&host);
+        let folder = dir.path().join("pipelines");
+        let manager = sluice_host::manager::Manager::new(Arc::new(host), &folder, false);
+        let state = ApiState::new(&manager);
         Self { state, dir }
     }
 
@@ -316,14 +318,7 @@ async fn a_version_is_immutable_and_new_versions_sit_beside_old_ones() {
 
 #[tokio::test]
 async fn builtin_and_used_plugins_are_not_deleted() {
-    let mut api = Api::new(true);
-    api.state.plugin_users = Arc::new(|id: &str| {
-        if id == "tiny@0.1.0" {
-            vec!["turnstile".to_owned()]
-        } else {
-            Vec::new()
-        }
-    });
+    let api = Api::new(true);
     let (status, list) = api.get("/api/v1/plugins").await;
     assert_eq!(status, 200);
     assert!(
@@ -352,6 +347,12 @@ async fn builtin_and_used_plugins_are_not_deleted() {
         .0,
         201
     );
+    // A real pipeline of the host's manager runs it.
+    let spec = "version: 1\nname: turnstile\n\
+                source: { http: { listen: \"127.0.0.1:0\", path: /ingest } }\n\
+                steps:\n  - transform: { plugin: tiny@0.1.0 }\nsinks:\n  - live: {}\n";
+    let manager = api.state.manager.clone();
+    manager.create(spec).await.expect("a pipeline running tiny");
     let (_, tiny) = api.get("/api/v1/plugins/tiny").await;
     assert_eq!(tiny["pipelines"], serde_json::json!(["turnstile"]));
     let (status, body) = api.delete("/api/v1/plugins/tiny").await;
@@ -364,6 +365,7 @@ async fn builtin_and_used_plugins_are_not_deleted() {
         body["details"]["pipelines"],
         serde_json::json!(["turnstile"])
     );
+    manager.shutdown().await;
 }
 
 #[tokio::test]

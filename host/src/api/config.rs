@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::state::{ApiState, BodyLimits, PluginUsers};
-use crate::runtime::Host;
+use super::state::{ApiState, BodyLimits};
+use crate::manager::Manager;
 
 /// `sluice run` options of the HTTP API.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -35,16 +35,15 @@ impl ApiArgs {
             .map(Arc::from)
     }
 
-    /// The API state of `host` under these options.
-    pub fn state(&self, host: &Host, plugin_users: PluginUsers) -> ApiState {
+    /// The API of `manager` under these options.
+    pub fn state(&self, manager: &Manager) -> ApiState {
         ApiState {
             token: self.token(),
             limits: BodyLimits {
                 spec_bytes: self.api_max_spec_bytes,
                 plugin_bytes: self.api_max_plugin_bytes,
             },
-            plugin_users,
-            ..ApiState::new(host)
+            ..ApiState::new(manager)
         }
     }
 }

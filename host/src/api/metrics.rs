@@ -1,8 +1,8 @@
 //! `/metrics` of a managed host in the Prometheus text format: per pipeline and stage the
 //! records in, out and failed, bytes, plugin call time; per pipeline the dead letters, late
 //! records, consumer lag per partition, watermark delay, the longest consumption pause of a
-//! switch and the state; per task the partitions it owns and those that failed; per sink the
-//! rows written.
+//! switch and the state; per task the partitions it owns, those that failed, and its records
+//! in, rows out, dead letters, late records and restarts; per sink the rows written.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,6 +192,48 @@ fn task_partitions(
     }
 }
 
+/// The counter families of each task: what its chains did since the run started.
+fn task_counters(out: &mut String, snapshots: &[Snapshot]) {
+    type Count = fn(&crate::runtime::TaskCounts) -> u64;
+    let families: [(&str, &str, Count); 5] = [
+        (
+            "sluice_task_records_in_total",
+            "Records into the chains of a task.",
+            |c| c.records_in,
+        ),
+        (
+            "sluice_task_rows_out_total",
+            "Result rows the chains of a task emitted for the sinks.",
+            |c| c.rows_out,
+        ),
+        (
+            "sluice_task_dead_letters_total",
+            "Records the chains of a task dead-lettered.",
+            |c| c.dead_letters,
+        ),
+        (
+            "sluice_task_late_dropped_total",
+            "Late records the windows of a task dropped.",
+            |c| c.late_dropped,
+        ),
+        (
+            "sluice_task_restarts_total",
+            "Restarts of a task's partition from its checkpoint (the other tasks go on).",
+            |c| c.restarts,
+        ),
+    ];
+    for (metric, help, count) in families {
+        let mut family = Family::new(out, metric, "counter", help);
+        for (name, detail, _) in snapshots {
+            for task in &detail.status.tasks {
+                let number = task.task.to_string();
+                let labels = [("pipeline", name.as_str()), ("task", number.as_str())];
+                family.sample(metric, &labels, count(&task.counts));
+            }
+        }
+    }
+}
+
 /// Reads one gauge from a pipeline's status.
 type Gauge = fn(&crate::manager::StatusView) -> f64;
 
@@ -275,6 +317,7 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
         "1 for each source partition whose task failed for good (the pipeline's other tasks go on).",
         |task| task.failed.iter().map(|f| f.partition).collect(),
     );
+    task_counters(out, snapshots);
     let metric = "sluice_pipeline_state";
     let mut family = Family::new(
         out,

@@ -22,14 +22,11 @@ mod metrics;
 pub mod pipelines;
 mod plugins;
 mod state;
-mod status;
 mod tokio_stream_shim;
-mod users;
 
 pub use config::{ApiArgs, start};
 pub use error::{ApiError, from_rejection, recover};
 pub use state::{ApiState, BodyLimits, PluginUsers};
-pub use users::{StartedPlugins, plugins_of};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 
@@ -51,10 +48,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = I
     let openapi = warp::path!("api" / "v1" / "openapi.json")
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
-    let managed = match state.manager.clone() {
-        Some(manager) => pipelines::routes(manager, &state),
-        None => status::routes(state.live.clone()),
-    };
+    let managed = pipelines::routes(state.manager.clone(), &state);
     dashboard
         .or(health)
         .or(openapi)
@@ -65,14 +59,13 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = I
         .recover(recover)
 }
 
-/// Serves `routes` on `addr` until the process ends; returns the bound address. `state` is
-/// an [`ApiState`], or a [`LiveHub`] alone for a status-only server.
-pub async fn serve(addr: SocketAddr, state: impl Into<ApiState>) -> anyhow::Result<SocketAddr> {
+/// Serves `routes` on `addr` until the process ends; returns the bound address.
+pub async fn serve(addr: SocketAddr, state: ApiState) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         anyhow::anyhow!("Cannot listen on {addr}: {e}. Choose a free address with --api.")
     })?;
     let bound = listener.local_addr()?;
-    tokio::spawn(warp::serve(routes(state.into())).incoming(listener).run());
+    tokio::spawn(warp::serve(routes(state)).incoming(listener).run());
     tracing::info!(
         "Serving the dashboard on http://{bound}/ and the API under http://{bound}/api/v1/."
     );

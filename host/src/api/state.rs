@@ -1,17 +1,18 @@
-//! [`ApiState`]: what the routes share (the host's engine, plugin registry, state folder and
-//! live hub, the API token and the body limits), cloned into every handler.
+//! [`ApiState`]: what the routes share (the pipeline manager, the host's engine, plugin
+//! registry, state folder and live hub, the API token and the body limits), cloned into
+//! every handler.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use warp::Filter;
 
-use crate::runtime::Host;
+use crate::manager::Manager;
 use crate::sinks::live::LiveHub;
 use crate::wasm::{PluginEngine, Registry};
 
-/// The pipelines that use a plugin, by plugin id (`name@version`); wired by the pipeline
-/// manager.
+/// The pipelines that use a plugin, by plugin id (`name@version`); the pipeline manager's
+/// by default.
 pub type PluginUsers = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
 
 /// Request body limits, in bytes.
@@ -49,14 +50,14 @@ pub struct ApiState {
     pub limits: BodyLimits,
     /// Which pipelines use a plugin.
     pub plugin_users: PluginUsers,
-    /// The pipeline manager of a host that manages its pipelines (`sluice run` without
-    /// `--once`); `None` serves status only.
-    pub manager: Option<crate::manager::Manager>,
+    /// The pipeline manager: every pipeline of the host runs through it, `--once` too.
+    pub manager: Manager,
 }
 
 impl ApiState {
-    /// The state of `host`'s API, with no token, default limits and no known plugin users.
-    pub fn new(host: &Host) -> Self {
+    /// The state of `manager`'s API, with no token and default limits.
+    pub fn new(manager: &Manager) -> Self {
+        let host = manager.host();
         Self {
             engine: host.engine.clone(),
             registry: host.registry.clone(),
@@ -64,8 +65,8 @@ impl ApiState {
             live: host.live.clone(),
             token: None,
             limits: BodyLimits::default(),
-            plugin_users: Arc::new(|_| Vec::new()),
-            manager: None,
+            plugin_users: manager.plugin_users(),
+            manager: manager.clone(),
         }
     }
 
@@ -80,25 +81,5 @@ impl ApiState {
     /// The folder of uploaded plugins.
     pub fn plugin_dir(&self) -> PathBuf {
         self.state_dir.join("plugins")
-    }
-}
-
-/// A state serving only `hub` (status, live events, dashboard): an engine without compile
-/// cache, an empty registry, and a private temporary state folder. For embedding and tests.
-impl From<LiveHub> for ApiState {
-    fn from(live: LiveHub) -> Self {
-        let engine = PluginEngine::new(None)
-            .expect("the wasm engine's fixed configuration is valid on every platform");
-        let state_dir = std::env::temp_dir().join(format!("sluice-api-{}", std::process::id()));
-        Self {
-            engine: Arc::new(engine),
-            registry: Registry::default(),
-            state_dir: Arc::from(state_dir.as_path()),
-            live,
-            token: None,
-            limits: BodyLimits::default(),
-            plugin_users: Arc::new(|_| Vec::new()),
-            manager: None,
-        }
     }
 }

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use offsets::{OffsetsRequest, PartitionOffset};
+pub use run::Outcome;
 pub use state::{Detail, Lag, ListItem, State, StatusView};
 
 use crate::runtime::Host;

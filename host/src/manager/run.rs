@@ -33,6 +33,8 @@ impl Manager {
         // The new run's counters replace the old ones once it runs.
         entry.stages.clear();
         entry.stats = None;
+        entry.summary = None;
+        entry.start_failed = false;
         let stop = Arc::new(AtomicBool::new(false));
         let requested = Arc::new(AtomicBool::new(false));
         let generation = entry.generation;
@@ -86,6 +88,7 @@ impl Manager {
                 tracing::error!(pipeline = name, "{message}");
                 self.report(name, generation, |e| {
                     e.state = State::Failed;
+                    e.start_failed = true;
                     e.last_error = Some(Note::now(message));
                 });
                 return;
@@ -125,9 +128,22 @@ impl Manager {
         match result {
             Ok(summary) => {
                 tracing::info!(pipeline = name, "The pipeline's run ended.\n{summary}");
-                if !requested {
-                    self.report(name, generation, |e| e.state = State::Finished);
-                }
+                self.report(name, generation, |e| {
+                    e.summary = Some(summary.to_string());
+                    if !requested {
+                        e.state = State::Finished;
+                    }
+                });
+            }
+            // Its dead-letter threshold stopped it: paused until a user resumes it.
+            Err(error) if error.downcast_ref::<runtime::Paused>().is_some() => {
+                let message = error.to_string();
+                tracing::warn!(pipeline = name, "The pipeline is {message}");
+                self.report(name, generation, |e| {
+                    e.state = State::Paused;
+                    e.held = true;
+                    e.last_error = Some(Note::now(message));
+                });
             }
             Err(error) => {
                 let message = format!("{error:#}");
@@ -138,6 +154,35 @@ impl Manager {
                 });
             }
         }
+    }
+
+    /// Waits until no run of any pipeline is active: each ended on its own (`--once`: its
+    /// source had nothing more) or was stopped, and no change is being applied.
+    pub async fn wait_for_ends(&self) {
+        loop {
+            {
+                // A change in progress (a shutdown waiting for its runs) holds this lock.
+                let _ops = self.inner.ops.lock().await;
+                let active = self
+                    .entries()
+                    .values()
+                    .any(|e| e.run.as_ref().is_some_and(|r| !r.task.is_finished()));
+                if !active {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// How the last run of `name` ended, for `sluice run --once`.
+    pub fn outcome(&self, name: &str) -> Option<Outcome> {
+        self.with(name, |e| Outcome {
+            state: e.state,
+            summary: e.summary.clone(),
+            error: e.last_error.as_ref().map(|n| n.message.clone()),
+            refused: e.start_failed || !e.spec_errors.is_empty() || e.loaded.is_none(),
+        })
     }
 
     /// Applies `f` to the entry of `name` if its current run is still `generation`.
@@ -181,6 +226,19 @@ impl Manager {
             return;
         }
     }
+}
+
+/// How the last run of a pipeline ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Its state now.
+    pub state: State,
+    /// The run's summary, when it ended without error.
+    pub summary: Option<String>,
+    /// Why it failed, or paused.
+    pub error: Option<String>,
+    /// A user's input kept it from running: its spec is not valid, or it could not start.
+    pub refused: bool,
 }
 
 /// When the first stage of a run handled its latest batch (0: never).

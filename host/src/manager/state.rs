@@ -148,6 +148,10 @@ pub struct Entry {
     pub switch: Option<Switch>,
     /// The longest consumption pause of any switch (ms).
     pub longest_pause_ms: u64,
+    /// The summary of the last run that ended without error (`sluice run --once` prints it).
+    pub summary: Option<String>,
+    /// The last run could not start (its source or a sink unreachable, a plugin refused).
+    pub start_failed: bool,
 }
 
 impl Entry {
@@ -168,6 +172,8 @@ impl Entry {
             stages: Vec::new(),
             switch: None,
             longest_pause_ms: 0,
+            summary: None,
+            start_failed: false,
         }
     }
 
@@ -179,7 +185,7 @@ impl Entry {
         }
         self.loaded
             .as_ref()
-            .map(|loaded| crate::api::plugins_of(registry, &loaded.spec))
+            .map(|loaded| plugins_of(registry, &loaded.spec))
             .unwrap_or_default()
     }
 
@@ -366,4 +372,25 @@ pub fn status_view(entry: &Entry, lag: Vec<Lag>) -> StatusView {
         switch: entry.switch.clone(),
         longest_switch_pause_ms: entry.longest_pause_ms,
     }
+}
+
+/// The ids (`name@version`) of the plugins the steps of `spec` resolve to now; references
+/// that resolve to nothing are left out.
+pub fn plugins_of(
+    registry: &crate::wasm::Registry,
+    spec: &crate::spec::PipelineSpec,
+) -> Vec<String> {
+    use crate::spec::StepSpec;
+    let mut ids: Vec<String> = spec
+        .steps
+        .iter()
+        .map(|step| match step {
+            StepSpec::Transform(t) => &t.plugin,
+            StepSpec::Window(w) => &w.plugin,
+        })
+        .filter_map(|reference| registry.resolve(reference).ok())
+        .map(|plugin| plugin.id())
+        .collect();
+    ids.dedup();
+    ids
 }

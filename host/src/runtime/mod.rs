@@ -34,7 +34,7 @@ pub use chain::{Chain, ChainError, ChainErrorKind, ChainOutput};
 pub use checkpoint::{Checkpoint, CheckpointStore, StageState, now_ms};
 pub use counters::{StageCounters, StageInfo};
 pub use deadletter::{DeadLetter, DeadLetterSink};
-pub use pipeline::{Running, Stats, restart_requested};
+pub use pipeline::{Running, Stats, TaskCounts, restart_requested};
 pub use plan::source_schema;
 pub use stage::{StageError, TransformStage};
 pub use summary::Summary;

@@ -43,6 +43,24 @@ pub struct Stats {
     pub owned: std::sync::Mutex<std::collections::BTreeMap<i32, usize>>,
     /// Partitions whose task failed for good (the other tasks go on), and why.
     pub failed_tasks: std::sync::Mutex<std::collections::BTreeMap<i32, String>>,
+    /// What each task (0-based) did since the run started.
+    pub task_counts: std::sync::Mutex<std::collections::BTreeMap<usize, TaskCounts>>,
+}
+
+/// What one task did since its pipeline's run started (its chains' outputs, over every
+/// partition it ran).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskCounts {
+    /// Records into its chains.
+    pub records_in: u64,
+    /// Result rows its chains emitted for the sinks.
+    pub rows_out: u64,
+    /// Records its chains dead-lettered.
+    pub dead_letters: u64,
+    /// Late records its windows dropped.
+    pub late_dropped: u64,
+    /// Times one of its partitions' chains restarted from a checkpoint.
+    pub restarts: u64,
 }
 
 impl Stats {
@@ -61,6 +79,12 @@ impl Stats {
             tasks.entry(task).or_default().push(p);
         }
         tasks
+    }
+
+    /// Adds to the counts of `task`.
+    pub(super) fn count(&self, task: usize, add: impl FnOnce(&mut TaskCounts)) {
+        let mut counts = self.task_counts.lock().unwrap_or_else(|e| e.into_inner());
+        add(counts.entry(task).or_default());
     }
 
     /// Records that `task` runs `partitions` (`None`: they were let go).

@@ -138,7 +138,7 @@ pub(super) fn dispatch_loop(
         let (plan, tx, runtime) = (plan.clone(), tx.clone(), input.runtime.clone());
         let thread = std::thread::Builder::new()
             .name(format!("sluice-task-{i}"))
-            .spawn(move || worker::Worker::new(plan, tx, runtime).run(work_rx))
+            .spawn(move || worker::Worker::new(i, plan, tx, runtime).run(work_rx))
             .context("Cannot start a task thread.")?;
         workers.push(Slot {
             work: Some(work_tx),

@@ -105,9 +105,10 @@ async function main() {
         `(records ${first.stats.records}): it does not follow the live stream`);
     }
     if (errors.length) fail(errors.join("; "));
-    // The cluster view: this host, running the pipeline, with its tasks and their partitions.
+    // The cluster view: this host, running the pipeline, with its tasks, their partitions and
+    // the records each took in.
     const mine = second.cluster.find(r => r[0].includes("(this host)") && r[2] === second.pipeline);
-    if (!mine || !/\d+: \d/.test(mine[4])) {
+    if (!mine || !/\d+: \d[^(]*\([\d,]+ records in\)/.test(mine[4])) {
       fail(`the cluster table shows no task of this host's pipeline: ${JSON.stringify(second.cluster)}`);
     }
     console.log(JSON.stringify({

@@ -38,6 +38,8 @@ struct Task {
 
 /// A worker thread and the tasks it runs.
 pub(super) struct Worker {
+    /// Its number (the task number in status and metrics).
+    index: usize,
     plan: Arc<TaskPlan>,
     tx: mpsc::Sender<Message>,
     runtime: tokio::runtime::Handle,
@@ -48,11 +50,13 @@ pub(super) struct Worker {
 
 impl Worker {
     pub(super) fn new(
+        index: usize,
         plan: Arc<TaskPlan>,
         tx: mpsc::Sender<Message>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         Self {
+            index,
             plan,
             tx,
             runtime,
@@ -207,6 +211,12 @@ impl Worker {
             tracing::info!(pipeline = %task.chain.pipeline, records = output.records_in, "Processed the first batch.");
         }
         task.barrier.advance(&offsets);
+        self.plan.stats.count(self.index, |c| {
+            c.records_in += output.records_in;
+            c.rows_out += output.rows.as_ref().map_or(0, |r| r.ends.len() as u64);
+            c.dead_letters += output.dead.len() as u64;
+            c.late_dropped += output.late_dropped;
+        });
         let message = Message::Output(output, offsets, end, Some(p));
         if self.tx.blocking_send(message).is_err() {
             return Ok(false);
@@ -234,6 +244,7 @@ impl Worker {
         if let (true, Some(rewind)) = (restart, &self.plan.rewind) {
             *restarts += 1;
             let restarts = *restarts;
+            self.plan.stats.count(self.index, |c| c.restarts += 1);
             tracing::warn!(pipeline = %old.chain.pipeline, partition = p, restarts, error = %error,
                 "A task restarts from its partition's last checkpoint; the other tasks go on.");
             let mut task = self.start(p)?;
