@@ -16,7 +16,7 @@ use turnstile_window::TurnstileWindow;
 
 use crate::figures::{Figure, Report};
 
-const BATCH: usize = 8192;
+pub const BATCH: usize = 8192;
 const HOUR: i64 = 3_600_000;
 const SECTION: &str = "engine";
 
