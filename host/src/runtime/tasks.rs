@@ -245,15 +245,45 @@ fn place(placed: &mut BTreeMap<i32, usize>, workers: &mut [Slot], p: i32) -> usi
 
 /// Splits `batch` by partition: each part holds that partition's records and news; at the
 /// end of the source every partition in `held` gets a part, so that all tasks finish.
-fn split(batch: SourceBatch, held: impl Iterator<Item = i32>) -> BTreeMap<i32, SourceBatch> {
+/// Records of one partition come in runs (a fetch returns each partition's records together):
+/// a run is copied at once, and a batch of one partition is handed on without a copy.
+fn split(mut batch: SourceBatch, held: impl Iterator<Item = i32>) -> BTreeMap<i32, SourceBatch> {
     let mut parts: BTreeMap<i32, SourceBatch> = BTreeMap::new();
-    for i in 0..batch.len() {
-        let p = batch.partitions[i];
+    let single = batch
+        .partitions
+        .first()
+        .copied()
+        .filter(|&first| batch.partitions.iter().all(|&p| p == first));
+    if let Some(p) = single {
         let part = parts.entry(p).or_default();
-        part.values.data.extend_from_slice(batch.values_row(i));
-        part.values.ends.push(part.values.data.len() as u32);
-        part.partitions.push(p);
-        part.offsets.push(batch.offsets[i]);
+        part.values = std::mem::take(&mut batch.values);
+        part.partitions = std::mem::take(&mut batch.partitions);
+        part.offsets = std::mem::take(&mut batch.offsets);
+    }
+    let mut i = 0;
+    while i < batch.len() {
+        let p = batch.partitions[i];
+        let run = batch.partitions[i..]
+            .iter()
+            .take_while(|&&q| q == p)
+            .count();
+        let part = parts.entry(p).or_default();
+        let start = if i == 0 { 0 } else { batch.values.ends[i - 1] };
+        let end = batch.values.ends[i + run - 1];
+        // Row ends in the part: shifted from the batch's data to the part's.
+        let shift = part.values.data.len() as i64 - i64::from(start);
+        part.values
+            .data
+            .extend_from_slice(&batch.values.data[start as usize..end as usize]);
+        part.values.ends.extend(
+            batch.values.ends[i..i + run]
+                .iter()
+                .map(|&e| (i64::from(e) + shift) as u32),
+        );
+        part.partitions
+            .extend_from_slice(&batch.partitions[i..i + run]);
+        part.offsets.extend_from_slice(&batch.offsets[i..i + run]);
+        i += run;
     }
     for &p in &batch.assigned {
         parts.entry(p).or_default().assigned.push(p);

@@ -26,6 +26,42 @@ fn a_batch_splits_by_partition_with_its_news() {
 }
 
 #[test]
+fn runs_of_one_partition_keep_every_row_and_a_batch_of_one_partition_is_handed_on_whole() {
+    let records = [
+        (3, 1),
+        (3, 2),
+        (3, 3),
+        (1, 10),
+        (1, 11),
+        (3, 4),
+        (2, 0),
+        (1, 12),
+    ];
+    let parts = split(batch(&records), std::iter::empty());
+    for (p, part) in &parts {
+        let expected: Vec<(i32, i64)> = records.iter().copied().filter(|r| r.0 == *p).collect();
+        assert_eq!(part.len(), expected.len());
+        assert_eq!(part.values.ends.len(), expected.len());
+        for (i, &(q, o)) in expected.iter().enumerate() {
+            assert_eq!((part.partitions[i], part.offsets[i]), (q, o));
+            assert_eq!(
+                part.values_row(i),
+                batch(&[(q, o)]).values_row(0),
+                "{p} {i}"
+            );
+        }
+    }
+    let one = batch(&[(4, 7), (4, 8)]);
+    let (data, ends) = (one.values.data.clone(), one.values.ends.clone());
+    let parts = split(one, std::iter::empty());
+    assert_eq!(
+        (&parts[&4].values.data, &parts[&4].values.ends),
+        (&data, &ends)
+    );
+    assert_eq!(parts[&4].offsets, vec![7, 8]);
+}
+
+#[test]
 fn the_end_reaches_every_held_partition() {
     let mut b = batch(&[(0, 1)]);
     b.end = true;
