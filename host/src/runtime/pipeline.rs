@@ -240,6 +240,18 @@ pub(super) enum Next {
 }
 
 impl Input {
+    /// As [`Input::next`], but `None` when nothing came within `limit`.
+    pub(super) fn next_within(&mut self, limit: Duration) -> Option<Next> {
+        let (batches, swap) = (&mut self.batches, &self.swap);
+        self.runtime.block_on(async {
+            tokio::select! {
+                batch = batches.recv() => Some(batch.map_or(Next::SourceEnded, Next::Batch)),
+                () = swap.requested() => Some(Next::Swap),
+                () = tokio::time::sleep(limit) => None,
+            }
+        })
+    }
+
     /// Blocks until the next batch, a swap request or the end of the source.
     pub(super) fn next(&mut self) -> Next {
         let (batches, swap) = (&mut self.batches, &self.swap);

@@ -36,6 +36,9 @@ use super::pipeline::{Input, Message, Next, Stats};
 use crate::sources::SourceBatch;
 use crate::spec::SpecErrors;
 
+/// How often the workers are told that time passed (see [`Work::Tick`]).
+const TICK: Duration = Duration::from_millis(500);
+
 /// Builds the chain of one partition's task.
 pub type ChainFactory = Arc<dyn Fn(i32) -> Result<Chain, SpecErrors> + Send + Sync>;
 
@@ -122,6 +125,10 @@ pub(super) enum Work {
     Batch(i32, SourceBatch),
     /// The partition was revoked: checkpoint it and let go.
     Revoke(i32),
+    /// Time passed: a task whose checkpoint is due and that consumed records since its last
+    /// one checkpoints now, even when no record of its partition arrives (the topic went
+    /// quiet), so that its offsets are committed and a restart does not read it all again.
+    Tick,
 }
 
 /// The dispatcher: runs on the pipeline's processing thread until the source ends, routing
@@ -152,12 +159,15 @@ pub(super) fn dispatch_loop(
         let task = place(&mut placed, &mut workers, p);
         owners.own(&[p], Some(task));
     }
+    let mut last_tick = std::time::Instant::now();
     'read: loop {
-        let batch = match input.next() {
-            Next::Batch(batch) => batch,
+        let batch = match input.next_within(TICK) {
+            Some(Next::Batch(batch)) => batch,
+            // Nothing came: time still passes for the tasks (see `Work::Tick`).
+            None => SourceBatch::default(),
             // Chains are switched in place only in a pipeline that runs as one task.
-            Next::Swap => continue,
-            Next::SourceEnded => break,
+            Some(Next::Swap) => continue,
+            Some(Next::SourceEnded) => break,
         };
         let end = batch.end;
         let mut sends = Vec::new();
@@ -182,6 +192,11 @@ pub(super) fn dispatch_loop(
                 workers[w].partitions -= 1;
                 sends.push((w, Work::Revoke(p)));
             }
+        }
+        // The source sends a batch about once a second even when it has no record.
+        if last_tick.elapsed() >= TICK {
+            last_tick = std::time::Instant::now();
+            sends.extend((0..workers.len()).map(|w| (w, Work::Tick)));
         }
         for (w, work) in sends {
             let sent = workers[w]

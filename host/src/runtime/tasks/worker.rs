@@ -34,6 +34,8 @@ struct Task {
     logged_first: bool,
     /// The offset from which a gap was last read again.
     gap_read_again: Option<i64>,
+    /// Its partition's position at its last checkpoint (or restore).
+    saved: Option<i64>,
 }
 
 /// A worker thread and the tasks it runs.
@@ -87,6 +89,7 @@ impl Worker {
                     Some(mut task) => self.checkpoint(p, &mut task, true)?,
                     None => true,
                 },
+                Work::Tick => self.checkpoint_quiet()?,
             };
             if !open {
                 return Ok(()); // the writer stopped; it reports why
@@ -329,7 +332,33 @@ impl Worker {
             rewound_once: false,
             logged_first: false,
             gap_read_again: None,
+            saved: resume_at,
         })
+    }
+
+    /// Checkpoints each task whose checkpoint is due and that consumed records since its
+    /// last one (its partition went quiet); false when the writer is gone.
+    fn checkpoint_quiet(&mut self) -> anyhow::Result<bool> {
+        let quiet: Vec<i32> = self
+            .tasks
+            .iter()
+            .filter(|(p, t)| {
+                !t.awaiting_rewind
+                    && t.barrier.due()
+                    && t.barrier.positions.contains_key(p)
+                    && t.barrier.positions.get(p) != t.saved.as_ref()
+            })
+            .map(|(&p, _)| p)
+            .collect();
+        for p in quiet {
+            let mut task = self.tasks.remove(&p).expect("listed above");
+            let open = self.checkpoint(p, &mut task, false)?;
+            self.tasks.insert(p, task);
+            if !open {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Sends a checkpoint of `task`; false when the writer is gone.
@@ -338,6 +367,7 @@ impl Worker {
             .barrier
             .take(&mut task.chain)
             .map_err(|e| failed(&task.chain, e))?;
+        task.saved = checkpoint.offsets.get(&p).copied();
         let message = Message::Checkpoint(checkpoint, Some(p), releasing);
         Ok(self.tx.blocking_send(message).is_ok())
     }
