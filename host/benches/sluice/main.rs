@@ -6,10 +6,12 @@
 //! Sections: 1 engine (WASM chain vs native), 2 end to end (`sluice run --once` on a real
 //! broker vs a consume-only loop; RSS, start-up), 3 Spark (bench/spark), 4 latency, 5 tasks
 //! (1, 2 and `nproc` tasks on the largest replication), 6 restore (a partition's state taken
-//! over, per MB), 7 hosts (1, 2 and 3 hosts in one group; failover after kill -9).
+//! over, per MB), 7 hosts (1, 2 and 3 hosts in one group), 8 failover (kill -9 of one of
+//! two hosts).
 //!
 //! Environment: `SLUICE_BENCH_RUNS` (default 3) runs per figure; `SLUICE_BENCH_SECTIONS`
-//! (default `engine,e2e,spark,latency,tasks,restore,hosts`); `SLUICE_BENCH_REPLICAS` (default `1,10`);
+//! (default `engine,e2e,spark,latency,tasks,restore,hosts,failover`);
+//! `SLUICE_BENCH_REPLICAS` (default `1,10`);
 //! `SLUICE_BENCH_WEEKS` (default `240106,240113,240120`); `SLUICE_BENCH_ENGINE=wasm|native`
 //! runs one side of the engine section alone (for a profiler);
 //! `SPARK=0` takes Spark's figures from docs/benchmarks-spark.md instead of running it;
@@ -48,7 +50,10 @@ fn main() {
         .expect("SLUICE_BENCH_RUNS");
     let sections = env_or(
         "SLUICE_BENCH_SECTIONS",
-        smoke("engine", "engine,e2e,spark,latency,tasks,restore,hosts"),
+        smoke(
+            "engine",
+            "engine,e2e,spark,latency,tasks,restore,hosts,failover",
+        ),
     );
     let on = |s: &str| sections.split(',').any(|x| x.trim() == s);
     let replicas: Vec<usize> = env_or("SLUICE_BENCH_REPLICAS", "1,10")
@@ -72,8 +77,8 @@ fn main() {
     if on("restore") {
         restore::run(&weeks, runs, &mut report);
     }
-    let broker =
-        (on("e2e") || on("latency") || on("tasks") || on("hosts")).then(cli::Broker::start);
+    let broker = (on("e2e") || on("latency") || on("tasks") || on("hosts") || on("failover"))
+        .then(cli::Broker::start);
     if let Some(broker) = &broker
         && on("e2e")
     {
@@ -101,6 +106,11 @@ fn main() {
     {
         let largest = replicas.iter().copied().max().unwrap_or(1);
         hosts::run(broker, &weeks, largest, runs, &mut report);
+    }
+    if let Some(broker) = &broker
+        && on("failover")
+    {
+        hosts::run_failover(broker, &weeks, runs, &mut report);
     }
     drop(broker);
     println!("\n{}", report.render());

@@ -523,6 +523,20 @@ impl Writer<'_> {
         releasing: bool,
         summary: &mut Summary,
     ) -> anyhow::Result<()> {
+        // Checkpoints a fenced task took after the refused one (its release at a revocation,
+        // say) carry higher epochs that the store would accept: they are dropped, so that a
+        // former owner never overwrites what the partition's new owner continues from.
+        if let (Some(p), Some(tasks)) = (partition, self.tasks)
+            && tasks.is_fenced(p)
+        {
+            tracing::debug!(
+                pipeline = self.name,
+                partition = p,
+                epoch = checkpoint.epoch,
+                "A checkpoint of a partition another host took over is dropped."
+            );
+            return Ok(());
+        }
         let started = Instant::now();
         let store = match partition {
             Some(p) => self.checkpoints.partition(p),

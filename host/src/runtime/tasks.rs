@@ -21,7 +21,7 @@
 //! results. A shuffle (input keyed otherwise, through an internal topic) would be one more
 //! dispatcher in front of the same tasks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, mpsc as sync_mpsc};
 use std::time::Duration;
@@ -57,7 +57,7 @@ pub struct TaskPlan {
     /// Partitions held from the start (a source that assigns itself).
     pub owned: Vec<i32>,
     /// Partitions whose checkpoints a newer owner claimed: their tasks stop without writing.
-    pub fenced: Mutex<BTreeSet<i32>>,
+    pub fenced: Mutex<BTreeMap<i32, std::time::Instant>>,
     /// Set once a task processed its first records (start-up is measured to that log line).
     pub started: AtomicBool,
     /// Where to ask the source to read a partition again (a task restarting alone).
@@ -70,11 +70,29 @@ pub struct TaskPlan {
 }
 
 impl TaskPlan {
-    fn is_fenced(&self, partition: i32) -> bool {
+    /// True when a newer owner claimed `partition`'s checkpoints.
+    pub(super) fn is_fenced(&self, partition: i32) -> bool {
         self.fenced
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&partition)
+            .contains_key(&partition)
+    }
+
+    /// When `partition` was fenced, if it is.
+    fn fenced_since(&self, partition: i32) -> Option<std::time::Instant> {
+        self.fenced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&partition)
+            .copied()
+    }
+
+    /// Lifts the fence of `partition`.
+    fn unfence(&self, partition: i32) {
+        self.fenced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&partition);
     }
 
     fn failed(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, String>> {
@@ -98,9 +116,16 @@ impl TaskPlan {
         self.fenced
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(partition);
+            .entry(partition)
+            .or_insert_with(std::time::Instant::now);
     }
 }
+
+/// How long records of a fenced partition may keep arriving before this host takes it up
+/// again: past any session timeout, its consumer would have lost the partition if another
+/// host had it; still getting its records, this host owns it (the refusal came from a former
+/// owner's late checkpoint) and continues from the newest checkpoint.
+const RECLAIM_AFTER: Duration = Duration::from_secs(30);
 
 /// Makes the stages of `chain` count into `template`'s counters (one set per pipeline).
 pub fn share_counters(chain: &mut Chain, template: &[StageInfo]) {

@@ -74,11 +74,7 @@ impl Worker {
                 Work::Assign(p) => {
                     // The source starts the partition again from its checkpoint's (or the
                     // group's) offset: so does its task, from the newest checkpoint.
-                    self.plan
-                        .fenced
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&p);
+                    self.plan.unfence(p);
                     self.plan.failed().remove(&p);
                     self.tasks.remove(&p);
                     self.restarts.remove(&p);
@@ -105,7 +101,21 @@ impl Worker {
 
     /// Runs one partition's part of a batch through its task; false when the writer is gone.
     fn process(&mut self, p: i32, mut batch: SourceBatch) -> anyhow::Result<bool> {
-        if self.plan.is_fenced(p) || self.plan.has_failed(p) {
+        if let Some(since) = self.plan.fenced_since(p) {
+            if since.elapsed() < super::RECLAIM_AFTER || batch.is_empty() {
+                self.tasks.remove(&p);
+                return Ok(true);
+            }
+            tracing::warn!(
+                partition = p,
+                "Records of the partition still arrive {} s after another host's checkpoint \
+                 fenced it: this host owns it; continuing from its newest checkpoint.",
+                super::RECLAIM_AFTER.as_secs()
+            );
+            self.plan.unfence(p);
+            self.tasks.remove(&p);
+        }
+        if self.plan.has_failed(p) {
             self.tasks.remove(&p);
             return Ok(true);
         }
