@@ -17,6 +17,8 @@ mod window_world {
 }
 
 pub use transform_world::Transform;
+#[cfg(test)]
+pub use transform_world::sluice::plugin::types::Failure;
 pub use transform_world::sluice::plugin::types::{
     Batch, Field, FieldType, Metadata, Output, WindowSpec,
 };

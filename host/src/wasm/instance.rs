@@ -193,31 +193,22 @@ impl Sandbox {
         }
     }
 
-    fn finish(&self, out: Result<Output, String>) -> Result<PluginOutput, PluginError> {
+    /// The output of a call over `inputs` input records (`None`: no input), checked at the
+    /// boundary (see `output`): malformed output is a limit breach of the plugin.
+    fn finish(
+        &self,
+        out: Result<Output, String>,
+        inputs: Option<usize>,
+    ) -> Result<PluginOutput, PluginError> {
         let out = out.map_err(|message| PluginError::Guest {
             plugin: self.plugin.clone(),
             message,
         })?;
-        if out.rows.data.len() > self.limits.max_output_bytes {
-            return Err(PluginError::Limit {
+        super::output::check(out, inputs, self.limits.max_output_bytes).map_err(|what| {
+            PluginError::Limit {
                 plugin: self.plugin.clone(),
-                what: format!(
-                    "returned {} bytes, over its output limit of {} bytes",
-                    out.rows.data.len(),
-                    self.limits.max_output_bytes
-                ),
-            });
-        }
-        let failures = out
-            .failures
-            .into_iter()
-            .map(|f| (f.index, f.reason))
-            .collect();
-        Ok(PluginOutput {
-            data: out.rows.data,
-            ends: out.rows.ends,
-            origins: out.origins,
-            failures,
+                what,
+            }
         })
     }
 }
@@ -281,7 +272,7 @@ impl TransformInstance {
             .bindings
             .call_process(&mut self.sandbox.store, input)
             .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox.finish(out)
+        self.sandbox.finish(out, Some(input.ends.len()))
     }
 }
 
@@ -333,7 +324,7 @@ impl WindowInstance {
             .bindings
             .call_process(&mut self.sandbox.store, input, watermark)
             .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox.finish(out)
+        self.sandbox.finish(out, Some(input.ends.len()))
     }
 
     /// Emits the windows that end at or before `watermark`.
@@ -343,7 +334,7 @@ impl WindowInstance {
             .bindings
             .call_advance(&mut self.sandbox.store, watermark)
             .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox.finish(out)
+        self.sandbox.finish(out, None)
     }
 
     /// Serialises the plugin's state.

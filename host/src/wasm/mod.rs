@@ -5,6 +5,7 @@ mod bindings;
 mod engine;
 mod inspect;
 mod instance;
+mod output;
 mod registry;
 mod sandbox;
 mod schema;
