@@ -27,6 +27,16 @@ fn poisoned_topic(dir: &Path) -> LocalBroker {
     broker
 }
 
+/// Parse, then the 4-hour cumulative window per station.
+const WINDOW_STEPS: &str =
+    "  - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }
+  - window:
+      plugin: turnstile-window@^0.1
+      event_time: timestamp
+      size: 4h
+      delay: 4h
+      config: { counters: cumulative, group_by: [station] }";
+
 fn spec(steps: &str, sink: &str) -> String {
     format!(
         r#"version: 1
@@ -73,19 +83,14 @@ fn a_task_that_fails_stops_alone_and_the_others_write_their_windows() {
     let dir = tempfile::tempdir().unwrap();
     let broker = poisoned_topic(dir.path());
     let lake = dir.path().join("lake");
-    let steps = "  - transform: { plugin: hostile@0.1.0, limits: { on_violation: fail } }
-  - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }
-  - window:
-      plugin: turnstile-window@^0.1
-      event_time: timestamp
-      size: 4h
-      delay: 4h
-      config: { counters: cumulative, group_by: [station] }";
+    let steps = format!(
+        "  - transform: {{ plugin: hostile@0.1.0, limits: {{ on_violation: fail }} }}\n{WINDOW_STEPS}"
+    );
     let sink = format!(
         "lake: {{ url: \"file://{}\", partition_by: [window_start] }}",
         lake.display()
     );
-    let (success, log) = run_once(dir.path(), &broker, &spec(steps, &sink));
+    let (success, log) = run_once(dir.path(), &broker, &spec(&steps, &sink));
     assert!(!success, "the run must end failed:\n{log}");
     assert!(
         log.contains("1 of the pipeline's tasks failed (the others ran on): partition "),
@@ -188,13 +193,7 @@ fn get_json(addr: &str, path: &str) -> Option<serde_json::Value> {
 fn tasks_checkpoint_and_commit_the_end_of_a_partition_that_went_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let broker = poisoned_topic(dir.path());
-    let steps = "  - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }
-  - window:
-      plugin: turnstile-window@^0.1
-      event_time: timestamp
-      size: 4h
-      delay: 4h
-      config: { counters: cumulative, group_by: [station] }";
+    let steps = WINDOW_STEPS;
     // A checkpoint interval longer than the whole topic takes to read: only checkpoints
     // taken after the records stopped can hold the partitions' ends.
     let text = spec(steps, "stdout: {}").replace("interval: 200ms", "interval: 2s");

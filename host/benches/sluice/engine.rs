@@ -20,7 +20,7 @@ pub const BATCH: usize = 8192;
 const HOUR: i64 = 3_600_000;
 const SECTION: &str = "engine";
 
-const SPEC: &str = r#"version: 1
+pub const SPEC: &str = r#"version: 1
 name: bench
 source: { file: { paths: [unused] } }
 steps:
@@ -107,7 +107,7 @@ fn read_week(path: &Path, lines: &mut Vec<(i64, Vec<u8>)>) {
     }
 }
 
-fn source_batches(lines: &[Vec<u8>]) -> Vec<SourceBatch> {
+pub fn source_batches(lines: &[Vec<u8>]) -> Vec<SourceBatch> {
     let mut batches = Vec::new();
     for (n, chunk) in lines.chunks(BATCH).enumerate() {
         let mut batch = SourceBatch::default();

@@ -54,6 +54,17 @@ fn spec(work: &Path) -> PathBuf {
     path
 }
 
+/// State folders `host-0` .. `host-{n-1}` under `work`, their compile caches warm.
+fn warmed_states(work: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|k| {
+            let state = work.join(format!("host-{k}"));
+            warm_cache(&state);
+            state
+        })
+        .collect()
+}
+
 fn free_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
@@ -143,13 +154,7 @@ pub fn run(broker: &Broker, weeks: &[PathBuf], replicas: usize, runs: usize, rep
         let _ = std::fs::remove_file(f);
     }
     let spec = spec(work.path());
-    let states: Vec<PathBuf> = (0..3)
-        .map(|k| {
-            let state = work.path().join(format!("host-{k}"));
-            warm_cache(&state);
-            state
-        })
-        .collect();
+    let states = warmed_states(work.path(), 3);
     let mut one = None;
     for n in 1..=3 {
         let mut rates = Vec::new();
@@ -198,13 +203,7 @@ pub fn run(broker: &Broker, weeks: &[PathBuf], replicas: usize, runs: usize, rep
 pub fn run_failover(broker: &Broker, weeks: &[PathBuf], runs: usize, report: &mut Report) {
     let (work, scratch_dir, _) = scratch();
     let spec = spec(work.path());
-    let states: Vec<PathBuf> = (0..2)
-        .map(|k| {
-            let state = work.path().join(format!("host-{k}"));
-            warm_cache(&state);
-            state
-        })
-        .collect();
+    let states = warmed_states(work.path(), 2);
     let (mut failovers, mut stuck) = (Vec::new(), 0);
     for i in 0..runs {
         match failover(broker, weeks, &spec, &states, scratch_dir.path(), i) {

@@ -9,27 +9,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sluice_host::runtime::{Barrier, CheckpointStore, Host};
-use sluice_host::sources::SourceBatch;
 
-use crate::engine::{BATCH, event_time_ordered};
+use crate::engine::{SPEC, event_time_ordered, source_batches};
 use crate::figures::{Figure, Report};
 
 const SECTION: &str = "restore";
-
-/// The engine section's pipeline with every window kept open.
-const SPEC: &str = r#"version: 1
-name: restore
-source: { file: { paths: [unused] } }
-steps:
-  - transform: { plugin: turnstile-parse@^0.1, config: { format: auto } }
-  - window:
-      plugin: turnstile-window@^0.1
-      event_time: timestamp
-      size: 4h
-      delay: 60days
-      config: { counters: cumulative, group_by: [station] }
-sinks: [ { stdout: {} } ]
-"#;
 
 /// Builds the state of `weeks`, checkpoints it, and times `runs` restores.
 pub fn run(weeks: &[PathBuf], runs: usize, report: &mut Report) {
@@ -40,13 +24,15 @@ pub fn run(weeks: &[PathBuf], runs: usize, report: &mut Report) {
         &[PathBuf::from(sluice_plugin_artifacts::PLUGIN_DIR)],
     )
     .unwrap();
-    let loaded = sluice_host::spec::load_str("restore.yaml", SPEC, &|_| None).unwrap();
+    // The engine section's pipeline with every window kept open.
+    let spec = SPEC.replace("delay: 4h", "delay: 60days");
+    let loaded = sluice_host::spec::load_str("restore.yaml", &spec, &|_| None).unwrap();
     let mut chain = host.chain(&loaded, "restore", &[0], true).unwrap();
-    for (n, chunk) in lines.chunks(BATCH).enumerate() {
-        let mut batch = SourceBatch::default();
-        for (i, line) in chunk.iter().enumerate() {
-            batch.push(0, (n * BATCH + i) as i64, line);
-        }
+    let mut batches = source_batches(&lines);
+    if let Some(last) = batches.last_mut() {
+        last.end = false; // the end of input would close every window
+    }
+    for batch in batches {
         let out = chain.process(batch).unwrap();
         assert!(out.rows.is_none_or(|r| r.is_empty()), "no window closes");
     }

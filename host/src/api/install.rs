@@ -198,7 +198,7 @@ pub fn uninstall(state: &ApiState, plugin: &Arc<Plugin>) -> Result<(), ApiError>
             ),
         ));
     }
-    let users = (state.plugin_users)(&plugin.id());
+    let users = state.manager.pipelines_using(&plugin.id());
     if !users.is_empty() {
         return Err(ApiError::conflict(
             "plugin_in_use",

@@ -26,7 +26,7 @@ mod tokio_stream_shim;
 
 pub use config::{ApiArgs, start};
 pub use error::{ApiError, from_rejection, recover};
-pub use state::{ApiState, BodyLimits, PluginUsers};
+pub use state::{ApiState, BodyLimits};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 

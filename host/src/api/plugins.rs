@@ -175,7 +175,7 @@ pub fn view(state: &ApiState, plugin: &Plugin) -> Json {
         "hash": plugin.hash,
         "size": plugin.size,
         "builtin": !install::is_uploaded(state, plugin),
-        "pipelines": (state.plugin_users)(&plugin.id()),
+        "pipelines": state.manager.pipelines_using(&plugin.id()),
     })
 }
 

@@ -11,10 +11,6 @@ use crate::manager::Manager;
 use crate::sinks::live::LiveHub;
 use crate::wasm::{PluginEngine, Registry};
 
-/// The pipelines that use a plugin, by plugin id (`name@version`); the pipeline manager's
-/// by default.
-pub type PluginUsers = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
-
 /// Request body limits, in bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimits {
@@ -48,8 +44,6 @@ pub struct ApiState {
     pub token: Option<Arc<str>>,
     /// Request body limits.
     pub limits: BodyLimits,
-    /// Which pipelines use a plugin.
-    pub plugin_users: PluginUsers,
     /// The pipeline manager: every pipeline of the host runs through it, `--once` too.
     pub manager: Manager,
 }
@@ -65,7 +59,6 @@ impl ApiState {
             live: host.live.clone(),
             token: None,
             limits: BodyLimits::default(),
-            plugin_users: manager.plugin_users(),
             manager: manager.clone(),
         }
     }

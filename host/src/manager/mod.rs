@@ -208,18 +208,13 @@ impl Manager {
             .collect()
     }
 
-    /// The lookup the plugin endpoints use: the pipelines whose stages run a plugin id
-    /// (`name@version`).
-    pub fn plugin_users(&self) -> crate::api::PluginUsers {
-        let manager = self.clone();
-        Arc::new(move |id: &str| {
-            manager
-                .plugins_in_use()
-                .into_iter()
-                .filter(|(_, plugins)| plugins.iter().any(|p| p == id))
-                .map(|(name, _)| name)
-                .collect()
-        })
+    /// The pipelines whose stages run the plugin `id` (`name@version`).
+    pub fn pipelines_using(&self, id: &str) -> Vec<String> {
+        self.plugins_in_use()
+            .into_iter()
+            .filter(|(_, plugins)| plugins.iter().any(|p| p == id))
+            .map(|(name, _)| name)
+            .collect()
     }
 
     /// Calls `f` with the entry of `name` when it exists.
