@@ -14,6 +14,7 @@ pub mod dlq;
 pub mod manager;
 pub mod objects;
 pub mod produce;
+pub mod redact;
 pub mod runtime;
 pub mod sinks;
 pub mod sources;

@@ -90,7 +90,7 @@ fn start(dir: &std::path::Path, addr: SocketAddr) -> Host {
         .stderr(Stdio::inherit());
     let host = Host(cmd.spawn().expect("the sluice binary starts"));
     let deadline = Instant::now() + Duration::from_secs(60);
-    let health = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     while status(addr, health) != Some(200) {
         assert!(
             Instant::now() < deadline,

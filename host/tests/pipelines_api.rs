@@ -39,7 +39,11 @@ impl Api {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> (u16, Value) {
-        let mut request = warp::test::request().method(method).path(path);
+        // A program's call: the marker header of the API's cross-site rule (guard.rs).
+        let mut request = warp::test::request()
+            .method(method)
+            .path(path)
+            .header("x-sluice-request", "1");
         if let Some((content_type, text)) = body {
             request = request
                 .header("content-type", content_type)

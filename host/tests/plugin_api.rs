@@ -38,6 +38,7 @@ impl Api {
     }
 
     async fn call(&self, request: warp::test::RequestBuilder) -> (u16, Json) {
+        let request = request.header("x-sluice-request", "1");
         let response = request.reply(&routes(self.state.clone())).await;
         let status = response.status().as_u16();
         let body = response.body();
@@ -416,7 +417,7 @@ async fn bodies_over_the_limit_are_413() {
 #[tokio::test]
 async fn a_token_guards_every_mutating_call() {
     let mut api = Api::new(false);
-    api.state.token = Some(Arc::from("s3cret"));
+    api.state.access.token = Some(Arc::from("s3cret"));
     let bytes = Synth::default().build();
     let post = |auth: Option<&str>| {
         let request = warp::test::request()

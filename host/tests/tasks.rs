@@ -181,7 +181,7 @@ fn get_json(addr: &str, path: &str) -> Option<serde_json::Value> {
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut text = String::new();

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::guard::Access;
 use super::state::{ApiState, BodyLimits};
 use crate::manager::Manager;
 
@@ -17,6 +18,17 @@ pub struct ApiArgs {
     /// listens on loopback addresses only.
     #[arg(long, env = "SLUICE_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// A token that grants reads only (status, specs, live events, metrics); needs
+    /// --api-token.
+    #[arg(long, env = "SLUICE_API_READ_TOKEN", hide_env_values = true)]
+    pub api_read_token: Option<String>,
+    /// A host name the API answers to besides its IP address and localhost (the `Host`
+    /// header; repeat for several). Other names are refused against DNS rebinding.
+    #[arg(long = "api-allowed-host", value_name = "NAME")]
+    pub api_allowed_hosts: Vec<String>,
+    /// Most connections the API serves at once; more wait in the listen queue.
+    #[arg(long, default_value_t = super::server::Limits::default().connections)]
+    pub api_max_connections: usize,
     /// Largest pipeline spec body accepted, in bytes.
     #[arg(long, default_value_t = BodyLimits::default().spec_bytes)]
     pub api_max_spec_bytes: u64,
@@ -28,17 +40,31 @@ pub struct ApiArgs {
 impl ApiArgs {
     /// The token, unless unset or empty.
     pub fn token(&self) -> Option<Arc<str>> {
-        self.api_token
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(Arc::from)
+        non_empty(self.api_token.as_deref())
+    }
+
+    /// Who may call the API.
+    pub fn access(&self) -> Access {
+        Access {
+            token: self.token(),
+            read_token: non_empty(self.api_read_token.as_deref()),
+            names: self
+                .api_allowed_hosts
+                .iter()
+                .map(|n| n.trim().to_ascii_lowercase())
+                .collect(),
+            bound: None,
+        }
     }
 
     /// The API of `manager` under these options.
     pub fn state(&self, manager: &Manager) -> ApiState {
         ApiState {
-            token: self.token(),
+            access: self.access(),
+            server: super::server::Limits {
+                connections: self.api_max_connections,
+                ..Default::default()
+            },
             limits: BodyLimits {
                 spec_bytes: self.api_max_spec_bytes,
                 plugin_bytes: self.api_max_plugin_bytes,
@@ -48,9 +74,24 @@ impl ApiArgs {
     }
 }
 
+fn non_empty(token: Option<&str>) -> Option<Arc<str>> {
+    token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Arc::from)
+}
+
 /// Checks the address against the token rule and serves `state` on `addr`; returns the
 /// bound address. A refused or busy address is a user error (`Err` with the reason).
 pub async fn start(addr: SocketAddr, state: ApiState) -> anyhow::Result<SocketAddr> {
-    super::auth::check_bind(addr, state.token.as_deref()).map_err(anyhow::Error::msg)?;
-    super::serve(addr, state).await
+    let access = &state.access;
+    if access.read_token.is_some() && access.token.is_none() {
+        anyhow::bail!(
+            "--api-read-token is set without --api-token: the calls that change the host \
+             would need no token while reads need one. Set --api-token (or \
+             SLUICE_API_TOKEN) too."
+        );
+    }
+    super::auth::check_bind(addr, access.token.as_deref()).map_err(anyhow::Error::msg)?;
+    super::server::serve(addr, state).await
 }

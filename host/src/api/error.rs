@@ -97,7 +97,13 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> Json {
-        json!({ "code": self.code, "message": self.message, "details": self.details })
+        let mut details = self.details.clone();
+        crate::redact::json(&mut details);
+        json!({
+            "code": self.code,
+            "message": crate::redact::text(&self.message),
+            "details": details,
+        })
     }
 }
 

@@ -1,11 +1,11 @@
 //! The host's HTTP server (warp): the live dashboard at `/`, the live event stream of each
 //! pipeline (server-sent events) at `/api/v1/pipelines/{name}/live`, the list of pipelines,
 //! the plugin endpoints, the OpenAPI document and `/healthz`. Errors are JSON
-//! `{code, message, details}` ([`ApiError`], [`recover`]); mutating routes go through
-//! [`auth::mutating`]; shared handler state is [`ApiState`].
+//! `{code, message, details}` ([`ApiError`], [`recover`]); every request passes
+//! [`guard`] (Host, tokens, cross-site) first; [`server`] serves the routes with a
+//! connection cap and deadlines; shared handler state is [`ApiState`].
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
 use futures::StreamExt;
 use warp::{Filter, Rejection, Reply};
@@ -14,13 +14,16 @@ use crate::sinks::live::LiveHub;
 
 mod allowed;
 pub mod auth;
+mod body;
 mod cluster;
 mod config;
 mod error;
+pub mod guard;
 mod install;
 mod metrics;
 pub mod pipelines;
 mod plugins;
+pub mod server;
 mod state;
 mod tokio_stream_shim;
 
@@ -49,27 +52,15 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
     let managed = pipelines::routes(state.manager.clone(), &state);
-    dashboard
+    let guard = guard::filter(state.access.clone());
+    let all = dashboard
         .or(health)
         .or(openapi)
         .or(live)
         .or(managed)
         .or(plugins::routes(state))
-        .or(allowed::fallback())
-        .recover(recover)
-}
-
-/// Serves `routes` on `addr` until the process ends; returns the bound address.
-pub async fn serve(addr: SocketAddr, state: ApiState) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        anyhow::anyhow!("Cannot listen on {addr}: {e}. Choose a free address with --api.")
-    })?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(warp::serve(routes(state)).incoming(listener).run());
-    tracing::info!(
-        "Serving the dashboard on http://{bound}/ and the API under http://{bound}/api/v1/."
-    );
-    Ok(bound)
+        .or(allowed::fallback());
+    guard.and(all).recover(recover)
 }
 
 async fn live(name: String, hub: LiveHub) -> Result<Box<dyn Reply>, Rejection> {

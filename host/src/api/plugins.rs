@@ -8,7 +8,6 @@ use serde_json::{Value as Json, json};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::auth;
 use super::error::ApiError;
 use super::install;
 use super::state::ApiState;
@@ -27,16 +26,11 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
         });
     let upload = all
         .and(warp::post())
-        .and(auth::mutating(state.token.clone()))
         .and(wasm_body(state.limits.plugin_bytes))
         .and(state.with())
         .and_then(upload);
     let get = one.and(warp::get()).and(state.with()).and_then(get);
-    let delete = one
-        .and(warp::delete())
-        .and(auth::mutating(state.token.clone()))
-        .and(state.with())
-        .and_then(delete);
+    let delete = one.and(warp::delete()).and(state.with()).and_then(delete);
     list.or(upload).or(get).or(delete)
 }
 
@@ -66,7 +60,7 @@ fn wasm_body(limit: u64) -> impl Filter<Extract = (Bytes,), Error = Rejection> +
                 Err::<(), _>(warp::reject::custom(too_large(limit)))
             }),
         )
-        .and(warp::body::bytes())
+        .and(super::body::bytes())
 }
 
 fn too_large(limit: u64) -> ApiError {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use warp::Filter;
 
+use super::guard::Access;
 use crate::manager::Manager;
 use crate::sinks::live::LiveHub;
 use crate::wasm::{PluginEngine, Registry};
@@ -40,10 +41,12 @@ pub struct ApiState {
     pub state_dir: Arc<Path>,
     /// Live events and latest status of each pipeline.
     pub live: LiveHub,
-    /// Bearer token of mutating calls (`None`: unauthenticated, loopback only).
-    pub token: Option<Arc<str>>,
+    /// Tokens and host names the API accepts (see [`super::guard`]).
+    pub access: Access,
     /// Request body limits.
     pub limits: BodyLimits,
+    /// Connection cap and timeouts of the server.
+    pub server: super::server::Limits,
     /// The pipeline manager: every pipeline of the host runs through it, `--once` too.
     pub manager: Manager,
 }
@@ -57,8 +60,9 @@ impl ApiState {
             registry: host.registry.clone(),
             state_dir: Arc::from(host.state_dir.as_path()),
             live: host.live.clone(),
-            token: None,
+            access: Access::default(),
             limits: BodyLimits::default(),
+            server: Default::default(),
             manager: manager.clone(),
         }
     }

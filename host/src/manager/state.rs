@@ -68,7 +68,7 @@ impl Note {
     /// `message`, now.
     pub fn now(message: impl Into<String>) -> Self {
         Self {
-            message: message.into(),
+            message: crate::redact::text(&message.into()),
             time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         }
     }

@@ -50,7 +50,16 @@ pub struct LiveHub {
 
 impl LiveHub {
     /// Publishes `event` (a JSON object) on `pipeline`'s channel.
+    /// Events other than `rows` (stats, connectors, state) have their credentials masked.
     pub fn publish(&self, pipeline: &str, event: &Json) {
+        let mut redacted;
+        let event = if event["type"] == "rows" {
+            event
+        } else {
+            redacted = event.clone();
+            crate::redact::json(&mut redacted);
+            &redacted
+        };
         let text: Arc<str> = Arc::from(event.to_string());
         let mut channels = self.channels.lock().expect("live hub lock");
         let channel = channels

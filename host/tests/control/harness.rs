@@ -30,7 +30,7 @@ pub fn http(
     let (content_type, text) = body.unwrap_or(("application/json", ""));
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{text}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{text}",
         text.len()
     )?;
     let mut raw = String::new();

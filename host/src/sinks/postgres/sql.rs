@@ -170,6 +170,15 @@ impl Layout {
         )
     }
 
+    /// Takes a transaction-level advisory lock on the table's name. Hosts of one consumer
+    /// group start together, and two concurrent `CREATE TABLE IF NOT EXISTS` of one table
+    /// can both pass the check and then collide in the catalog (`pg_type_typname_nsp_index`);
+    /// under the lock the second one waits, then finds the table.
+    pub fn lock_table(&self) -> String {
+        let name = self.table.quoted().replace('\'', "''");
+        format!("SELECT pg_advisory_xact_lock(hashtext('{name}'))")
+    }
+
     /// The session's staging table: the field columns, without constraints.
     pub fn create_stage(&self) -> String {
         let columns: Vec<String> = self

@@ -21,13 +21,7 @@ struct Column {
 /// Creates the table when it is missing (with its schema), then checks it. Returns whether
 /// the table was created.
 pub async fn prepare(client: &Client, layout: &Layout) -> anyhow::Result<bool> {
-    let created = !exists(client, layout).await?;
-    if created {
-        if let Some(ddl) = layout.create_schema() {
-            client.batch_execute(&ddl).await?;
-        }
-        client.batch_execute(&layout.create_table()).await?;
-    }
+    let created = !exists(client, layout).await? && create(client, layout).await?;
     let columns = columns(client, layout).await?;
     let mut problems = column_problems(layout, &columns);
     if !has_unique_key(client, layout).await? {
@@ -45,6 +39,50 @@ pub async fn prepare(client: &Client, layout: &Layout) -> anyhow::Result<bool> {
         );
     }
     Ok(created)
+}
+
+/// Creates the table (and its schema) under the table's advisory lock, unless another host
+/// created it meanwhile. Returns whether this call created it.
+async fn create(client: &Client, layout: &Layout) -> anyhow::Result<bool> {
+    client.batch_execute("BEGIN").await?;
+    let result = async {
+        client.batch_execute(&layout.lock_table()).await?;
+        if created_meanwhile(client, layout).await? {
+            return Ok(false);
+        }
+        if let Some(ddl) = layout.create_schema() {
+            client.batch_execute(&ddl).await?;
+        }
+        client.batch_execute(&layout.create_table()).await?;
+        Ok(true)
+    }
+    .await;
+    match result {
+        Ok(created) => {
+            client.batch_execute("COMMIT").await?;
+            Ok(created)
+        }
+        Err(e) => {
+            // Leave no aborted transaction on the connection behind the error.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// Whether the table exists where `CREATE TABLE` would put it, read from `pg_class` with the
+/// statement's snapshot: name lookups (`to_regclass`) may still answer from the session's
+/// catalog cache, which a table another session just committed has not reached yet.
+async fn created_meanwhile(client: &Client, layout: &Layout) -> anyhow::Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+             ON n.oid = c.relnamespace WHERE c.relname = $1 \
+             AND n.nspname = coalesce($2, current_schema()))",
+            &[&layout.table.name, &layout.table.schema],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 /// Whether the table exists (in the search path when not qualified).
@@ -136,4 +174,47 @@ async fn has_unique_key(client: &Client, layout: &Layout) -> anyhow::Result<bool
         columns.sort();
         columns == key
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_plugin_sdk::rows::Field;
+
+    use super::*;
+
+    /// Hosts of one group start together: eight sessions preparing one new table against
+    /// this machine's PostgreSQL all succeed, and exactly one of them creates it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_hosts_create_the_table_once() {
+        const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+        let table = format!("sluice_test_prepare_{}", std::process::id());
+        let fields = vec![
+            Field::new("station", FieldType::Str),
+            Field::new("entries", FieldType::Int64),
+        ];
+        let layout = Layout::new(&table, &["station".to_string()], &fields).unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..8 {
+            let (client, conn) = tokio_postgres::connect(URL, tokio_postgres::NoTls)
+                .await
+                .expect("PostgreSQL is reachable at 127.0.0.1:5432");
+            tokio::spawn(conn);
+            clients.push(client);
+        }
+        clients[0]
+            .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+            .await
+            .unwrap();
+        let runs = clients.iter().map(|c| prepare(c, &layout));
+        let created: Vec<bool> = futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(|r| r.expect("every host prepares the table"))
+            .collect();
+        assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
+        clients[0]
+            .batch_execute(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+    }
 }
