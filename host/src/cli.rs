@@ -28,6 +28,19 @@ pub struct Cli {
     /// Extra folder of plugin components (repeatable); `target/plugins` is always searched.
     #[arg(long = "plugin-dir", global = true)]
     pub plugin_dirs: Vec<PathBuf>,
+    /// The most linear memory a spec may grant a plugin (`limits.memory`); a spec over it is
+    /// refused.
+    #[arg(long, global = true, env = "SLUICE_MAX_PLUGIN_MEMORY", default_value = "1GiB",
+          value_parser = crate::spec::parse_size_arg)]
+    pub max_plugin_memory: u64,
+    /// The longest call a spec may allow a plugin (`limits.call_timeout`).
+    #[arg(long, global = true, env = "SLUICE_MAX_CALL_TIMEOUT", default_value = "60s",
+          value_parser = humantime::parse_duration)]
+    pub max_call_timeout: std::time::Duration,
+    /// The most output a spec may allow one plugin call (`limits.max_output`).
+    #[arg(long, global = true, env = "SLUICE_MAX_PLUGIN_OUTPUT", default_value = "1GiB",
+          value_parser = crate::spec::parse_size_arg)]
+    pub max_plugin_output: u64,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -203,7 +216,13 @@ fn user(error: anyhow::Error) -> anyhow::Error {
 fn host(cli: &Cli) -> anyhow::Result<Host> {
     let mut dirs = cli.plugin_dirs.clone();
     dirs.extend(Host::default_plugin_dirs(&cli.state_dir));
-    Host::new(&cli.state_dir, &dirs)
+    let mut host = Host::new(&cli.state_dir, &dirs)?;
+    host.ceilings = crate::wasm::Limits {
+        memory_bytes: usize::try_from(cli.max_plugin_memory).unwrap_or(usize::MAX),
+        call_timeout: cli.max_call_timeout,
+        max_output_bytes: usize::try_from(cli.max_plugin_output).unwrap_or(usize::MAX),
+    };
+    Ok(host)
 }
 
 fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {

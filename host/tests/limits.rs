@@ -267,3 +267,31 @@ fn restart_retries_a_batch_on_a_fresh_instance() {
         assert!(out.failures.is_empty(), "call {call}: {:?}", out.failures);
     }
 }
+
+/// A spec cannot grant a plugin more than the host's ceilings: `call_timeout: 100d` (which
+/// would freeze the step's thread for 100 days on a looping plugin) and memory or output
+/// over the ceiling are refused at the key that asks, naming the host option.
+#[test]
+fn limits_over_the_host_ceilings_are_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let mut host = Host::new(state.path(), &plugin_dirs()).unwrap();
+    let check = |host: &Host, limits: &str| {
+        let text = WINDOW_SPEC.replace("LIMITS", limits);
+        let loaded = sluice_host::spec::load_str("w.yaml", &text, &|_| None).unwrap();
+        host.check(&loaded).map_err(|e| e.to_string())
+    };
+    let error = check(&host, "limits: { call_timeout: 100d }").unwrap_err();
+    assert!(
+        error.contains("w.yaml:10:")
+            && error.contains("`call_timeout`: 8640000s is over this host's ceiling of 60s")
+            && error.contains("--max-call-timeout"),
+        "{error}"
+    );
+    let error = check(&host, "limits: { memory: 8GiB }").unwrap_err();
+    assert!(error.contains("--max-plugin-memory"), "{error}");
+    let error = check(&host, "limits: { max_output: 2GiB }").unwrap_err();
+    assert!(error.contains("--max-plugin-output"), "{error}");
+    check(&host, "limits: { call_timeout: 30s, memory: 512MiB }").unwrap();
+    host.ceilings.call_timeout = std::time::Duration::from_secs(10);
+    assert!(check(&host, "limits: { call_timeout: 30s }").is_err());
+}

@@ -56,6 +56,8 @@ pub struct Host {
     pub state_dir: PathBuf,
     /// Live event channels (dashboard, `/api/v1/pipelines/{name}/live`).
     pub live: crate::sinks::live::LiveHub,
+    /// The most any spec may grant a plugin (memory, call time, output).
+    pub ceilings: crate::wasm::Limits,
 }
 
 impl Host {
@@ -75,6 +77,7 @@ impl Host {
             registry,
             state_dir: state_dir.to_owned(),
             live: Default::default(),
+            ceilings: crate::wasm::Limits::ceilings(),
         })
     }
 

@@ -151,14 +151,30 @@ fn config_text(config: &serde_json::Value) -> String {
     }
 }
 
-fn limits(spec: &crate::spec::LimitsSpec) -> Limits {
+/// The limits of step `i` (a `key` step), refused when over the host's ceilings.
+fn limits(
+    host: &Host,
+    loaded: &Loaded,
+    i: usize,
+    key: &str,
+    spec: &crate::spec::LimitsSpec,
+) -> Result<Limits, SpecError> {
     let default = Limits::default();
-    Limits {
-        memory_bytes: spec.memory.map_or(default.memory_bytes, |b| b.0 as usize),
+    let limits = Limits {
+        memory_bytes: spec.memory.map_or(default.memory_bytes, |b| {
+            usize::try_from(b.0).unwrap_or(usize::MAX)
+        }),
         call_timeout: spec.call_timeout.map_or(default.call_timeout, |d| d.0),
-        max_output_bytes: spec
-            .max_output
-            .map_or(default.max_output_bytes, |b| b.0 as usize),
+        max_output_bytes: spec.max_output.map_or(default.max_output_bytes, |b| {
+            usize::try_from(b.0).unwrap_or(usize::MAX)
+        }),
+    };
+    match limits.over(&host.ceilings).into_iter().next() {
+        None => Ok(limits),
+        Some((field, message)) => Err(loaded.error(
+            &["steps", &i.to_string(), key, "limits", field],
+            format!("`{field}`: {message}"),
+        )),
     }
 }
 
@@ -175,7 +191,7 @@ fn transform(
         &host.engine,
         label,
         plugin,
-        limits(&spec.limits),
+        limits(host, loaded, i, "transform", &spec.limits)?,
         spec.limits.on_violation.unwrap_or(OnViolation::Dlq),
         config_text(&spec.config),
         input.to_vec(),
@@ -222,7 +238,7 @@ fn window(
         &host.engine,
         &plugin.component,
         &plugin.id(),
-        &limits(&spec.limits),
+        &limits(host, loaded, i, "window", &spec.limits)?,
         &config_text(&early_config(spec)),
         input,
         &window_spec,

@@ -13,7 +13,7 @@ use std::path::Path;
 
 pub use locate::locate;
 pub use model::*;
-pub use units::{ByteSize, Dur};
+pub use units::{ByteSize, Dur, parse_size_arg};
 
 /// One problem in a spec, at a place in a file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -51,6 +51,12 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// A size option of the command line (`1GiB`, `4096`).
+pub fn parse_size_arg(text: &str) -> Result<u64, String> {
+    parse_size(text)
+        .ok_or_else(|| format!("`{text}` is not a size; write it like `1GiB` or `4096`"))
+}
+
 fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text

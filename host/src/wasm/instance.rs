@@ -12,6 +12,13 @@ use super::bindings::{Batch, Field, Output, Transform, Window, WindowSpec};
 use super::engine::{EPOCH_TICK, PluginEngine};
 use super::schema::{from_wit, to_wit};
 
+/// Linear memories one plugin instance may create: a component built from `wit/` has one.
+const MEMORIES: usize = 1;
+/// Tables one instance may create (the module's function table and the component's shims).
+const TABLES: usize = 4;
+/// Elements one table may hold (a function table of a large plugin has a few thousand).
+const TABLE_ELEMENTS: usize = 100_000;
+
 /// Resource limits of one plugin instance.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -30,6 +37,64 @@ impl Default for Limits {
             call_timeout: Duration::from_secs(5),
             max_output_bytes: 256 << 20,
         }
+    }
+}
+
+impl Limits {
+    /// The host's default ceilings: no spec may grant a plugin more (`sluice run
+    /// --max-plugin-memory`, `--max-call-timeout`, `--max-plugin-output`).
+    pub fn ceilings() -> Self {
+        Self {
+            memory_bytes: 1 << 30,
+            call_timeout: Duration::from_secs(60),
+            max_output_bytes: 1 << 30,
+        }
+    }
+
+    /// What in `self` is over `ceilings`: the spec key (`memory`, `call_timeout`,
+    /// `max_output`) and a sentence naming the host option that raises it.
+    pub fn over(&self, ceilings: &Limits) -> Vec<(&'static str, String)> {
+        let mut over = Vec::new();
+        if self.memory_bytes > ceilings.memory_bytes {
+            over.push((
+                "memory",
+                format!(
+                    "{} bytes is over this host's ceiling of {} bytes (sluice run \
+                     --max-plugin-memory)",
+                    self.memory_bytes, ceilings.memory_bytes
+                ),
+            ));
+        }
+        if self.call_timeout > ceilings.call_timeout {
+            over.push((
+                "call_timeout",
+                format!(
+                    "{} is over this host's ceiling of {} (sluice run --max-call-timeout)",
+                    seconds(self.call_timeout),
+                    seconds(ceilings.call_timeout)
+                ),
+            ));
+        }
+        if self.max_output_bytes > ceilings.max_output_bytes {
+            over.push((
+                "max_output",
+                format!(
+                    "{} bytes is over this host's ceiling of {} bytes (sluice run \
+                     --max-plugin-output)",
+                    self.max_output_bytes, ceilings.max_output_bytes
+                ),
+            ));
+        }
+        over
+    }
+}
+
+/// `d` as `90s` or `250ms`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
 }
 
@@ -110,6 +175,9 @@ impl Sandbox {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .instances(8)
+                .memories(MEMORIES)
+                .tables(TABLES)
+                .table_elements(TABLE_ELEMENTS)
                 .trap_on_grow_failure(true)
                 .build(),
             memory: 0,
@@ -199,12 +267,13 @@ impl Sandbox {
         &self,
         out: Result<Output, String>,
         inputs: Option<usize>,
+        schema: &[RowField],
     ) -> Result<PluginOutput, PluginError> {
         let out = out.map_err(|message| PluginError::Guest {
             plugin: self.plugin.clone(),
             message,
         })?;
-        super::output::check(out, inputs, self.limits.max_output_bytes).map_err(|what| {
+        super::output::check(out, inputs, self.limits.max_output_bytes, schema).map_err(|what| {
             PluginError::Limit {
                 plugin: self.plugin.clone(),
                 what,
@@ -272,7 +341,8 @@ impl TransformInstance {
             .bindings
             .call_process(&mut self.sandbox.store, input)
             .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox.finish(out, Some(input.ends.len()))
+        self.sandbox
+            .finish(out, Some(input.ends.len()), &self.output)
     }
 }
 
@@ -324,7 +394,8 @@ impl WindowInstance {
             .bindings
             .call_process(&mut self.sandbox.store, input, watermark)
             .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox.finish(out, Some(input.ends.len()))
+        self.sandbox
+            .finish(out, Some(input.ends.len()), &self.output)
     }
 
     /// Emits the windows that end at or before `watermark`.
@@ -334,7 +405,7 @@ impl WindowInstance {
             .bindings
             .call_advance(&mut self.sandbox.store, watermark)
             .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox.finish(out, None)
+        self.sandbox.finish(out, None, &self.output)
     }
 
     /// Serialises the plugin's state.

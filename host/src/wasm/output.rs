@@ -1,9 +1,13 @@
 //! What a plugin call returns, checked at the boundary before the host uses it: row ends
-//! within the data and in order, one origin per row pointing into the input, failures pointing
-//! into the input (several may name one record: a message of several lines), failure reasons
-//! of bounded length, and the whole output (rows and reasons) within the instance's output
-//! limit. Output that breaks
-//! these is a plugin violation (handled by the step's `on_violation`), never a host panic.
+//! within the data and in order, every row decoding under the instance's output schema
+//! (fields, null tags, UTF-8 text, nothing left over), one origin per row pointing into the
+//! input, failures pointing into the input, failure reasons of bounded length, and the whole
+//! output (rows and reasons) within the instance's output limit. Output that breaks these is
+//! a plugin violation (handled by the step's `on_violation`), never a host panic. Failures
+//! naming one record (a message of several lines) are merged into one, so a call has at
+//! most one failure per input record and each record becomes at most one dead letter.
+
+use sluice_plugin_sdk::rows::{Field, RowReader};
 
 use super::bindings::Output;
 use super::instance::PluginOutput;
@@ -13,7 +17,12 @@ pub const MAX_REASON_BYTES: usize = 1024;
 
 /// Checks `out` of a call over `inputs` input records (`None`: a call without input, such
 /// as a window's `advance`); returns it in host types, or why it is malformed.
-pub fn check(out: Output, inputs: Option<usize>, max_bytes: usize) -> Result<PluginOutput, String> {
+pub fn check(
+    out: Output,
+    inputs: Option<usize>,
+    max_bytes: usize,
+    schema: &[Field],
+) -> Result<PluginOutput, String> {
     let (data, ends) = (out.rows.data, out.rows.ends);
     let mut previous = 0u32;
     for (i, &end) in ends.iter().enumerate() {
@@ -24,6 +33,8 @@ pub fn check(out: Output, inputs: Option<usize>, max_bytes: usize) -> Result<Plu
                 data.len()
             ));
         }
+        check_row(schema, &data[previous as usize..end as usize])
+            .map_err(|e| format!("returned malformed output: row {i} {e}"))?;
         previous = end;
     }
     let inputs_known = inputs.unwrap_or(0);
@@ -42,8 +53,7 @@ pub fn check(out: Output, inputs: Option<usize>, max_bytes: usize) -> Result<Plu
             ));
         }
     }
-    let mut bytes = data.len();
-    let mut failures = Vec::with_capacity(out.failures.len());
+    let mut failures: Vec<(u32, String)> = Vec::with_capacity(out.failures.len());
     for failure in out.failures {
         if failure.index as usize >= inputs_known {
             return Err(format!(
@@ -52,10 +62,10 @@ pub fn check(out: Output, inputs: Option<usize>, max_bytes: usize) -> Result<Plu
                 failure.index
             ));
         }
-        let reason = shorten(failure.reason);
-        bytes += reason.len();
-        failures.push((failure.index, reason));
+        failures.push((failure.index, shorten(failure.reason)));
     }
+    let failures = merge(failures);
+    let bytes = data.len() + failures.iter().map(|(_, r)| r.len()).sum::<usize>();
     if bytes > max_bytes {
         return Err(format!(
             "returned {bytes} bytes, over its output limit of {max_bytes} bytes"
@@ -67,6 +77,41 @@ pub fn check(out: Output, inputs: Option<usize>, max_bytes: usize) -> Result<Plu
         origins: out.origins,
         failures,
     })
+}
+
+/// Whether `row` decodes under `schema`: each field's null tag, width or length, text as
+/// UTF-8, and no bytes after the last field.
+fn check_row(schema: &[Field], row: &[u8]) -> Result<(), String> {
+    let mut reader = RowReader::new(row);
+    for field in schema {
+        reader
+            .value(field)
+            .map_err(|e| format!("does not decode at field `{}`: {e}", field.name))?;
+    }
+    match reader.remaining() {
+        0 => Ok(()),
+        n => Err(format!("has {n} bytes after its last field")),
+    }
+}
+
+/// Failures in input order, those naming one record joined into one (`; `), within
+/// [`MAX_REASON_BYTES`].
+fn merge(mut failures: Vec<(u32, String)>) -> Vec<(u32, String)> {
+    failures.sort_by_key(|(index, _)| *index);
+    let mut merged: Vec<(u32, String)> = Vec::with_capacity(failures.len());
+    for (index, reason) in failures {
+        match merged.last_mut() {
+            Some((last, joined)) if *last == index => {
+                if joined.len() < MAX_REASON_BYTES {
+                    joined.push_str("; ");
+                    joined.push_str(&reason);
+                    *joined = shorten(std::mem::take(joined));
+                }
+            }
+            _ => merged.push((index, reason)),
+        }
+    }
+    merged
 }
 
 /// `reason` cut to [`MAX_REASON_BYTES`] at a character boundary, marked with `…`.
@@ -105,34 +150,55 @@ mod tests {
         }
     }
 
+    /// Rows of one text field: a little-endian length, then the bytes.
+    fn rows(texts: &[&[u8]]) -> (Vec<u8>, Vec<u32>) {
+        let mut data = Vec::new();
+        let mut ends = Vec::new();
+        for text in texts {
+            data.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            data.extend_from_slice(text);
+            ends.push(data.len() as u32);
+        }
+        (data, ends)
+    }
+
+    fn schema() -> Vec<Field> {
+        vec![Field::new("s", sluice_plugin_sdk::rows::FieldType::Str)]
+    }
+
     #[test]
     fn well_formed_output_passes_unchanged() {
+        let (data, ends) = rows(&[b"ab", b"cdef"]);
         let out = check(
-            output(b"abcdef", &[2, 6], &[0, 2], &[(1, "bad")]),
+            output(&data, &ends, &[0, 2], &[(1, "bad")]),
             Some(3),
             100,
+            &schema(),
         )
         .unwrap();
         assert_eq!(
             (out.data.len(), out.ends, out.origins),
-            (6, vec![2, 6], vec![0, 2])
+            (14, vec![6, 14], vec![0, 2])
         );
         assert_eq!(out.failures, vec![(1, "bad".to_owned())]);
-        assert!(check(output(b"ab", &[2], &[], &[]), None, 100).is_ok());
+        let (data, ends) = rows(&[b"ab"]);
+        assert!(check(output(&data, &ends, &[], &[]), None, 100, &schema()).is_ok());
     }
 
     #[test]
     fn malformed_output_is_refused_naming_what() {
-        let refused = |out: Output, inputs: Option<usize>| check(out, inputs, 1000).unwrap_err();
+        let refused =
+            |out: Output, inputs: Option<usize>| check(out, inputs, 1000, &schema()).unwrap_err();
+        let (data, _) = rows(&[b"abc"]);
         assert!(
-            refused(output(b"abc", &[2, 9], &[], &[]), Some(1)).contains("row 1 ends at byte 9")
+            refused(output(&data, &[7, 9], &[], &[]), Some(1)).contains("row 1 ends at byte 9")
         );
-        assert!(refused(output(b"abc", &[2, 1], &[], &[]), Some(1)).contains("row 1"));
+        assert!(refused(output(&data, &[7, 1], &[], &[]), Some(1)).contains("row 1"));
         assert!(
-            refused(output(b"abc", &[3], &[0, 0], &[]), Some(1)).contains("2 origins for 1 rows")
+            refused(output(&data, &[7], &[0, 0], &[]), Some(1)).contains("2 origins for 1 rows")
         );
         assert!(
-            refused(output(b"abc", &[3], &[5], &[]), Some(2)).contains("origin is input record 5")
+            refused(output(&data, &[7], &[5], &[]), Some(2)).contains("origin is input record 5")
         );
         assert!(
             refused(output(b"", &[], &[], &[(4, "a")]), Some(2)).contains("names input record 4")
@@ -141,9 +207,55 @@ mod tests {
     }
 
     #[test]
+    fn rows_that_do_not_decode_under_the_schema_are_refused() {
+        let refused = |data: &[u8], ends: &[u32]| {
+            check(output(data, ends, &[], &[]), None, 1000, &schema()).unwrap_err()
+        };
+        let error = refused(b"\x09\0\0\0abc", &[7]);
+        assert!(
+            error.contains("row 0 does not decode at field `s`"),
+            "{error}"
+        );
+        let (data, ends) = rows(&[b"ok", b"\xff\xfe"]);
+        let error = refused(&data, &ends);
+        assert!(error.contains("row 1 does not decode"), "{error}");
+        let (mut data, mut ends) = rows(&[b"ok"]);
+        data.push(0);
+        ends[0] += 1;
+        let error = refused(&data, &ends);
+        assert!(
+            error.contains("row 0 has 1 bytes after its last field"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn failures_of_one_record_are_merged() {
+        let failures = [(2, "line 3: bad"), (0, "x"), (2, "line 5: worse")];
+        let out = check(output(b"", &[], &[], &failures), Some(3), 1000, &schema()).unwrap();
+        assert_eq!(
+            out.failures,
+            vec![
+                (0, "x".to_owned()),
+                (2, "line 3: bad; line 5: worse".to_owned())
+            ]
+        );
+        let many: Vec<(u32, &str)> = (0..10_000).map(|_| (0, "again")).collect();
+        let out = check(output(b"", &[], &[], &many), Some(1), 100_000, &schema()).unwrap();
+        assert_eq!(out.failures.len(), 1);
+        assert!(out.failures[0].1.len() <= MAX_REASON_BYTES + 3);
+    }
+
+    #[test]
     fn reasons_are_bounded_and_count_toward_the_output_limit() {
         let long = "é".repeat(MAX_REASON_BYTES);
-        let out = check(output(b"", &[], &[], &[(0, &long)]), Some(1), 10_000).unwrap();
+        let out = check(
+            output(b"", &[], &[], &[(0, &long)]),
+            Some(1),
+            10_000,
+            &schema(),
+        )
+        .unwrap();
         let reason = &out.failures[0].1;
         assert!(
             reason.len() <= MAX_REASON_BYTES + '…'.len_utf8(),
@@ -151,14 +263,16 @@ mod tests {
             reason.len()
         );
         assert!(reason.ends_with('…'));
+        let (data, ends) = rows(&[b"abcd"]);
         let error = check(
-            output(b"abcd", &[4], &[], &[(0, "0123456789")]),
+            output(&data, &ends, &[], &[(0, "0123456789")]),
             Some(1),
             10,
+            &schema(),
         )
         .unwrap_err();
         assert!(
-            error.contains("14 bytes, over its output limit of 10"),
+            error.contains("18 bytes, over its output limit of 10"),
             "{error}"
         );
     }
