@@ -26,8 +26,11 @@ struct Api {
 impl Api {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let plugins = PathBuf::from(sluice_plugin_artifacts::PLUGIN_DIR);
-        let host = Host::new(&dir.path().join("state"), &[plugins]).unwrap();
+        let plugins = [
+            PathBuf::from(sluice_plugin_artifacts::PLUGIN_DIR),
+            PathBuf::from(sluice_plugin_artifacts::TEST_PLUGIN_DIR),
+        ];
+        let host = Host::new(&dir.path().join("state"), &plugins).unwrap();
         let folder = dir.path().join("pipelines");
         std::fs::create_dir_all(&folder).unwrap();
         let manager = Manager::new(Arc::new(host), &folder, false);
@@ -455,4 +458,48 @@ async fn a_file_pipeline_finishes_with_its_counters_in_the_metrics() {
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
+}
+
+/// A spec whose plugin `init` loops is checked outside the operations lock: while its PUT
+/// waits for the plugin's call deadline, another pipeline is created, and the PUT is then
+/// refused naming the deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_plugin_init_does_not_hold_the_other_operations() {
+    let api = Api::new();
+    let slow = "version: 1\nname: slow\nsource: { http: { listen: \"127.0.0.1:0\", path: /in } }\n\
+                steps:\n  - transform: { plugin: hostile@^0.1, config: { init: loop }, \
+                limits: { call_timeout: 5s } }\nsinks: [ { stdout: {} } ]\n";
+    let put = async {
+        let answer = api
+            .call(
+                "PUT",
+                "/api/v1/pipelines/slow",
+                Some(("application/yaml", slow)),
+            )
+            .await;
+        (answer, Instant::now())
+    };
+    let create = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let spec = webhook_spec("quick", "cumulative");
+        let answer = api
+            .call(
+                "POST",
+                "/api/v1/pipelines",
+                Some(("application/yaml", &spec)),
+            )
+            .await;
+        (answer, Instant::now())
+    };
+    let (((slow_code, slow_body), slow_done), ((code, body), created)) = tokio::join!(put, create);
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        created < slow_done,
+        "the create waited for the slow check to end ({:?} after it; {slow_body})",
+        created - slow_done
+    );
+    assert_eq!(slow_code, 400, "{slow_body}");
+    let text = slow_body.to_string();
+    assert!(text.contains("hostile"), "{text}");
+    assert_eq!(api.get("/api/v1/pipelines/slow").await.0, 404);
 }

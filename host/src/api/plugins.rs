@@ -71,9 +71,19 @@ fn too_large(limit: u64) -> ApiError {
 }
 
 async fn upload(body: Bytes, state: ApiState) -> Result<warp::reply::Response, Rejection> {
-    let (status, answer) = tokio::task::spawn_blocking(move || install::install(&state, &body))
+    // One compile at a time: a burst of uploads queues instead of taking every core.
+    let slot = state
+        .compiles
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(ApiError::internal)??;
+        .map_err(ApiError::internal)?;
+    let (status, answer) = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        install::install(&state, &body)
+    })
+    .await
+    .map_err(ApiError::internal)??;
     Ok(warp::reply::with_status(warp::reply::json(&answer), status).into_response())
 }
 

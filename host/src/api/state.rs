@@ -47,6 +47,8 @@ pub struct ApiState {
     pub limits: BodyLimits,
     /// Connection cap and timeouts of the server.
     pub server: super::server::Limits,
+    /// Plugin uploads compiled at once (one).
+    pub compiles: Arc<tokio::sync::Semaphore>,
     /// The pipeline manager: every pipeline of the host runs through it, `--once` too.
     pub manager: Manager,
 }
@@ -63,6 +65,7 @@ impl ApiState {
             access: Access::default(),
             limits: BodyLimits::default(),
             server: Default::default(),
+            compiles: Arc::new(tokio::sync::Semaphore::new(1)),
             manager: manager.clone(),
         }
     }

@@ -89,8 +89,11 @@ struct Inner {
     host: Arc<Host>,
     folder: PathBuf,
     once: bool,
-    /// Serialises every change (API, watcher, shutdown).
+    /// Serialises every change (API, watcher, shutdown). Checking a spec (which runs its
+    /// plugins' `init`) happens before it is taken, so a slow plugin never holds it.
     ops: tokio::sync::Mutex<()>,
+    /// Spec checks running at once (each instantiates the spec's plugins).
+    checks: Arc<tokio::sync::Semaphore>,
     entries: Mutex<BTreeMap<String, Entry>>,
     /// The hash of the text last seen (applied or refused) of each spec file.
     seen: Mutex<HashMap<PathBuf, String>>,
@@ -114,6 +117,7 @@ impl Manager {
                 folder: folder.to_owned(),
                 once,
                 ops: tokio::sync::Mutex::new(()),
+                checks: Arc::new(tokio::sync::Semaphore::new(ops::CHECKS_AT_ONCE)),
                 entries: Mutex::new(BTreeMap::new()),
                 seen: Mutex::new(HashMap::new()),
                 lags: Mutex::new(HashMap::new()),

@@ -1,8 +1,12 @@
 //! The manager's operations: create, replace, delete, pause, resume, restart (from the API),
 //! apply or remove a spec file (from the folder watcher), and shutdown. Each holds the
-//! operations lock for its whole length, so changes never interleave.
+//! operations lock while it changes the manager, so changes never interleave; a new spec is
+//! checked (plugins resolved and their `init` run, at most [`CHECKS_AT_ONCE`] at a time,
+//! within [`CHECK_DEADLINE`]) before the lock is taken, so a slow plugin cannot stall the
+//! other operations.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::state::{Entry, Note, State};
 use super::{Detail, Manager, ManagerError, StatusView, files};
@@ -13,18 +17,38 @@ fn parse(origin: &str, text: &str) -> Result<Loaded, SpecErrors> {
     spec::load_str(origin, text, &|name| std::env::var(name).ok())
 }
 
+/// Spec checks that run at once.
+pub const CHECKS_AT_ONCE: usize = 2;
+/// The longest a spec check may take (each plugin's `init` has its own call timeout too).
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(120);
+
 impl Manager {
-    /// Resolves the plugins of `loaded` and checks every schema, off the async threads.
+    /// Resolves the plugins of `loaded` and checks every schema, off the async threads, at
+    /// most [`CHECKS_AT_ONCE`] at a time and within [`CHECK_DEADLINE`]. Holds no lock.
     async fn check(&self, loaded: &Loaded) -> Result<(), SpecErrors> {
+        let failed = |message: String| SpecErrors(vec![SpecError::at(&loaded.file, 0, 0, message)]);
+        let slot = self
+            .inner
+            .checks
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         let (host, copy) = (self.inner.host.clone(), loaded.clone());
-        match tokio::task::spawn_blocking(move || host.check(&copy)).await {
-            Ok(result) => result,
-            Err(e) => Err(SpecErrors(vec![SpecError::at(
-                &loaded.file,
-                0,
-                0,
-                format!("checking the spec failed: {e}"),
-            )])),
+        // The slot goes with the work: a check past its deadline still holds it until its
+        // plugin calls end (each within its call timeout).
+        let task = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            host.check(&copy)
+        });
+        match tokio::time::timeout(CHECK_DEADLINE, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(failed(format!("checking the spec failed: {e}"))),
+            Err(_) => Err(failed(format!(
+                "checking the spec took over {} s (its plugins' `init` calls); the spec is not \
+                 applied",
+                CHECK_DEADLINE.as_secs()
+            ))),
         }
     }
 
@@ -72,13 +96,17 @@ impl Manager {
 
     /// `POST`: creates and starts a pipeline from spec text (YAML); 409 if its name exists.
     pub async fn create(&self, text: &str) -> Result<Detail, ManagerError> {
-        let ops = self.inner.ops.lock().await;
         let loaded = parse("request body", text).map_err(ManagerError::Invalid)?;
         let name = loaded.spec.name.clone();
         if self.entries().contains_key(&name) {
             return Err(ManagerError::Exists(name));
         }
         self.check(&loaded).await.map_err(ManagerError::Invalid)?;
+        let ops = self.inner.ops.lock().await;
+        // Another call may have created it while this one was checked.
+        if self.entries().contains_key(&name) {
+            return Err(ManagerError::Exists(name));
+        }
         self.add(&name, text, loaded)?;
         drop(ops);
         self.share(&name, Some(text)).await;
@@ -96,7 +124,6 @@ impl Manager {
 
     /// `PUT`: creates or replaces `name`; returns the pipeline and whether it was created.
     pub async fn put(&self, name: &str, text: &str) -> Result<(Detail, bool), ManagerError> {
-        let ops = self.inner.ops.lock().await;
         let loaded = parse("request body", text).map_err(ManagerError::Invalid)?;
         if loaded.spec.name != name {
             return Err(ManagerError::NameMismatch {
@@ -105,6 +132,7 @@ impl Manager {
             });
         }
         self.check(&loaded).await.map_err(ManagerError::Invalid)?;
+        let ops = self.inner.ops.lock().await;
         let created = !self.entries().contains_key(name);
         if created {
             self.add(name, text, loaded)?;
@@ -237,8 +265,18 @@ impl Manager {
     /// started or put in place of the running version. A file that does not validate leaves
     /// the running version untouched; its errors are logged and kept for the API.
     pub async fn apply_file(&self, path: &Path, text: &str) {
-        let _ops = self.inner.ops.lock().await;
         let hash = files::hash(text);
+        let seen = |manager: &Self| {
+            let seen = manager.inner.seen.lock().expect("seen lock");
+            seen.get(path) == Some(&hash)
+        };
+        if seen(self) {
+            return;
+        }
+        let origin = path.display().to_string();
+        let validated = self.validated(&origin, text).await;
+        let _ops = self.inner.ops.lock().await;
+        // The API may have written this very text while it was checked.
         let known = self
             .inner
             .seen
@@ -248,8 +286,7 @@ impl Manager {
         if known.as_ref() == Some(&hash) {
             return;
         }
-        let origin = path.display().to_string();
-        match self.validated(&origin, text).await {
+        match validated {
             Ok(loaded) => self.apply_valid(path, text, hash, loaded).await,
             Err(errors) => self.refuse_file(path, text, hash, errors),
         }

@@ -6,7 +6,8 @@
 //! - `BOMB`: allocates until the memory limit stops it,
 //! - `HUGE`: emits a 4 MiB row (over a small `max_output`).
 //!
-//! Config: `{"init": "trap"}` panics in `init`; `{"leak_kib": "4096"}` keeps that much memory
+//! Config: `{"init": "trap"}` panics in `init`, `{"init": "loop"}` never returns from it;
+//! `{"leak_kib": "4096"}` keeps that much memory
 //! per `process` call, so an instance runs out of memory after a few calls while a fresh
 //! one succeeds (a transient failure that `on_violation: restart` recovers from).
 
@@ -50,15 +51,19 @@ impl Transform for Hostile {
     fn metadata() -> Metadata {
         sluice_plugin_sdk::metadata!(
             "Passes rows through, except marked ones: BOOM traps, LOOP loops, BOMB eats memory, HUGE emits 4 MiB.",
-            r#"{"type":"object","properties":{"init":{"enum":["ok","trap"]},"leak_kib":{"type":"string"}}}"#,
+            r#"{"type":"object","properties":{"init":{"enum":["ok","trap","loop"]},"leak_kib":{"type":"string"}}}"#,
             "{}"
         )
     }
 
     fn init(config: &str, input: &[Field]) -> Result<(Self, Vec<Field>), String> {
         let mut cfg = sluice_plugin_sdk::json::parse_config(config)?;
-        if cfg.take_str("init")?.as_deref() == Some("trap") {
-            panic!("init trap requested by the config");
+        match cfg.take_str("init")?.as_deref() {
+            Some("trap") => panic!("init trap requested by the config"),
+            Some("loop") => loop {
+                std::hint::spin_loop();
+            },
+            _ => {}
         }
         let leak_kib = match cfg.take_str("leak_kib")? {
             Some(n) => n.parse().map_err(|e| format!("leak_kib: {e}"))?,
