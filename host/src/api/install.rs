@@ -48,6 +48,7 @@ pub fn install(state: &ApiState, bytes: &[u8]) -> Result<(StatusCode, Json), Api
         return same_version(state, &existing, &plugin);
     }
     let init = init_check(state, &plugin)?;
+    state.engine.remember(&plugin.component, &plugin.hash);
     plugin.path = store(state, &plugin, bytes)?;
     let id = plugin.id();
     let installed = state.registry.insert(plugin);

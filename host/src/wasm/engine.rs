@@ -1,9 +1,9 @@
 //! The wasmtime engine shared by every plugin: its configuration (epoch interruption for
 //! per-call deadlines, no concurrency support, bounded stack), the epoch ticker thread, and
-//! the on-disk compile cache keyed by content hash and engine compatibility.
+//! the on-disk compile cache ([`super::cache`]), used only for validated components.
 
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,13 +12,15 @@ use anyhow::Context;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
+use super::cache::CompileCache;
+
 /// How often the epoch advances; per-call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// The engine plus its compile cache and the epoch ticker that keeps deadlines moving.
 pub struct PluginEngine {
     engine: Engine,
-    cache_dir: Option<PathBuf>,
+    cache: Option<CompileCache>,
     stop: Arc<AtomicBool>,
     enforce_limits: bool,
 }
@@ -45,9 +47,10 @@ impl PluginEngine {
             .context("Could not configure the wasm engine.")?;
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), stop.clone());
+        let cache = cache_dir.map(|dir| CompileCache::new(dir, compat_tag(&engine)));
         Ok(Self {
             engine,
-            cache_dir,
+            cache,
             stop,
             enforce_limits,
         })
@@ -64,42 +67,38 @@ impl PluginEngine {
     }
 
     /// Compiles `bytes` (a component), or loads the compiled artifact from the cache.
-    /// Returns the component and the hex SHA-256 of `bytes`.
+    /// Returns the component and the hex SHA-256 of `bytes`. A fresh compile is not cached:
+    /// call [`PluginEngine::remember`] once the component passed validation.
     pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<(Component, String)> {
         let hash = sha256_hex(bytes);
-        let Some(dir) = &self.cache_dir else {
-            return Ok((Component::new(&self.engine, bytes)?, hash));
-        };
-        let path = dir.join(format!("{hash}-{}.cwasm", self.compat_tag()));
-        if path.exists() {
-            match load_cached(&self.engine, &path) {
-                Ok(component) => return Ok((component, hash)),
-                Err(error) => tracing::warn!(path = %path.display(), %error,
-                    "Ignoring an unreadable compile cache entry."),
-            }
+        if let Some(component) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.engine, &hash))
+        {
+            return Ok((component, hash));
         }
-        let component = Component::new(&self.engine, bytes)?;
-        if let Err(error) = store_cached(&component, dir, &path) {
-            tracing::warn!(path = %path.display(), %error, "Could not write the compile cache.");
+        Ok((Component::new(&self.engine, bytes)?, hash))
+    }
+
+    /// Caches the compiled `component` of `hash`, a component that passed validation.
+    pub fn remember(&self, component: &Component, hash: &str) {
+        if let Some(cache) = &self.cache {
+            cache.store(component, hash);
         }
-        Ok((component, hash))
     }
 
     /// Whether the compiled artifact of the component with this hash is in the cache.
     pub fn is_cached(&self, hash: &str) -> bool {
-        self.cache_dir.as_ref().is_some_and(|dir| {
-            dir.join(format!("{hash}-{}.cwasm", self.compat_tag()))
-                .exists()
-        })
+        self.cache.as_ref().is_some_and(|c| c.contains(hash))
     }
+}
 
-    fn compat_tag(&self) -> String {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        format!("{:016x}", hasher.finish())
-    }
+/// The engine's compatibility hash, short: part of every cache entry's name.
+fn compat_tag(engine: &Engine) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 impl Drop for PluginEngine {
@@ -126,20 +125,35 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-#[allow(
-    unsafe_code,
-    reason = "the cache directory is written only by this host"
-)]
-fn load_cached(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
-    // SAFETY: the file was produced by `Component::serialize` of an engine with the same
-    // compatibility hash (part of the file name) and lives in the host's private cache.
-    unsafe { Component::deserialize_file(engine, path) }.map_err(anyhow::Error::from)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn store_cached(component: &Component, dir: &Path, path: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    /// A compile alone caches nothing; the entry appears once the component is remembered
+    /// (after validation), and a second engine loads it.
+    #[test]
+    fn only_remembered_components_are_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let plugins = std::path::Path::new(sluice_plugin_artifacts::PLUGIN_DIR);
+        let wasm = std::fs::read_dir(plugins)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+            .expect("a built plugin");
+        let bytes = std::fs::read(wasm).unwrap();
+        let engine = PluginEngine::new(Some(cache.clone())).unwrap();
+        let (component, hash) = engine.compile(&bytes).unwrap();
+        assert!(!engine.is_cached(&hash));
+        engine.remember(&component, &hash);
+        assert!(engine.is_cached(&hash));
+        let names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+        let again = PluginEngine::new(Some(cache)).unwrap();
+        assert!(again.is_cached(&hash));
+        again.compile(&bytes).unwrap();
+    }
 }

@@ -2,6 +2,7 @@
 //! plugin registry, and sandboxed instances with memory, time and output limits.
 
 mod bindings;
+mod cache;
 mod engine;
 mod inspect;
 mod instance;

@@ -214,5 +214,7 @@ pub fn check_bytes(engine: &PluginEngine, bytes: &[u8], path: &Path) -> Result<P
     let (component, hash) = engine
         .compile(bytes)
         .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-    inspect(engine, component, hash, bytes.len() as u64, path)
+    let plugin = inspect(engine, component, hash, bytes.len() as u64, path)?;
+    engine.remember(&plugin.component, &plugin.hash);
+    Ok(plugin)
 }
