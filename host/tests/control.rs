@@ -467,6 +467,29 @@ fn a_window_plugin_switch_under_load_is_measured() {
     let (code, list) = host.get("/api/v1/pipelines");
     assert_eq!(code, 200);
     assert_eq!(list[0]["plugins"][1], "turnstile-window@0.1.1", "{list}");
+
+    // An offsets reset is not undone by the checkpoint the pause wrote: the resumed run
+    // reads the topic again from the start.
+    let path = "/api/v1/pipelines/upgrade";
+    let (code, body) = host.call("POST", &format!("{path}/pause"), None).unwrap();
+    assert_eq!(code, 202, "{body}");
+    host.wait_for(path, "the pipeline pauses", WAIT, |_, b| {
+        state(b) == "paused"
+    });
+    let reset = r#"{"reset":"earliest"}"#;
+    let (code, body) = host
+        .call(
+            "PUT",
+            &format!("{path}/offsets"),
+            Some(("application/json", reset)),
+        )
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = host.call("POST", &format!("{path}/resume"), None).unwrap();
+    assert_eq!(code, 202, "{body}");
+    host.wait_for(path, "the week is read again", WAIT, |_, b| {
+        b["status"]["records_in"].as_u64() > Some(200_000)
+    });
     assert!(host.terminate());
 }
 

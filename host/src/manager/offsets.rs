@@ -1,7 +1,10 @@
 //! Source offsets of a pipeline: the committed offsets of a Kafka source's consumer group,
 //! the consumer lag (committed offset against the high watermark), and resetting them while
 //! the pipeline does not consume (as Kafka Connect's KIP-875): the offsets are committed for
-//! the group by a client that does not join it, so the next run resumes there.
+//! the group by a client that does not join it, and the pipeline's checkpoints (which hold
+//! offsets of their own, and window state that belongs to them) are removed, so the next
+//! run resumes at the new offsets with empty state instead of silently going back to the
+//! checkpoint.
 //!
 //! Other sources have no offsets to read or reset: a `file` source replays its files from
 //! the start, an `http` source takes what is POSTed.
@@ -238,7 +241,20 @@ impl Manager {
                 Ok(unknown) => ManagerError::BadRequest(unknown.to_string()),
                 Err(e) => ManagerError::Internal(e),
             })?;
-        tracing::info!(pipeline = name, offsets = ?done, "The pipeline's source offsets were reset.");
+        let loaded = self
+            .loaded(name)
+            .ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
+        let checkpoints = self.inner.host.checkpoint_store(&loaded)?;
+        checkpoints.clear().await.with_context(|| {
+            format!(
+                "The offsets of `{name}` were reset, but its checkpoints in `{}` could not be \
+                 removed, so its next run would continue from them; remove them by hand",
+                checkpoints.describe
+            )
+        })?;
+        tracing::info!(pipeline = name, offsets = ?done,
+            "The pipeline's source offsets were reset and its checkpoints removed: its next run \
+             starts at these offsets with empty window state.");
         Ok(done)
     }
 }
