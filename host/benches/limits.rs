@@ -74,6 +74,7 @@ fn run(lines: &[Vec<u8>], limits: bool) -> Duration {
         state_dir: dir.path().to_owned(),
         live: Default::default(),
         ceilings: sluice_host::wasm::Limits::ceilings(),
+        api_policy: sluice_host::policy::Policy::new(dir.path()),
     };
     let loaded = sluice_host::spec::load_str("bench.yaml", SPEC, &|_| None).unwrap();
     let mut chain = host.chain(&loaded, "bench", &[0], true).unwrap();

@@ -271,7 +271,9 @@ async fn run(
         path.parent()
             .map_or_else(|| PathBuf::from("."), Path::to_owned)
     };
-    let host = Arc::new(host(cli)?);
+    let mut host = host(cli)?;
+    host.api_policy = api.policy(&cli.state_dir);
+    let host = Arc::new(host);
     let manager = Manager::new(host.clone(), &folder, once);
     match cluster {
         Some(_) if once => tracing::warn!(

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod dlq;
 pub mod manager;
 pub mod objects;
+pub mod policy;
 pub mod produce;
 pub mod redact;
 pub mod runtime;

@@ -30,7 +30,9 @@ impl Api {
             PathBuf::from(sluice_plugin_artifacts::PLUGIN_DIR),
             PathBuf::from(sluice_plugin_artifacts::TEST_PLUGIN_DIR),
         ];
-        let host = Host::new(&dir.path().join("state"), &plugins).unwrap();
+        let mut host = Host::new(&dir.path().join("state"), &plugins).unwrap();
+        // The specs these tests send read and write under the test's folder.
+        host.api_policy.file_roots.push(dir.path().to_owned());
         let folder = dir.path().join("pipelines");
         std::fs::create_dir_all(&folder).unwrap();
         let manager = Manager::new(Arc::new(host), &folder, false);
@@ -502,4 +504,45 @@ async fn a_slow_plugin_init_does_not_hold_the_other_operations() {
     let text = slow_body.to_string();
     assert!(text.contains("hostile"), "{text}");
     assert_eq!(api.get("/api/v1/pipelines/slow").await.0, 404);
+}
+
+/// Specs sent through the API get only what the host grants: reading `/etc/passwd`, an
+/// environment variable it does not name, a broker elsewhere are refused with 403 naming
+/// the option that grants them, and no answer shows a variable's value.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_specs_get_only_what_the_policy_grants() {
+    let api = Api::new();
+    let post = |spec: String| {
+        let api = &api;
+        async move {
+            api.call(
+                "POST",
+                "/api/v1/pipelines",
+                Some(("application/yaml", &spec)),
+            )
+            .await
+        }
+    };
+    let spec = |source: &str| {
+        format!("version: 1\nname: p\nsource: {{ {source} }}\nsinks: [ {{ stdout: {{}} }} ]\n")
+    };
+    let (code, body) = post(spec("file: { paths: [\"/etc/passwd\"] }")).await;
+    assert_eq!(code, 403, "{body}");
+    is_error(&body, "refused_by_policy");
+    assert!(body.to_string().contains("--api-grant-files"), "{body}");
+
+    let (code, body) = post(spec("kafka: { brokers: \"kafka.corp:9092\", topic: t }")).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.to_string().contains("--api-grant-host kafka.corp"),
+        "{body}"
+    );
+
+    let home = std::env::var("HOME").unwrap();
+    let text = spec("http: { path: /in }").replace("name: p", "name: \"${HOME}\"");
+    let (code, body) = post(text).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.to_string().contains("`${HOME}` is refused"), "{body}");
+    assert!(!body.to_string().contains(&home), "{body}");
+    assert!(!api.file("p").exists());
 }

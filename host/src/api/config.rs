@@ -24,8 +24,27 @@ pub struct ApiArgs {
     pub api_read_token: Option<String>,
     /// A host name the API answers to besides its IP address and localhost (the `Host`
     /// header; repeat for several). Other names are refused against DNS rebinding.
-    #[arg(long = "api-allowed-host", value_name = "NAME")]
-    pub api_allowed_hosts: Vec<String>,
+    #[arg(long = "api-host-name", value_name = "NAME")]
+    pub api_host_names: Vec<String>,
+    /// A folder that specs sent through the API may use (`file` sources, `file://` URLs);
+    /// repeat for several. The state folder is always granted.
+    #[arg(long = "api-grant-files", value_name = "DIR")]
+    pub api_grant_files: Vec<std::path::PathBuf>,
+    /// A host that specs sent through the API may reach (object store bucket or host,
+    /// PostgreSQL, Kafka); repeat for several. Loopback is always granted.
+    #[arg(long = "api-grant-host", value_name = "HOST")]
+    pub api_grant_hosts: Vec<String>,
+    /// A Kafka property that specs sent through the API may set, besides the client tuning
+    /// keys granted by default; repeat for several.
+    #[arg(long = "api-grant-kafka-property", value_name = "KEY")]
+    pub api_grant_kafka_properties: Vec<String>,
+    /// An environment variable that specs sent through the API may interpolate; repeat for
+    /// several. None by default.
+    #[arg(long = "api-grant-env", value_name = "VAR")]
+    pub api_grant_env: Vec<String>,
+    /// Lets specs sent through the API run `http` sources on non-loopback addresses.
+    #[arg(long)]
+    pub api_grant_public_listeners: bool,
     /// Most connections the API serves at once; more wait in the listen queue.
     #[arg(long, default_value_t = super::server::Limits::default().connections)]
     pub api_max_connections: usize,
@@ -43,13 +62,28 @@ impl ApiArgs {
         non_empty(self.api_token.as_deref())
     }
 
+    /// What specs sent through the API may use, on a host whose state folder is `state_dir`.
+    pub fn policy(&self, state_dir: &std::path::Path) -> crate::policy::Policy {
+        let mut policy = crate::policy::Policy::new(state_dir);
+        policy
+            .file_roots
+            .extend(self.api_grant_files.iter().cloned());
+        policy.hosts.extend(self.api_grant_hosts.iter().cloned());
+        policy
+            .kafka_properties
+            .extend(self.api_grant_kafka_properties.iter().cloned());
+        policy.env.extend(self.api_grant_env.iter().cloned());
+        policy.public_listeners = self.api_grant_public_listeners;
+        policy
+    }
+
     /// Who may call the API.
     pub fn access(&self) -> Access {
         Access {
             token: self.token(),
             read_token: non_empty(self.api_read_token.as_deref()),
             names: self
-                .api_allowed_hosts
+                .api_host_names
                 .iter()
                 .map(|n| n.trim().to_ascii_lowercase())
                 .collect(),

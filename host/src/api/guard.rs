@@ -1,6 +1,6 @@
 //! The gate every request passes before any route ([`filter`]):
 //! - **Host**: a request naming a host (the `Host` header) that is neither an IP address of
-//!   the bound socket, `localhost`, nor a name given with `--api-allowed-host` is refused
+//!   the bound socket, `localhost`, nor a name given with `--api-host-name` is refused
 //!   (403 `host_not_allowed`), so a DNS-rebound name cannot reach a loopback API from a page.
 //! - **Tokens**: once a token is set, reads need the read token (`--api-read-token`) or the
 //!   API token, and calls that change the host need the API token (401). `/`, `/healthz`,
@@ -132,7 +132,7 @@ fn check_host(access: &Access, host: &str) -> Result<(), ApiError> {
         format!(
             "This API does not answer to the host name `{name}` (the Host header). Call it by \
              its address or by localhost, or let the operator allow the name with \
-             --api-allowed-host {name}."
+             --api-host-name {name}."
         ),
     ))
 }

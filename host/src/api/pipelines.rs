@@ -59,6 +59,16 @@ impl From<ManagerError> for ApiError {
                 )
                 .with_details(json!({ "errors": list }))
             }
+            ManagerError::Refused(errors) => {
+                let list: Vec<SpecErrorView> = errors.0.iter().map(SpecErrorView::from).collect();
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "refused_by_policy",
+                    "The spec uses what this host does not grant to specs from the API; each \
+                     error names the option the operator grants it with.",
+                )
+                .with_details(json!({ "errors": list }))
+            }
             ManagerError::NameMismatch { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "name_mismatch", message)
             }

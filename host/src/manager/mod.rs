@@ -57,6 +57,9 @@ pub enum ManagerError {
     /// The spec does not validate.
     #[error("The spec is not valid:\n{0}")]
     Invalid(SpecErrors),
+    /// A spec from the API uses what the host's policy does not grant it.
+    #[error("The spec uses what this host does not grant to specs from the API:\n{0}")]
+    Refused(SpecErrors),
     /// The body's `name` is not the one in the URL.
     #[error("The spec is named `{body}` but the URL names `{url}`; they must be the same.")]
     NameMismatch {

@@ -10,11 +10,71 @@ use std::time::Duration;
 
 use super::state::{Entry, Note, State};
 use super::{Detail, Manager, ManagerError, StatusView, files};
+use crate::policy::Policy;
 use crate::spec::{self, Loaded, SpecError, SpecErrors};
 
-/// Parses spec text; `origin` names it in errors (a file path, or `request body`).
+/// Parses spec text of the operator's folder; `origin` names it in errors (a file path).
 fn parse(origin: &str, text: &str) -> Result<Loaded, SpecErrors> {
     spec::load_str(origin, text, &|name| std::env::var(name).ok())
+}
+
+/// Parses spec text sent through the API and checks it against the host's policy: only the
+/// variables it names are interpolated, and what the spec uses must be granted
+/// ([`crate::policy`]). Error messages never show an interpolated value.
+fn parse_untrusted(policy: &Policy, text: &str) -> Result<Loaded, ManagerError> {
+    let origin = "request body";
+    let asked = std::cell::RefCell::new(Vec::<String>::new());
+    let lookup = |name: &str| {
+        if policy.allows_env(name) {
+            std::env::var(name).ok()
+        } else {
+            asked.borrow_mut().push(name.to_owned());
+            Some(String::new())
+        }
+    };
+    let parsed = spec::load_str(origin, text, &lookup);
+    let refused = asked.into_inner();
+    if !refused.is_empty() {
+        let errors = refused
+            .iter()
+            .map(|name| {
+                SpecError::at(
+                    origin,
+                    0,
+                    0,
+                    format!(
+                        "`${{{name}}}` is refused: specs from the API may interpolate only the \
+                         variables the operator names with --api-grant-env (here: {})",
+                        if policy.env.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            policy.env.join(", ")
+                        }
+                    ),
+                )
+            })
+            .collect();
+        return Err(ManagerError::Refused(SpecErrors(errors)));
+    }
+    let hide = |mut errors: SpecErrors| {
+        for error in &mut errors.0 {
+            for name in &policy.env {
+                if let Ok(value) = std::env::var(name).map(|v| v.trim().to_owned())
+                    && !value.is_empty()
+                {
+                    error.message = error.message.replace(&value, &format!("${{{name}}}"));
+                }
+            }
+        }
+        errors
+    };
+    let loaded = parsed.map_err(|e| ManagerError::Invalid(hide(e)))?;
+    let refused = policy.check(&loaded);
+    if refused.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ManagerError::Refused(hide(SpecErrors(refused))))
+    }
 }
 
 /// Spec checks that run at once.
@@ -96,7 +156,7 @@ impl Manager {
 
     /// `POST`: creates and starts a pipeline from spec text (YAML); 409 if its name exists.
     pub async fn create(&self, text: &str) -> Result<Detail, ManagerError> {
-        let loaded = parse("request body", text).map_err(ManagerError::Invalid)?;
+        let loaded = parse_untrusted(&self.inner.host.api_policy, text)?;
         let name = loaded.spec.name.clone();
         if self.entries().contains_key(&name) {
             return Err(ManagerError::Exists(name));
@@ -124,7 +184,7 @@ impl Manager {
 
     /// `PUT`: creates or replaces `name`; returns the pipeline and whether it was created.
     pub async fn put(&self, name: &str, text: &str) -> Result<(Detail, bool), ManagerError> {
-        let loaded = parse("request body", text).map_err(ManagerError::Invalid)?;
+        let loaded = parse_untrusted(&self.inner.host.api_policy, text)?;
         if loaded.spec.name != name {
             return Err(ManagerError::NameMismatch {
                 url: name.to_owned(),

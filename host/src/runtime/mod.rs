@@ -58,6 +58,8 @@ pub struct Host {
     pub live: crate::sinks::live::LiveHub,
     /// The most any spec may grant a plugin (memory, call time, output).
     pub ceilings: crate::wasm::Limits,
+    /// What specs from the API may use (files, hosts, listeners, properties, variables).
+    pub api_policy: crate::policy::Policy,
 }
 
 impl Host {
@@ -78,6 +80,7 @@ impl Host {
             state_dir: state_dir.to_owned(),
             live: Default::default(),
             ceilings: crate::wasm::Limits::ceilings(),
+            api_policy: crate::policy::Policy::new(state_dir),
         })
     }
 

@@ -62,7 +62,10 @@ impl Sluice {
         let port = free_port();
         let log = dir.join(log);
         let file = std::fs::File::create(&log).unwrap();
+        // The specs these tests send through the API write under the test's folder.
         cmd.args(["--api", &format!("127.0.0.1:{port}")])
+            .arg("--api-grant-files")
+            .arg(dir)
             .stdout(file.try_clone().unwrap())
             .stderr(file);
         let child = cmd.spawn().expect("sluice run starts");
