@@ -44,11 +44,9 @@ fn pipeline(dir: &Path, broker: &str, lake: &Path) -> Command {
     cmd
 }
 
-/// Waits until the process has processed its first batch, lets it run `after` more, then
-/// kills it; returns false when it had already finished by itself. Timing the kill from the
-/// first batch (not from the start, which varies with the machine) keeps each run's progress
-/// small, so that the topic outlasts the kills.
-fn kill_after_first_batch(mut child: Child, after: Duration) -> bool {
+/// Waits until the process has processed its first batch; returns false when it had already
+/// finished by itself.
+fn wait_for_first_batch(child: &mut Child) -> bool {
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -71,6 +69,17 @@ fn kill_after_first_batch(mut child: Child, after: Duration) -> bool {
             started.elapsed() < Duration::from_secs(120),
             "no batch processed"
         );
+    }
+    true
+}
+
+/// Waits until the process has processed its first batch, lets it run `after` more, then
+/// kills it; returns false when it had already finished by itself. Timing the kill from the
+/// first batch (not from the start, which varies with the machine) keeps each run's progress
+/// small, so that the topic outlasts the kills.
+fn kill_after_first_batch(mut child: Child, after: Duration) -> bool {
+    if !wait_for_first_batch(&mut child) {
+        return false;
     }
     let processing = Instant::now();
     while processing.elapsed() < after {
@@ -201,12 +210,20 @@ fn a_broker_restart_during_a_run_changes_nothing_in_the_results() {
         .args(["--order", "event-time", "--file"])
         .arg(week("240106")));
     let lake = dir.path().join("lake");
-    let child = pipeline(dir.path(), &broker.bootstrap(), &lake)
+    let mut child = pipeline(dir.path(), &broker.bootstrap(), &lake)
         .env("CHECKPOINT_INTERVAL", "1s")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // The broker goes down while the run is in flight: after its first batch, before its end.
+    assert!(
+        wait_for_first_batch(&mut child),
+        "the run ended before its first batch"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the broker restart"
+    );
     broker.restart().expect("tansu restarts on the same port");
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

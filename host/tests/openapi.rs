@@ -104,15 +104,18 @@ fn start(dir: &std::path::Path, addr: SocketAddr) -> Host {
 #[test]
 fn schemathesis_finds_no_server_error_and_no_undocumented_response() {
     let Some(schemathesis) = schemathesis() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "schemathesis is missing in CI: `make test-tools` installs it"
+        // Missing is a failure, never a silent pass; skipping takes an explicit choice.
+        if std::env::var_os("SLUICE_SKIP_SCHEMATHESIS").is_some() {
+            eprintln!(
+                "\n*** SKIPPED on request (SLUICE_SKIP_SCHEMATHESIS): the OpenAPI probe. ***\n"
+            );
+            return;
+        }
+        panic!(
+            "schemathesis is not installed: run `make test-tools` (it installs it into \
+             $HOME/.cache/sluice/venv), point $SCHEMATHESIS at it, or set \
+             SLUICE_SKIP_SCHEMATHESIS=1 to skip this test knowingly"
         );
-        eprintln!(
-            "\n*** SKIPPED: schemathesis is not installed; run `make test-tools` (it installs \
-             it into $HOME/.cache/sluice/venv). ***\n"
-        );
-        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
