@@ -1,29 +1,45 @@
 //! `hostile-window`: a `window` plugin that counts rows per window and panics (a wasm trap)
 //! on a row whose bytes contain `BOOM`, for the fault-tolerance tests of the window step.
 //! It emits nothing: its state is only the row count, which `snapshot` and `restore` keep.
+//! Config `{"leak_kib": "6144"}` keeps that much memory per `process` call (not part of the
+//! state), so an instance runs out of memory after a few calls while a fresh one restored
+//! from a checkpoint goes on: a transient failure.
 
 use sluice_plugin_sdk::{Batch, Field, FieldType, Metadata, Output, Window, WindowSpec};
 
 /// The plugin instance.
 pub struct HostileWindow {
     rows: u64,
+    leak_kib: usize,
+    leaked: Vec<Vec<u8>>,
 }
 
 impl Window for HostileWindow {
     fn metadata() -> Metadata {
         sluice_plugin_sdk::metadata!(
             "Counts rows and traps on a row containing BOOM.",
-            r#"{"type":"object"}"#,
+            r#"{"type":"object","properties":{"leak_kib":{"type":"string"}}}"#,
             "{}"
         )
     }
 
     fn init(
-        _config: &str,
+        config: &str,
         _input: &[Field],
         _window: &WindowSpec,
     ) -> Result<(Self, Vec<Field>), String> {
-        Ok((Self { rows: 0 }, vec![Field::new("rows", FieldType::Int64)]))
+        let mut cfg = sluice_plugin_sdk::json::parse_config(config)?;
+        let leak_kib = match cfg.take_str("leak_kib")? {
+            Some(n) => n.parse().map_err(|e| format!("leak_kib: {e}"))?,
+            None => 0,
+        };
+        cfg.finish(&["leak_kib"])?;
+        let me = Self {
+            rows: 0,
+            leak_kib,
+            leaked: Vec::new(),
+        };
+        Ok((me, vec![Field::new("rows", FieldType::Int64)]))
     }
 
     fn process(
@@ -37,6 +53,9 @@ impl Window for HostileWindow {
                 panic!("BOOM");
             }
             self.rows += 1;
+        }
+        if self.leak_kib > 0 {
+            self.leaked.push(vec![1u8; self.leak_kib * 1024]);
         }
         Ok(())
     }
