@@ -7,10 +7,10 @@
 //! broker vs a consume-only loop; RSS, start-up), 3 Spark (bench/spark), 4 latency, 5 tasks
 //! (1, 2 and `nproc` tasks on the largest replication), 6 restore (a partition's state taken
 //! over, per MB), 7 hosts (1, 2 and 3 hosts in one group), 8 failover (kill -9 of one of
-//! two hosts).
+//! two hosts), 9 sse (host memory with 100 stalled live-stream readers).
 //!
 //! Environment: `SLUICE_BENCH_RUNS` (default 3) runs per figure; `SLUICE_BENCH_SECTIONS`
-//! (default `engine,e2e,spark,latency,tasks,restore,hosts,failover`);
+//! (default `engine,e2e,spark,latency,tasks,restore,hosts,failover,sse`);
 //! `SLUICE_BENCH_REPLICAS` (default `1,10`);
 //! `SLUICE_BENCH_WEEKS` (default `240106,240113,240120`); `SLUICE_BENCH_ENGINE=wasm|native`
 //! runs one side of the engine section alone (for a profiler);
@@ -26,6 +26,7 @@ mod hosts;
 mod latency;
 mod restore;
 mod spark;
+mod sse;
 mod tasks;
 
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ fn main() {
         "SLUICE_BENCH_SECTIONS",
         smoke(
             "engine",
-            "engine,e2e,spark,latency,tasks,restore,hosts,failover",
+            "engine,e2e,spark,latency,tasks,restore,hosts,failover,sse",
         ),
     );
     let on = |s: &str| sections.split(',').any(|x| x.trim() == s);
@@ -76,6 +77,9 @@ fn main() {
     }
     if on("restore") {
         restore::run(&weeks, runs, &mut report);
+    }
+    if on("sse") {
+        sse::run(&weeks, runs, &mut report);
     }
     let broker = (on("e2e") || on("latency") || on("tasks") || on("hosts") || on("failover"))
         .then(cli::Broker::start);
