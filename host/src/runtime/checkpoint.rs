@@ -305,6 +305,8 @@ impl CheckpointStore {
         {
             return Err(fenced(newer).into());
         }
+        // Compiled into test builds only (`--features failpoints`, as `make test` builds).
+        #[cfg(feature = "failpoints")]
         if crash_requested(checkpoint.epoch) {
             // Fault injection for the crash tests: die half-way through this checkpoint, as
             // on a store whose writes are not atomic.
@@ -364,7 +366,8 @@ impl CheckpointStore {
 }
 
 /// `SLUICE_FAILPOINT=checkpoint-write:<epoch>`: crash while writing that checkpoint. Used by
-/// the crash tests only; unset in normal use.
+/// the crash tests only; absent from builds without the `failpoints` feature.
+#[cfg(feature = "failpoints")]
 fn crash_requested(epoch: u64) -> bool {
     std::env::var("SLUICE_FAILPOINT").is_ok_and(|v| {
         v.strip_prefix("checkpoint-write:")
