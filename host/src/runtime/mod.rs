@@ -185,7 +185,7 @@ impl Host {
                 workers,
                 store: checkpoints.clone(),
                 source: identity.clone(),
-                interval: spec.checkpoint.interval.0,
+                interval: checkpoint_interval(spec),
                 owned: source.owned.clone(),
                 fenced: Default::default(),
                 started: Default::default(),
@@ -225,13 +225,14 @@ impl Host {
             live: self.live.clone(),
             barrier: Barrier::new(
                 identity,
-                spec.checkpoint.interval.0,
+                checkpoint_interval(spec),
                 restored.as_ref(),
                 epoch,
             ),
             checkpoints,
             swap: Default::default(),
-            commit_every_batch: matches!(spec.source, SourceSpec::Http(_)),
+            commit_every_batch: matches!(spec.source, SourceSpec::Http(_))
+                && !acks_at_checkpoints(spec),
             threshold: spec
                 .errors
                 .max_dead_letters
@@ -508,6 +509,33 @@ pub async fn run_restarting(
             }
             other => return other,
         }
+    }
+}
+
+/// The longest a webhook pipeline with a window waits between checkpoints: its requests are
+/// answered at checkpoints.
+pub const WEBHOOK_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the pipeline answers its webhook requests only at checkpoints: an `http` source
+/// cannot replay, so records whose effect is held in window state are durable only once a
+/// checkpoint holds that state. (Without a window, a request is answered once the sinks
+/// wrote its rows.)
+pub fn acks_at_checkpoints(spec: &spec::PipelineSpec) -> bool {
+    matches!(spec.source, SourceSpec::Http(_))
+        && spec
+            .steps
+            .iter()
+            .any(|s| matches!(s, spec::StepSpec::Window(_)))
+}
+
+/// The checkpoint interval in force: `checkpoint.interval`, at most [`WEBHOOK_CHECKPOINT`]
+/// for a pipeline that answers its webhook requests at checkpoints.
+pub fn checkpoint_interval(spec: &spec::PipelineSpec) -> std::time::Duration {
+    let interval = spec.checkpoint.interval.0;
+    if acks_at_checkpoints(spec) {
+        interval.min(WEBHOOK_CHECKPOINT)
+    } else {
+        interval
     }
 }
 
