@@ -527,3 +527,99 @@ fn a_window_plugin_switch_under_load_equals_the_oracle() {
         &expected_rows("mta-turnstile-240106.cumulative.csv"),
     );
 }
+
+/// A webhook with a window answers only once a checkpoint holds its records' effect: the
+/// same requests give the same windows whether the host is killed (`kill -9`, no final
+/// checkpoint) right after the acknowledged requests and restarted, or runs on undisturbed.
+#[test]
+fn acknowledged_webhook_records_survive_a_kill() {
+    let readings = |hours: std::ops::Range<u32>| -> String {
+        hours
+            .map(|h| {
+                format!(
+                    "A002,R051,02-00-00,59 ST,NQR456W,BMT,01/0{}/2024,{:02}:00:00,REGULAR,{},{}\n",
+                    1 + h / 24,
+                    h % 24,
+                    1000 + 37 * h * h,
+                    500 + 11 * h
+                )
+            })
+            .collect()
+    };
+    let run = |dir: &Path, kill: bool| -> Vec<String> {
+        let folder = dir.join("pipelines");
+        std::fs::create_dir_all(&folder).unwrap();
+        let lake = dir.join("lake");
+        let port = free_port();
+        let spec = format!(
+            r#"version: 1
+name: hook
+source:
+  http: {{ listen: "127.0.0.1:{port}", path: /ingest }}
+steps:
+  - transform: {{ plugin: turnstile-parse@^0.1, config: {{ format: weekly }} }}
+  - window:
+      plugin: turnstile-window@^0.1
+      event_time: timestamp
+      size: 4h
+      config: {{ counters: incremental, group_by: [station] }}
+sinks:
+  - lake: {{ url: "file://{}", compression: none }}
+checkpoint: {{ interval: 1h }}
+"#,
+            lake.display()
+        );
+        std::fs::write(folder.join("hook.yaml"), spec).unwrap();
+        let post = |body: &str| {
+            let (code, answer) = http(port, "POST", "/ingest", Some(("text/plain", body))).unwrap();
+            assert_eq!(code, 200, "{answer}");
+        };
+        let host = Sluice::start(run_folder(dir, &folder), dir, "run0.log");
+        host.wait_for(
+            "/api/v1/pipelines/hook",
+            "the webhook runs",
+            WAIT,
+            |c, b| c == 200 && state(b) == "running",
+        );
+        post(&readings(0..10));
+        post(&readings(10..20));
+        let host = if kill {
+            let mut host = host;
+            host.child.kill().unwrap();
+            host.child.wait().unwrap();
+            let host = Sluice::start(run_folder(dir, &folder), dir, "run1.log");
+            host.wait_for(
+                "/api/v1/pipelines/hook",
+                "the webhook runs again",
+                WAIT,
+                |c, b| c == 200 && state(b) == "running",
+            );
+            host
+        } else {
+            host
+        };
+        // Readings two days on close every window before them.
+        post(&readings(20..30));
+        post(&readings(80..81));
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(host.terminate(), "sluice run exits 0 on SIGTERM");
+        let mut rows: Vec<String> = files_under(&lake)
+            .iter()
+            .flat_map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let calm = tempfile::tempdir().unwrap();
+    let killed = tempfile::tempdir().unwrap();
+    let expected = run(calm.path(), false);
+    assert!(expected.len() >= 5, "{expected:?}");
+    assert_eq!(run(killed.path(), true), expected);
+}

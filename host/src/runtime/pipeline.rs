@@ -240,7 +240,8 @@ pub(super) enum Next {
 }
 
 impl Input {
-    /// As [`Input::next`], but `None` when nothing came within `limit`.
+    /// The next batch, a swap request or the end of the source; `None` when nothing came
+    /// within `limit`.
     pub(super) fn next_within(&mut self, limit: Duration) -> Option<Next> {
         let (batches, swap) = (&mut self.batches, &self.swap);
         self.runtime.block_on(async {
@@ -248,17 +249,6 @@ impl Input {
                 batch = batches.recv() => Some(batch.map_or(Next::SourceEnded, Next::Batch)),
                 () = swap.requested() => Some(Next::Swap),
                 () = tokio::time::sleep(limit) => None,
-            }
-        })
-    }
-
-    /// Blocks until the next batch, a swap request or the end of the source.
-    pub(super) fn next(&mut self) -> Next {
-        let (batches, swap) = (&mut self.batches, &self.swap);
-        self.runtime.block_on(async {
-            tokio::select! {
-                batch = batches.recv() => batch.map_or(Next::SourceEnded, Next::Batch),
-                () = swap.requested() => Next::Swap,
             }
         })
     }
@@ -275,8 +265,23 @@ fn process_loop(
     let pipeline = chain.pipeline.clone();
     let fatal = |e: ChainError| chain_failed(&pipeline, e);
     let mut first = true;
+    // Positions at the last checkpoint: a quiet source (no batch for a while) still gets a
+    // checkpoint of what it read once the interval passed (a webhook waits for it).
+    let mut saved = barrier.positions.clone();
     loop {
-        let next = input.next();
+        let Some(next) = input.next_within(super::tasks::TICK) else {
+            if barrier.due() && barrier.positions != saved {
+                let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
+                saved = checkpoint.offsets.clone();
+                if tx
+                    .blocking_send(Message::Checkpoint(checkpoint, None, false))
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            continue;
+        };
         // Between batches: a queued chain takes over here.
         if let Some((next, done)) = input.swap.take() {
             let checkpoint = swap_chain(&mut chain, &mut barrier, next, &done).map_err(fatal)?;
@@ -320,6 +325,7 @@ fn process_loop(
         }
         if end || barrier.due() {
             let checkpoint = barrier.take(&mut chain).map_err(fatal)?;
+            saved = checkpoint.offsets.clone();
             if tx
                 .blocking_send(Message::Checkpoint(checkpoint, None, false))
                 .is_err()

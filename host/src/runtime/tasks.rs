@@ -37,7 +37,7 @@ use crate::sources::SourceBatch;
 use crate::spec::SpecErrors;
 
 /// How often the workers are told that time passed (see [`Work::Tick`]).
-const TICK: Duration = Duration::from_millis(500);
+pub(super) const TICK: Duration = Duration::from_millis(500);
 
 /// Builds the chain of one partition's task.
 pub type ChainFactory = Arc<dyn Fn(i32) -> Result<Chain, SpecErrors> + Send + Sync>;
