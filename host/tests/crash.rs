@@ -242,3 +242,63 @@ fn a_broker_restart_during_a_run_changes_nothing_in_the_results() {
         &expected_rows("mta-turnstile-240106.cumulative.csv"),
     );
 }
+
+/// A checkpoint that does not fit the source stops the run instead of being applied
+/// silently: the pipeline checkpointed a 3-partition topic, then meets a fresh broker whose
+/// topic of the same name has one partition.
+#[test]
+fn a_checkpoint_of_partitions_the_topic_lacks_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.csv");
+    let lines: Vec<String> = {
+        use std::io::BufRead;
+        let gz = flate2::read::GzDecoder::new(std::fs::File::open(week("240106")).unwrap());
+        std::io::BufReader::new(gz)
+            .lines()
+            .take(400)
+            .map(Result::unwrap)
+            .collect()
+    };
+    std::fs::write(&small, lines.join("\n") + "\n").unwrap();
+    let lake = dir.path().join("lake");
+    let run = |bootstrap: &str| {
+        sluice(dir.path())
+            .args(["run", "--once", "--pipelines"])
+            .arg(repo().join("pipelines/turnstile.yaml"))
+            .env("KAFKA_BROKERS", bootstrap)
+            .env("TURNSTILE_TOPIC", "turnstile")
+            .env("LAKE_URL", format!("file://{}", lake.display()))
+            .output()
+            .unwrap()
+    };
+    let first = LocalBroker::start().expect("tansu");
+    produce_into(
+        dir.path(),
+        &first.bootstrap(),
+        "turnstile",
+        std::slice::from_ref(&small),
+        3,
+    );
+    let out = run(&first.bootstrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(first);
+    let second = LocalBroker::start().expect("tansu");
+    produce_into(dir.path(), &second.bootstrap(), "turnstile", &[small], 1);
+    let out = run(&second.bootstrap());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("hold offsets of partitions ["), "{text}");
+    assert!(
+        text.contains("/api/v1/pipelines/turnstile/offsets"),
+        "{text}"
+    );
+    assert!(text.contains("checkpoint.url"), "{text}");
+}

@@ -162,7 +162,11 @@ impl Host {
             let resume = restored.as_ref().map(|c| c.offsets.clone());
             (restored, epoch, resume)
         };
-        let (source, brokers) = self.start_source(loaded, once, stop, resume)?;
+        let (source, brokers) = self.start_source(loaded, once, stop.clone(), resume.clone())?;
+        if let Err(error) = fits(spec, &source, resume.as_ref(), &checkpoints.describe) {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(error);
+        }
         let topic = source.origin.topic.clone();
         let held: &[i32] = if partitioned { &[] } else { &source.owned };
         let mut chain = plan::chain(self, loaded, &topic, held, once)?;
@@ -510,6 +514,38 @@ pub async fn run_restarting(
             other => return other,
         }
     }
+}
+
+/// Refuses checkpoint offsets for partitions the topic does not have (it was recreated with
+/// fewer partitions, or the broker is another one): continuing would silently skip or
+/// misplace records. The choices are named.
+fn fits(
+    spec: &spec::PipelineSpec,
+    handle: &SourceHandle,
+    resume: Option<&std::collections::BTreeMap<i32, i64>>,
+    store: &str,
+) -> anyhow::Result<()> {
+    let (SourceSpec::Kafka(kafka), Some(resume)) = (&spec.source, resume) else {
+        return Ok(());
+    };
+    let unknown: Vec<i32> = resume
+        .keys()
+        .copied()
+        .filter(|p| !handle.partitions.contains(p))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "The checkpoints in `{store}` hold offsets of partitions {unknown:?} of topic `{}`, which \
+         has partitions {:?} on this broker: the topic was recreated or this is another broker, \
+         and continuing would skip or misplace records. Reset the pipeline's offsets (PUT \
+         /api/v1/pipelines/{}/offsets, which also removes its checkpoints), or give it a new \
+         `checkpoint.url`.",
+        kafka.topic,
+        handle.partitions,
+        spec.name
+    )
 }
 
 /// The longest a webhook pipeline with a window waits between checkpoints: its requests are
