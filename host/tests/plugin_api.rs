@@ -441,9 +441,13 @@ async fn a_token_guards_every_mutating_call() {
     assert_eq!(api.call(post(Some("Bearer s3cret"))).await.0, 201);
     assert_eq!(
         api.get("/api/v1/plugins").await.0,
-        200,
-        "reading needs no token"
+        401,
+        "with a token set, reading needs it too"
     );
+    let list = warp::test::request()
+        .path("/api/v1/plugins")
+        .header("authorization", "Bearer s3cret");
+    assert_eq!(api.call(list).await.0, 200);
     assert_eq!(api.delete("/api/v1/plugins/synth").await.0, 401);
     let delete = warp::test::request()
         .method("DELETE")

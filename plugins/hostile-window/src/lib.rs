@@ -18,7 +18,7 @@ impl Window for HostileWindow {
     fn metadata() -> Metadata {
         sluice_plugin_sdk::metadata!(
             "Counts rows and traps on a row containing BOOM.",
-            r#"{"type":"object","properties":{"leak_kib":{"type":"string"}}}"#,
+            r#"{"type":"object","properties":{"leak_kib":{"type":"string"},"group_by":{"type":"array"}}}"#,
             "{}"
         )
     }
@@ -33,7 +33,10 @@ impl Window for HostileWindow {
             Some(n) => n.parse().map_err(|e| format!("leak_kib: {e}"))?,
             None => 0,
         };
-        cfg.finish(&["leak_kib"])?;
+        // `group_by` names the window's groups for the host's key check; this plugin counts
+        // all rows together.
+        let _ = cfg.take_str_list("group_by")?;
+        cfg.finish(&["leak_kib", "group_by"])?;
         let me = Self {
             rows: 0,
             leak_kib,
