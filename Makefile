@@ -55,7 +55,7 @@ demo: build
 	@echo "Windows are in ./lake (window_start=<time>/part-*.csv.gz: one object per window and source partition, each holding its stations)."
 
 test: tools test-tools
-	cargo test --release --workspace --all-targets --no-fail-fast
+	cargo test --release --workspace --all-targets --no-fail-fast --features sluice-host/failpoints
 
 lint:
 	cargo fmt --all --check
