@@ -9,7 +9,10 @@
 //! `stop`.
 //!
 //! A request is answered `200 {"accepted": n, "first_offset": o}` only once the runtime has
-//! committed past its last record (its sinks wrote everything up to there). Without that
+//! committed past its last record: its sinks wrote everything up to there, and, when the
+//! pipeline has a window, a checkpoint holds the window state with those records (taken at
+//! least every second for such a pipeline), since a webhook cannot replay them after a
+//! crash. Without that
 //! commit within `ack_timeout` the answer is 503: the records were accepted and may still be
 //! processed, so a client that retries may send them twice. Refused requests get a JSON
 //! `{code, message}`: 404 (wrong path), 405 (wrong method), 413 (body over `max_body_bytes`,
