@@ -1,7 +1,8 @@
 //! Pipeline specs: the YAML model (`model`), `${VAR}` interpolation (`env`), loading with
 //! every error reported at its file, line and column, and the checks that need no plugin.
 //! All YAML parsing of the host goes through [`load_str`], so replacing serde_yaml touches
-//! only this module.
+//! only this module; text nesting brackets deeper than serde_yaml would accept is refused
+//! before it reaches the parser.
 
 mod env;
 mod locate;
@@ -114,6 +115,12 @@ pub fn load_str(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, SpecErrors> {
     let text = env::interpolate(file, text, lookup).map_err(SpecErrors)?;
+    if let Some((line, column)) = too_deep(&text) {
+        let message = format!(
+            "brackets nest more than {MAX_FLOW_DEPTH} levels deep here; a spec needs a few"
+        );
+        return Err(SpecErrors(vec![SpecError::at(file, line, column, message)]));
+    }
     // Externally tagged enums are written as one-key maps (`- lake: {...}`), not YAML tags.
     let deserializer = serde_yaml::Deserializer::from_str(&text);
     let parsed = serde_yaml::with::singleton_map_recursive::deserialize(deserializer);
@@ -133,6 +140,52 @@ pub fn load_str(
     } else {
         Err(SpecErrors(errors))
     }
+}
+
+/// The deepest `[`/`{` nesting let through to serde_yaml, which refuses more than 128 levels
+/// of any nesting, but only after its scanner has spent time quadratic in the depth (30 s for
+/// 100,000 levels, a 200 KB spec).
+const MAX_FLOW_DEPTH: usize = 128;
+
+/// Line and column (1-based) of the first `[` or `{` nested deeper than [`MAX_FLOW_DEPTH`],
+/// counting those outside quoted scalars and comments. Linear in the text.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let (mut depth, mut quote, mut escaped, mut comment) = (0usize, None, false, false);
+    let (mut line, mut column, mut previous) = (1, 0, '\n');
+    for c in text.chars() {
+        column += 1;
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some('"') if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\n' => comment = false,
+            None if comment => {}
+            None if c == '#' && previous.is_whitespace() => comment = true,
+            // A quote opens a scalar at its start; `''` is a quote inside a single-quoted one.
+            None if matches!(c, '"' | '\'') && (opens(previous) || c == '\'' && previous == c) => {
+                quote = Some(c)
+            }
+            None if matches!(c, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some((line, column));
+                }
+            }
+            None if matches!(c, ']' | '}') => depth = depth.saturating_sub(1),
+            None => {}
+        }
+        if c == '\n' {
+            (line, column) = (line + 1, 0);
+        }
+        previous = c;
+    }
+    None
+}
+
+/// Whether a scalar may start after `previous`.
+fn opens(previous: char) -> bool {
+    previous.is_whitespace() || matches!(previous, '[' | '{' | ',' | ':')
 }
 
 /// serde_yaml appends " at line L column C"; we print the place first instead.

@@ -86,3 +86,44 @@ fn not_yaml_at_all() {
         .to_string();
     assert!(err.starts_with("t.yaml:"), "{err}");
 }
+
+#[test]
+fn deep_brackets_are_refused_before_the_yaml_parser() {
+    // Found with the spec_load fuzz target: serde_yaml's scanner took 30 s (release) on this
+    // 200 KB spec before refusing it, quadratic in the depth.
+    let text = GOOD.replace(
+        "{ format: auto }",
+        &format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    let started = std::time::Instant::now();
+    let err = load_str("t.yaml", &text, &no_env).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(err.0.len(), 1);
+    // The step's own `{` is the first level: the 128th `[` is one too many.
+    let first = text.lines().nth(5).unwrap().find('[').unwrap() + 1;
+    assert_eq!((err.0[0].line, err.0[0].column), (6, first + 127), "{err}");
+    assert!(err.to_string().contains("more than 128 levels"), "{err}");
+}
+
+#[test]
+fn brackets_in_quotes_and_comments_do_not_count_as_nesting() {
+    let deep = "[".repeat(200);
+    let text = GOOD
+        .replace("version: 1", &format!("version: 1 # {deep}\n# {deep}"))
+        .replace(
+            "{ format: auto }",
+            &format!("{{ format: auto, a: \"{deep}\\\"{deep}\", b: '{deep}''{deep}' }}"),
+        );
+    let loaded = load_str("t.yaml", &text, &no_env).unwrap();
+    let StepSpec::Transform(t) = &loaded.spec.steps[0] else {
+        panic!("transform step")
+    };
+    assert_eq!(t.config["b"], format!("{deep}'{deep}"));
+    // Up to the limit, the YAML parser decides (here: serde_yaml's own recursion limit).
+    let text = GOOD.replace(
+        "{ format: auto }",
+        &format!("{}1{}", "[".repeat(127), "]".repeat(127)),
+    );
+    let err = load_str("t.yaml", &text, &no_env).unwrap_err().to_string();
+    assert!(err.contains("recursion limit exceeded"), "{err}");
+}
