@@ -11,7 +11,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 TEST_VENV ?= $(HOME)/.cache/sluice/venv
 SPARK ?= 1
 
-.PHONY: help tools test-tools build demo test lint bench clean
+.PHONY: help tools test-tools build demo test lint bench clean fuzz-tools fuzz fuzz-smoke
 
 help:
 	@echo "make tools   install the wasm targets and the local broker (tansu) when missing"
@@ -19,6 +19,8 @@ help:
 	@echo "make demo    replay a real MTA week through the embedded broker into ./lake"
 	@echo "make test    run the whole test suite (unit, plugins, real broker, PostgreSQL, browser)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz    run each fuzz target (fuzz/) for FUZZ_SECONDS (60); nightly and cargo-fuzz"
+	@echo "make fuzz-smoke  build the fuzz targets, run each over its seeds and ~10 s more"
 	@echo "make bench   benchmarks: engine, end to end, Spark (SPARK=0 skips it), latency; one table"
 
 tools:
@@ -60,6 +62,36 @@ test: tools test-tools
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# Fuzzing (fuzz/): nightly and cargo-fuzz, built outside the clone. `fuzz` grows each target's
+# corpus in $(FUZZ_HOME)/fuzz-corpus from the committed seeds (fuzz/corpus); `fuzz-smoke`
+# starts from the seeds alone. A crash input lands in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_HOME ?= $(HOME)/.cache/sluice
+FUZZ_TARGETS := spec_load rows_decode checkpoint_decode webhook_body turnstile_parse
+# Optimised, with debug assertions and overflow checks, under AddressSanitizer.
+FUZZ_CARGO = CARGO_TARGET_DIR=$(FUZZ_HOME)/fuzz-target cargo +nightly fuzz
+FUZZ_FLAGS := -O -a
+# $(call fuzz_each,corpus folder,seconds): every target in turn, stopping at the first crash.
+fuzz_each = for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(2) s)"; mkdir -p "$(1)/$$t"; \
+	  $(FUZZ_CARGO) run $(FUZZ_FLAGS) $$t "$(1)/$$t" fuzz/corpus/$$t -- \
+	    -max_total_time=$(2) -print_final_stats=1 || exit 1; \
+	done
+
+fuzz-tools:
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+fuzz: fuzz-tools
+	$(FUZZ_CARGO) build $(FUZZ_FLAGS)
+	@$(call fuzz_each,$(FUZZ_HOME)/fuzz-corpus,$(FUZZ_SECONDS))
+
+fuzz-smoke: fuzz-tools
+	$(FUZZ_CARGO) build $(FUZZ_FLAGS)
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	  $(call fuzz_each,$$scratch,$(FUZZ_SMOKE_SECONDS))
 
 # One table from one run (docs/benchmarks.md). SPARK=0: Spark's figures of an earlier run.
 # SLUICE_BENCH_RUNS (3), SLUICE_BENCH_SECTIONS (engine,e2e,spark,latency,tasks), SLUICE_BENCH_REPLICAS (1,10).

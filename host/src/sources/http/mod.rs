@@ -27,7 +27,7 @@ mod ingest;
 mod records;
 
 pub use handler::RequestError;
-pub use records::{BodyKind, RecordsError};
+pub use records::{BodyKind, RecordsError, parse as parse_body};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
