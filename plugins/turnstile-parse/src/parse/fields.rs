@@ -100,7 +100,7 @@ pub fn event_time(s: &str) -> Option<i64> {
     if !frac.bytes().all(|c| c.is_ascii_digit()) || (s.contains('.') && frac.is_empty()) {
         return None;
     }
-    if frac.is_empty() && n.abs() >= EPOCH_MS_THRESHOLD {
+    if frac.is_empty() && n.unsigned_abs() >= EPOCH_MS_THRESHOLD.unsigned_abs() {
         return Some(n);
     }
     let ms: i64 = frac

@@ -236,3 +236,14 @@ fn splits_fields_at_every_comma() {
         assert_eq!(commas, expected, "byte {w}");
     }
 }
+
+/// The smallest i64 as an epoch time (found reading the code behind the fuzz target): no
+/// overflow panic, read as milliseconds like any value past the seconds threshold.
+#[test]
+fn the_smallest_epoch_number_does_not_overflow() {
+    assert_eq!(
+        super::fields::event_time("-9223372036854775808"),
+        Some(i64::MIN)
+    );
+    assert_eq!(super::fields::event_time("-9223372036854775808.5"), None);
+}
