@@ -10,20 +10,7 @@ use sluice_host::manager::{Manager, State, reload};
 use sluice_host::runtime::Host;
 
 fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    request(addr, "GET", path, &["Host: 127.0.0.1"])
 }
 
 /// A folder with `parse.yaml`: a file of three lines (one of them garbage) through the parse

@@ -326,11 +326,7 @@ impl Manager {
     /// the running version untouched; its errors are logged and kept for the API.
     pub async fn apply_file(&self, path: &Path, text: &str) {
         let hash = files::hash(text);
-        let seen = |manager: &Self| {
-            let seen = manager.inner.seen.lock().expect("seen lock");
-            seen.get(path) == Some(&hash)
-        };
-        if seen(self) {
+        if self.inner.seen.lock().expect("seen lock").get(path) == Some(&hash) {
             return;
         }
         let origin = path.display().to_string();
