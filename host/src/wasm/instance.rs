@@ -1,5 +1,6 @@
 //! Running plugin instances: one wasmtime store per pipeline stage, with its memory cap,
-//! per-call epoch deadline and output-size cap, and the calls of each world.
+//! per-call epoch deadline, output-size cap and cap on what the host copies out of a call,
+//! and the calls of each world.
 
 use std::time::Duration;
 
@@ -49,6 +50,17 @@ impl Limits {
             call_timeout: Duration::from_secs(60),
             max_output_bytes: 1 << 30,
         }
+    }
+
+    /// The most bytes the host copies out of one call (wasmtime's hostcall fuel, which
+    /// counts the host's copy of every string and list lifted): three times the memory
+    /// limit. Every result that fits in the plugin's memory passes (a list of failures or
+    /// fields takes at most 2.7 times its guest size on the host), so a window state or an
+    /// output as large as the memory allows is never refused for its size here; results
+    /// that name the same guest bytes many times (strings or lists sharing memory, which
+    /// the canonical ABI allows) cannot make the host allocate without bound.
+    pub fn copy_budget(&self) -> usize {
+        self.memory_bytes.saturating_mul(3)
     }
 
     /// What in `self` is over `ceilings`: the spec key (`memory`, `call_timeout`,
@@ -185,6 +197,9 @@ impl Sandbox {
         let mut store = Store::new(engine.engine(), state);
         if engine.enforces_limits() {
             store.limiter(|s| s);
+            store.set_hostcall_fuel(limits.copy_budget());
+        } else {
+            store.set_hostcall_fuel(usize::MAX);
         }
         store.epoch_deadline_trap();
         Self {
@@ -246,6 +261,13 @@ impl Sandbox {
                 "exceeded its memory limit of {} bytes",
                 self.limits.memory_bytes
             ))
+        } else if message.contains(FUEL_EXHAUSTED) {
+            Some(format!(
+                "returned more than {} bytes for the host to copy, three times its memory \
+                 limit of {} bytes (strings or lists that share memory)",
+                self.limits.copy_budget(),
+                self.limits.memory_bytes
+            ))
         } else {
             None
         };
@@ -281,6 +303,9 @@ impl Sandbox {
         })
     }
 }
+
+/// What wasmtime says when a call's results are over the store's hostcall fuel.
+const FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// What a trap says, without the wasm backtrace: the trap code when there is one (a Rust
 /// panic is the `unreachable` instruction), else the error chain on one line.
