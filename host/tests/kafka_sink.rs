@@ -51,6 +51,7 @@ fn window_rows(stations: usize, windows: usize) -> RowBatch {
         schema: Arc::new(schema()),
         data: b.data,
         ends: b.ends,
+        positions: Vec::new(),
     }
 }
 

@@ -91,7 +91,12 @@ fn encode(lines: &[String]) -> RowBatch {
     }
     let (data, ends) = b.into_parts();
     let schema = Arc::new(windows_schema());
-    RowBatch { schema, data, ends }
+    RowBatch {
+        schema,
+        data,
+        ends,
+        positions: Vec::new(),
+    }
 }
 
 async fn write_in_batches(sink: &PostgresSink, lines: &[String], batch: usize) {
@@ -173,7 +178,12 @@ fn batch(schema: &[Field], rows: &[Vec<Value<'_>>]) -> RowBatch {
     }
     let (data, ends) = b.into_parts();
     let schema = Arc::new(schema.to_vec());
-    RowBatch { schema, data, ends }
+    RowBatch {
+        schema,
+        data,
+        ends,
+        positions: Vec::new(),
+    }
 }
 
 /// The first column of every row of `sql`, as text.

@@ -107,13 +107,20 @@ impl Chain {
             flow = self.run_transform(i, flow, &source, &mut out)?;
         }
         let mut results = BatchBuilder::default();
+        let mut positions = Vec::new();
         if self.window.is_some() {
             self.run_window(flow, &source, &mut out, &mut results)?;
         } else {
+            positions = flow
+                .provenance
+                .iter()
+                .map(|&o| source.position(o as usize))
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default();
             results.data = flow.batch.data;
             results.ends = flow.batch.ends;
         }
-        self.finish(results, &mut out)?;
+        self.finish(results, positions, &mut out)?;
         Ok(out)
     }
 
@@ -257,8 +264,17 @@ impl Chain {
         }
     }
 
-    /// Runs the transforms after the window and packages the rows for the sinks.
-    fn finish(&mut self, results: BatchBuilder, out: &mut ChainOutput) -> Result<(), ChainError> {
+    /// Runs the transforms after the window and packages the rows for the sinks, with the
+    /// source `positions` of the rows where each comes from one record (no window).
+    fn finish(
+        &mut self,
+        results: BatchBuilder,
+        mut positions: Vec<(i32, i64)>,
+        out: &mut ChainOutput,
+    ) -> Result<(), ChainError> {
+        if !self.post.is_empty() {
+            positions.clear();
+        }
         let mut batch = Batch {
             data: results.data,
             ends: results.ends,
@@ -316,6 +332,7 @@ impl Chain {
                 schema: self.output.clone(),
                 data: batch.data,
                 ends: batch.ends,
+                positions,
             });
         }
         Ok(())

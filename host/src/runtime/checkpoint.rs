@@ -307,7 +307,7 @@ impl CheckpointStore {
         }
         // Compiled into test builds only (`--features failpoints`, as `make test` builds).
         #[cfg(feature = "failpoints")]
-        if crash_requested(checkpoint.epoch) {
+        if super::failpoint::checkpoint_write(checkpoint.epoch) {
             // Fault injection for the crash tests: die half-way through this checkpoint, as
             // on a store whose writes are not atomic.
             let half = bytes::Bytes::copy_from_slice(&bytes[..size / 2]);
@@ -363,17 +363,6 @@ impl CheckpointStore {
         }
         Ok(())
     }
-}
-
-/// `SLUICE_FAILPOINT=checkpoint-write:<epoch>`: crash while writing that checkpoint. Used by
-/// the crash tests only; absent from builds without the `failpoints` feature.
-#[cfg(feature = "failpoints")]
-fn crash_requested(epoch: u64) -> bool {
-    std::env::var("SLUICE_FAILPOINT").is_ok_and(|v| {
-        v.strip_prefix("checkpoint-write:")
-            .and_then(|n| n.parse::<u64>().ok())
-            == Some(epoch)
-    })
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -127,6 +127,7 @@ mod tests {
             schema: Arc::new(schema),
             data,
             ends,
+            positions: Vec::new(),
         }
     }
 

@@ -13,6 +13,8 @@ mod continuity;
 mod counters;
 mod deadletter;
 mod emissions;
+#[cfg(feature = "failpoints")]
+mod failpoint;
 mod keys;
 mod pipeline;
 mod plan;
@@ -516,9 +518,10 @@ pub async fn run_restarting(
     }
 }
 
-/// Refuses checkpoint offsets for partitions the topic does not have (it was recreated with
-/// fewer partitions, or the broker is another one): continuing would silently skip or
-/// misplace records. The choices are named.
+/// Refuses checkpoint offsets that do not fit the topic: partitions it does not have (it
+/// was recreated with fewer partitions, or the broker is another one), or offsets past the
+/// end of a partition (it was recreated, or the broker is another one, holding fewer
+/// records). Continuing would silently skip or misplace records. The choices are named.
 fn fits(
     spec: &spec::PipelineSpec,
     handle: &SourceHandle,
@@ -528,24 +531,41 @@ fn fits(
     let (SourceSpec::Kafka(kafka), Some(resume)) = (&spec.source, resume) else {
         return Ok(());
     };
+    let choices = format!(
+        "the topic was recreated or this is another broker, and continuing would skip or \
+         misplace records. Reset the pipeline's offsets (PUT /api/v1/pipelines/{}/offsets, \
+         which also removes its checkpoints), or give it a new `checkpoint.url`.",
+        spec.name
+    );
     let unknown: Vec<i32> = resume
         .keys()
         .copied()
         .filter(|p| !handle.partitions.contains(p))
         .collect();
-    if unknown.is_empty() {
-        return Ok(());
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "The checkpoints in `{store}` hold offsets of partitions {unknown:?} of topic `{}`, \
+             which has partitions {:?} on this broker: {choices}",
+            kafka.topic,
+            handle.partitions,
+        );
     }
-    anyhow::bail!(
-        "The checkpoints in `{store}` hold offsets of partitions {unknown:?} of topic `{}`, which \
-         has partitions {:?} on this broker: the topic was recreated or this is another broker, \
-         and continuing would skip or misplace records. Reset the pipeline's offsets (PUT \
-         /api/v1/pipelines/{}/offsets, which also removes its checkpoints), or give it a new \
-         `checkpoint.url`.",
-        kafka.topic,
-        handle.partitions,
-        spec.name
-    )
+    let past: Vec<String> = resume
+        .iter()
+        .filter_map(|(p, &offset)| {
+            let end = *handle.ends.get(p)?;
+            (offset > end).then(|| format!("partition {p} at offset {offset} (its end: {end})"))
+        })
+        .collect();
+    if !past.is_empty() {
+        anyhow::bail!(
+            "The checkpoints in `{store}` continue topic `{}` past the end of what this broker \
+             holds: {}; {choices}",
+            kafka.topic,
+            past.join(", "),
+        );
+    }
+    Ok(())
 }
 
 /// The longest a webhook pipeline with a window waits between checkpoints: its requests are

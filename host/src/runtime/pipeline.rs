@@ -413,6 +413,9 @@ impl Writer<'_> {
         let mut guard = EmissionGuard::default();
         // The watermark of each task; the pipeline's is the least of them.
         let mut watermarks: std::collections::BTreeMap<Option<i32>, i64> = Default::default();
+        // Batches with rows written (for the `sink-written` fail-point).
+        #[cfg(feature = "failpoints")]
+        let mut written = 0u64;
         while let Some(message) = rx.recv().await {
             match message {
                 Message::Output(mut output, offsets, end, task) => {
@@ -428,6 +431,16 @@ impl Writer<'_> {
                     watermarks.insert(task, output.watermark);
                     output.watermark = watermarks.values().copied().min().unwrap_or(i64::MIN);
                     self.write(&mut output, &mut summary).await?;
+                    #[cfg(feature = "failpoints")]
+                    if output.rows.is_some() {
+                        written += 1;
+                        super::failpoint::sink_written(
+                            self.name,
+                            written,
+                            output.watermark,
+                            summary.records_in,
+                        );
+                    }
                     if self.commit_every_batch && !offsets.is_empty() {
                         let _ = self.commits.send(offsets);
                     }

@@ -271,6 +271,7 @@ fn take_early(
         schema: Arc::new(schema.to_vec()),
         data: kept.data,
         ends: kept.ends,
+        positions: Vec::new(),
     })
 }
 

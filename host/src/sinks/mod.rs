@@ -24,6 +24,9 @@ pub struct RowBatch {
     pub data: Vec<u8>,
     /// End offset of each row.
     pub ends: Vec<u32>,
+    /// The source partition and offset of each row, where every row comes from one source
+    /// record (pipelines without a window); empty otherwise (window results).
+    pub positions: Vec<(i32, i64)>,
 }
 
 impl RowBatch {

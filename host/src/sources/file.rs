@@ -41,6 +41,7 @@ pub fn start(
         },
         partitions: vec![0],
         owned: vec![0],
+        ends: Default::default(),
         rewind: None,
         thread,
     })

@@ -45,6 +45,11 @@ impl SourceBatch {
         self.offsets.is_empty()
     }
 
+    /// The partition and offset of record `i`, if there is one.
+    pub fn position(&self, i: usize) -> Option<(i32, i64)> {
+        Some((*self.partitions.get(i)?, *self.offsets.get(i)?))
+    }
+
     /// The encoded row of record `i` (a `bytes` value).
     pub fn values_row(&self, i: usize) -> &[u8] {
         sluice_plugin_sdk::rows::Batch::new(&self.values.data, &self.values.ends).row(i)
@@ -119,6 +124,9 @@ pub struct SourceHandle {
     /// The partitions it owns from the start (a source that assigns itself); a consumer
     /// group's come later, as `SourceBatch::assigned`.
     pub owned: Vec<i32>,
+    /// The end (next offset to be written) of each partition when the source started, where
+    /// the source knows it (Kafka): a checkpoint past it does not belong to this topic.
+    pub ends: std::collections::BTreeMap<i32, i64>,
     /// The thread; joined at shutdown.
     pub thread: std::thread::JoinHandle<anyhow::Result<()>>,
     /// Where to ask the source to read a partition again from an offset (a task restarting

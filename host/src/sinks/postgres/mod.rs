@@ -335,6 +335,7 @@ fn slice(rows: &RowBatch, start: usize, end: usize) -> RowBatch {
         schema: rows.schema.clone(),
         data: rows.data[from as usize..to as usize].to_vec(),
         ends: rows.ends[start..end].iter().map(|e| e - from).collect(),
+        positions: rows.positions.get(start..end).unwrap_or_default().to_vec(),
     }
 }
 

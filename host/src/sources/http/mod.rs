@@ -110,6 +110,7 @@ pub fn start(
         origin,
         partitions: vec![0],
         owned: vec![0],
+        ends: Default::default(),
         rewind: None,
         thread,
     };

@@ -119,6 +119,7 @@ pub fn start(settings: KafkaSettings, stop: Arc<AtomicBool>) -> anyhow::Result<S
         commits: commit_tx,
         origin: Origin { topic },
         owned: if once { partitions.clone() } else { Vec::new() },
+        ends: starts.iter().map(|(&p, s)| (p, s.high)).collect(),
         partitions,
         thread,
         rewind: Some(rewind_tx),

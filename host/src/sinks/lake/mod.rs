@@ -1,10 +1,14 @@
 //! `lake` sink: rows as gzip CSV objects in an object store, in Hive-style partitions
 //! `field=value/` (values percent-encoded: everything but ASCII letters, digits, `-`, `_`,
-//! `.` and `~`). Each object is written whole or not at all (object_store `put`), and is
-//! named after a hash of its rows, so writing the same rows again (a replay after a crash)
-//! replaces the object instead of adding one. While the store is unavailable each object is
+//! `.` and `~`). Each object is written whole or not at all (object_store `put`). Window
+//! results are named after a hash of their rows, so writing the same rows again (a replay
+//! after a crash) replaces the object instead of adding one; rows that each come from one
+//! source record are named after their source positions, and a replay skips what the lake
+//! already holds ([`replay`]). While the store is unavailable each object is
 //! retried with backoff (`retry: { max_elapsed: 5m }`, see [`super::retry`]), the sink's
 //! status saying `degraded`.
+
+mod replay;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -28,6 +32,12 @@ const PARTITION_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// Objects written at once.
 const CONCURRENCY: usize = 32;
 
+/// Objects to put, and the (folder, source partition, last offset) they bring.
+type Encoded = (
+    Vec<(object_store::path::Path, Vec<u8>)>,
+    Vec<(String, i32, i64)>,
+);
+
 /// Writes rows to a lake.
 pub struct LakeSink {
     location: Location,
@@ -37,6 +47,8 @@ pub struct LakeSink {
     health: Health,
     /// The connector, for messages.
     what: String,
+    /// What the lake holds of each source partition, for rows with source positions.
+    written: Box<replay::Written>,
 }
 
 impl LakeSink {
@@ -91,6 +103,7 @@ impl LakeSink {
             compression: spec.compression,
             health: Health::new(spec.retry.map(|r| r.max_elapsed.0)),
             what: format!("The lake sink at `{}`", spec.url),
+            written: Box::default(),
         })
     }
 
@@ -100,9 +113,15 @@ impl LakeSink {
         self.health.status()
     }
 
-    /// Writes `rows`, one object per partition.
+    /// Writes `rows`, one object per folder (and source partition, for rows with source
+    /// positions).
     pub async fn write(&self, rows: &RowBatch) -> anyhow::Result<()> {
-        let objects = self.encode(rows)?;
+        let positioned = !rows.is_empty() && rows.positions.len() == rows.len();
+        let (objects, marks) = if positioned {
+            self.encode_positioned(rows).await?
+        } else {
+            (self.encode(rows)?, Vec::new())
+        };
         let store = self.location.store.as_ref();
         let (health, what) = (&self.health, self.what.as_str());
         let mut puts = futures::stream::iter(objects)
@@ -110,6 +129,9 @@ impl LakeSink {
             .buffer_unordered(CONCURRENCY);
         while let Some(result) = puts.next().await {
             result?;
+        }
+        for (dir, partition, last) in marks {
+            self.written.wrote(&dir, partition, last);
         }
         Ok(())
     }
@@ -122,17 +144,72 @@ impl LakeSink {
             let text = groups.entry(dir).or_insert_with(|| self.header.clone());
             csv_line(text, &rows.schema, row)?;
         }
-        let ext = match self.compression {
-            Compression::Gzip => "csv.gz",
-            Compression::None => "csv",
-        };
         groups
             .into_iter()
             .map(|(dir, text)| {
-                let name = format!("{dir}part-{:016x}.{ext}", fnv1a(text.as_bytes()));
+                let name = format!("{dir}part-{:016x}.{}", fnv1a(text.as_bytes()), self.ext());
                 Ok((self.location.path(&name)?, self.compress(text.as_bytes())?))
             })
             .collect()
+    }
+
+    /// Groups rows by folder and source partition, without the rows the lake already
+    /// holds, and renders each group as one object named after its offsets; returns the
+    /// objects and the (folder, partition, last offset) each one brings.
+    async fn encode_positioned(&self, rows: &RowBatch) -> anyhow::Result<Encoded> {
+        let batch = rows.batch();
+        let dirs: Vec<String> = batch
+            .rows()
+            .map(|row| self.partition_dir(&rows.schema, row))
+            .collect::<anyhow::Result<_>>()?;
+        let store = self.location.store.as_ref();
+        let folder = |dir: &str| self.folder(dir);
+        self.written
+            .learn(store, dirs.iter().map(String::as_str), folder)
+            .await?;
+        let mut groups: BTreeMap<(&str, i32), (i64, i64, String)> = BTreeMap::new();
+        for ((row, dir), &(partition, offset)) in batch.rows().zip(&dirs).zip(&rows.positions) {
+            if self.written.holds(dir, partition, offset) {
+                continue;
+            }
+            let (first, last, text) = groups
+                .entry((dir, partition))
+                .or_insert_with(|| (offset, offset, self.header.clone()));
+            (*first, *last) = ((*first).min(offset), (*last).max(offset));
+            csv_line(text, &rows.schema, row)?;
+        }
+        let mut objects = Vec::with_capacity(groups.len());
+        let mut marks = Vec::with_capacity(groups.len());
+        for ((dir, partition), (first, last, text)) in groups {
+            let name = replay::object_name(partition, first, last, self.ext());
+            let path = self.location.path(&format!("{dir}{name}"))?;
+            objects.push((path, self.compress(text.as_bytes())?));
+            marks.push((dir.to_owned(), partition, last));
+        }
+        Ok((objects, marks))
+    }
+
+    /// The store path of folder `dir` (`station=X/`), `None` for the store's root.
+    fn folder(&self, dir: &str) -> anyhow::Result<Option<object_store::path::Path>> {
+        let segments: Vec<&str> = self
+            .location
+            .prefix
+            .iter()
+            .map(String::as_str)
+            .chain(dir.split('/'))
+            .filter(|s| !s.is_empty())
+            .collect();
+        if segments.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(object_store::path::Path::parse(segments.join("/"))?))
+    }
+
+    fn ext(&self) -> &'static str {
+        match self.compression {
+            Compression::Gzip => "csv.gz",
+            Compression::None => "csv",
+        }
     }
 
     fn partition_dir(&self, schema: &[Field], row: &[u8]) -> anyhow::Result<String> {
