@@ -122,10 +122,7 @@ impl Run {
 }
 
 fn plugin_path(extra: &[&Path]) -> String {
-    let mut dirs = vec![
-        sluice_plugin_artifacts::PLUGIN_DIR.to_owned(),
-        sluice_plugin_artifacts::TEST_PLUGIN_DIR.to_owned(),
-    ];
+    let mut dirs = vec![test_plugin_path()];
     dirs.extend(extra.iter().map(|d| d.display().to_string()));
     dirs.join(":")
 }

@@ -40,14 +40,7 @@ fn run(dir: &Path, stations: &[&str], config: &str) -> Output {
     sluice(dir)
         .args(["run", "--once", "--pipelines"])
         .arg(&file)
-        .env(
-            "SLUICE_PLUGIN_PATH",
-            format!(
-                "{}:{}",
-                sluice_plugin_artifacts::PLUGIN_DIR,
-                sluice_plugin_artifacts::TEST_PLUGIN_DIR
-            ),
-        )
+        .env("SLUICE_PLUGIN_PATH", test_plugin_path())
         .output()
         .expect("the sluice binary runs")
 }

@@ -60,14 +60,7 @@ fn run_once(dir: &Path, broker: &LocalBroker, spec: &str) -> (bool, String) {
         .args(["run", "--once", "--pipelines"])
         .arg(&file)
         .env("KAFKA_BROKERS", broker.bootstrap())
-        .env(
-            "SLUICE_PLUGIN_PATH",
-            format!(
-                "{}:{}",
-                sluice_plugin_artifacts::PLUGIN_DIR,
-                sluice_plugin_artifacts::TEST_PLUGIN_DIR
-            ),
-        )
+        .env("SLUICE_PLUGIN_PATH", test_plugin_path())
         .output()
         .unwrap();
     let text = format!(

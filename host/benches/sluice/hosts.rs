@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::{Broker, produce_into, repo, sluice};
+use crate::cli::{Broker, free_port, produce_into, repo, sluice};
 use crate::e2e::{prepare, scratch, warm_cache};
 use crate::figures::{Figure, Report};
 
@@ -65,11 +65,6 @@ fn warmed_states(work: &Path, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-fn free_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
 /// Starts a host with state folder `state` in consumer group `group`.
 fn start(
     broker: &Broker,
@@ -79,7 +74,7 @@ fn start(
     group: &str,
     shared: &Path,
 ) -> HostProc {
-    let api = free_port();
+    let api = format!("127.0.0.1:{}", free_port());
     let log = std::fs::File::create(state.with_extension("log")).unwrap();
     let child = sluice(state)
         .args(["run", "--pipelines"])

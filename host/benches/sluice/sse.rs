@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::sluice;
+use crate::cli::{free_port, sluice};
 use crate::figures::{Figure, Report};
 
 const SECTION: &str = "sse";
@@ -25,14 +25,6 @@ impl Drop for Host {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One request on a new connection; the status.

@@ -43,6 +43,15 @@ pub fn sluice(state: &Path) -> Command {
     cmd
 }
 
+/// The plugin search path of the shipped plugins and the test plugins (hostile ones).
+pub fn test_plugin_path() -> String {
+    format!(
+        "{}:{}",
+        sluice_plugin_artifacts::PLUGIN_DIR,
+        sluice_plugin_artifacts::TEST_PLUGIN_DIR
+    )
+}
+
 /// Runs `cmd`, failing the test with its output unless it exits 0.
 pub fn ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("the sluice binary runs");
