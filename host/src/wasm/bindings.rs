@@ -17,9 +17,7 @@ mod window_world {
 }
 
 pub use transform_world::Transform;
-#[cfg(test)]
-pub use transform_world::sluice::plugin::types::Failure;
 pub use transform_world::sluice::plugin::types::{
-    Batch, Field, FieldType, Metadata, Output, WindowSpec,
+    Batch, Failure, Field, FieldType, Metadata, Output, WindowSpec,
 };
 pub use window_world::Window;

@@ -12,9 +12,12 @@ mod sandbox;
 mod schema;
 
 pub use bindings::{Batch, WindowSpec};
+/// What a plugin call returns, and its check at the boundary (public for the fuzz targets).
+pub use bindings::{Failure, Output};
 pub use engine::{PluginEngine, sha256_hex};
 pub use inspect::{LoadError, WIT_PACKAGE, WIT_VERSION, inspect as inspect_component, precheck};
 pub use instance::{Limits, PluginOutput, TransformInstance, WindowInstance};
+pub use output::{MAX_REASON_BYTES, check as check_output};
 pub use registry::{Kind, Plugin, Registry, check_bytes, load_bytes, load_file};
 pub use schema::describe as describe_schema;
 
