@@ -143,14 +143,7 @@ sinks:
         let out = sluice(self.dir.path())
             .args(["run", "--once", "--pipelines"])
             .arg(self.path("specs"))
-            .env(
-                "SLUICE_PLUGIN_PATH",
-                format!(
-                    "{}:{}",
-                    sluice_plugin_artifacts::PLUGIN_DIR,
-                    sluice_plugin_artifacts::TEST_PLUGIN_DIR
-                ),
-            )
+            .env("SLUICE_PLUGIN_PATH", test_plugin_path())
             .env("TURNSTILE_FILE", week("240106"))
             .env(
                 "LAKE_URL",
@@ -335,8 +328,10 @@ fn the_host_copies_out_of_a_call_what_the_memory_limit_allows() {
     assert!(errors.is_empty(), "{errors:?}");
     let plugin = registry.resolve("hostile-window").unwrap();
     let window = |memory_bytes: usize, config: &str| {
+        // A deadline that a loaded machine meets: this is about sizes.
         let limits = Limits {
             memory_bytes,
+            call_timeout: std::time::Duration::from_secs(60),
             ..Limits::default()
         };
         let input = [Field::new("timestamp", FieldType::Timestamp)];
