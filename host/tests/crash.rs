@@ -1,6 +1,8 @@
 //! Crash safety on a real broker: the three shared weeks are replayed into tansu, then
-//! `sluice run --once` is killed with SIGKILL at random moments of its processing (and once
-//! in the middle of a checkpoint write) and restarted each time; the final lake must equal the oracle exactly,
+//! `sluice run --once` is killed with SIGKILL at random moments of its processing, once in
+//! the middle of a checkpoint write, and six times right after a sink write (before its
+//! checkpoint) on days spread over the three weeks, and restarted each time; the final lake
+//! must equal the oracle exactly,
 //! with one object per window and source partition (each task writes its partition's
 //! stations of a window as one object) and no duplicate row. A broker restart in the middle of a run
 //! must not change the results either.
@@ -172,6 +174,7 @@ fn kill_9_at_random_points_still_gives_each_window_exactly_once() {
         kills >= 5,
         "the run finished before 5 kills: make them earlier"
     );
+    crash_after_sink_writes_across_the_weeks(dir.path(), &broker.bootstrap(), &lake);
 
     let out = ok(pipeline(dir.path(), &broker.bootstrap(), &lake).stdout(Stdio::piped()));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -198,6 +201,52 @@ fn kill_9_at_random_points_still_gives_each_window_exactly_once() {
         multiple.is_empty(),
         "windows with more objects than partitions: {multiple:?}"
     );
+}
+
+/// Noon of six days, two in each of the three weeks (milliseconds since the Unix epoch).
+const CRASH_DAYS: [(&str, i64); 6] = [
+    ("2024-01-02", 1_704_196_800_000),
+    ("2024-01-04", 1_704_369_600_000),
+    ("2024-01-08", 1_704_715_200_000),
+    ("2024-01-10", 1_704_888_000_000),
+    ("2024-01-15", 1_705_320_000_000),
+    ("2024-01-18", 1_705_579_200_000),
+];
+
+/// Runs that die right after the sinks wrote a batch of windows, before a checkpoint covers
+/// it (`SLUICE_FAILPOINT=sink-written-at:<ms>`), once the watermark reached each of
+/// [`CRASH_DAYS`]: each run continues from the last checkpoint, gets exactly that far (its
+/// watermark at the crash is on that day), and the next one writes those windows again.
+fn crash_after_sink_writes_across_the_weeks(dir: &Path, broker: &str, lake: &Path) {
+    if !cfg!(feature = "failpoints") {
+        eprintln!("no sink-write crashes: build with `--features sluice-host/failpoints`");
+        return;
+    }
+    const DAY_MS: i64 = 86_400_000;
+    for (day, at) in CRASH_DAYS {
+        let out = pipeline(dir, broker, lake)
+            .env("SLUICE_FAILPOINT", format!("sink-written-at:{at}"))
+            .output()
+            .unwrap();
+        let stderr = plain(&String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{day}: no crash\n{stderr}");
+        let field = |name: &str| -> i64 {
+            let (_, rest) = stderr
+                .split_once(&format!("{name}="))
+                .unwrap_or_else(|| panic!("{day}: the fail-point did not fire\n{stderr}"));
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().unwrap()
+        };
+        let (watermark, records) = (field("watermark_ms"), field("records_in"));
+        eprintln!(
+            "{day}: crashed after a sink write at watermark {watermark}, {records} records in"
+        );
+        assert!(
+            (at..at + DAY_MS).contains(&watermark),
+            "{day}: the run crashed at watermark {watermark}, not on that day"
+        );
+        assert!(records > 0, "{day}: the run read nothing");
+    }
 }
 
 #[test]
@@ -244,12 +293,12 @@ fn a_broker_restart_during_a_run_changes_nothing_in_the_results() {
 }
 
 /// A checkpoint that does not fit the source stops the run instead of being applied
-/// silently: the pipeline checkpointed a 3-partition topic, then meets a fresh broker whose
-/// topic of the same name has one partition.
+/// silently. The pipeline checkpointed a 3-partition topic (a second run at its end reads
+/// nothing and is fine), then meets fresh brokers whose topic of the same name has one
+/// partition, or three partitions holding fewer records than the checkpoint read.
 #[test]
-fn a_checkpoint_of_partitions_the_topic_lacks_stops_the_run() {
+fn a_checkpoint_that_does_not_fit_the_topic_stops_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let small = dir.path().join("small.csv");
     let lines: Vec<String> = {
         use std::io::BufRead;
         let gz = flate2::read::GzDecoder::new(std::fs::File::open(week("240106")).unwrap());
@@ -259,17 +308,25 @@ fn a_checkpoint_of_partitions_the_topic_lacks_stops_the_run() {
             .map(Result::unwrap)
             .collect()
     };
+    let (small, smaller) = (dir.path().join("small.csv"), dir.path().join("smaller.csv"));
     std::fs::write(&small, lines.join("\n") + "\n").unwrap();
+    std::fs::write(&smaller, lines[..100].join("\n") + "\n").unwrap();
     let lake = dir.path().join("lake");
     let run = |bootstrap: &str| {
-        sluice(dir.path())
+        let out = sluice(dir.path())
             .args(["run", "--once", "--pipelines"])
             .arg(repo().join("pipelines/turnstile.yaml"))
             .env("KAFKA_BROKERS", bootstrap)
             .env("TURNSTILE_TOPIC", "turnstile")
             .env("LAKE_URL", format!("file://{}", lake.display()))
             .output()
-            .unwrap()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
     };
     let first = LocalBroker::start().expect("tansu");
     produce_into(
@@ -279,26 +336,46 @@ fn a_checkpoint_of_partitions_the_topic_lacks_stops_the_run() {
         std::slice::from_ref(&small),
         3,
     );
-    let out = run(&first.bootstrap());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for _ in 0..2 {
+        let (ok, text) = run(&first.bootstrap());
+        assert!(ok, "{text}");
+    }
     drop(first);
-    let second = LocalBroker::start().expect("tansu");
-    produce_into(dir.path(), &second.bootstrap(), "turnstile", &[small], 1);
-    let out = run(&second.bootstrap());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let refused = |text: &str, what: &str| {
+        assert!(text.contains(what), "{text}");
+        assert!(
+            text.contains("/api/v1/pipelines/turnstile/offsets"),
+            "{text}"
+        );
+        assert!(text.contains("checkpoint.url"), "{text}");
+    };
+
+    let fewer_partitions = LocalBroker::start().expect("tansu");
+    produce_into(
+        dir.path(),
+        &fewer_partitions.bootstrap(),
+        "turnstile",
+        std::slice::from_ref(&small),
+        1,
     );
-    assert!(!out.status.success(), "{text}");
-    assert!(text.contains("hold offsets of partitions ["), "{text}");
-    assert!(
-        text.contains("/api/v1/pipelines/turnstile/offsets"),
-        "{text}"
+    let (ok, text) = run(&fewer_partitions.bootstrap());
+    assert!(!ok, "{text}");
+    refused(&text, "hold offsets of partitions [");
+    drop(fewer_partitions);
+
+    let fewer_records = LocalBroker::start().expect("tansu");
+    produce_into(
+        dir.path(),
+        &fewer_records.bootstrap(),
+        "turnstile",
+        &[smaller],
+        3,
     );
-    assert!(text.contains("checkpoint.url"), "{text}");
+    let (ok, text) = run(&fewer_records.bootstrap());
+    assert!(!ok, "{text}");
+    refused(
+        &text,
+        // The first 400 lines are of one station: one partition holds them all.
+        "past the end of what this broker holds: partition 1 at offset 399 (its end: 99)",
+    );
 }

@@ -6,7 +6,8 @@
 //! - `sink-written:<n>`: die right after the sinks wrote the rows of the `n`th batch with
 //!   rows in this process, before any checkpoint covers them;
 //! - `sink-written-at:<ms>`: the same, at the first batch with rows written once the
-//!   pipeline's watermark has reached `<ms>` (milliseconds since the Unix epoch).
+//!   watermark of the task that made them has reached `<ms>` (milliseconds since the Unix
+//!   epoch; tasks over partitions advance on their own).
 //!
 //! Each logs what it does (with how far the run got) and aborts the process.
 
@@ -39,7 +40,7 @@ pub fn checkpoint_write(epoch: u64) -> bool {
 }
 
 /// Called after the sinks wrote the rows of a batch: the `written`th batch with rows of this
-/// process, bringing the pipeline's watermark to `watermark`. Aborts when asked to.
+/// process, made by a task (or the pipeline's one chain) at `watermark`. Aborts when asked.
 pub fn sink_written(pipeline: &str, written: u64, watermark: i64, records_in: u64) {
     let due = match point() {
         Some(Point::SinkWritten(n)) => written == n,

@@ -428,6 +428,8 @@ impl Writer<'_> {
                     if let Some(rows) = &output.rows {
                         self.check_emissions(&mut guard, rows);
                     }
+                    #[cfg(feature = "failpoints")]
+                    let task_watermark = output.watermark;
                     watermarks.insert(task, output.watermark);
                     output.watermark = watermarks.values().copied().min().unwrap_or(i64::MIN);
                     self.write(&mut output, &mut summary).await?;
@@ -437,7 +439,7 @@ impl Writer<'_> {
                         super::failpoint::sink_written(
                             self.name,
                             written,
-                            output.watermark,
+                            task_watermark,
                             summary.records_in,
                         );
                     }

@@ -7,6 +7,7 @@
 //! start. Offsets are committed only when the runtime says the sinks have written
 //! everything before them.
 
+mod end;
 mod group;
 
 use std::collections::BTreeMap;
@@ -238,6 +239,11 @@ fn start_positions(
             .fetch_watermarks(topic, p, META_TIMEOUT)
             .with_context(|| format!("Could not read the offsets of {topic}/{p}."))?;
         let resume = settings.resume.as_ref().and_then(|r| r.get(&p)).copied();
+        // A checkpoint past the reported end: the broker may report less than it holds.
+        let high = match resume {
+            Some(r) if r > high => end::true_end(&settings.brokers, topic, p, low, high)?,
+            _ => high,
+        };
         let committed = committed.find_partition(topic, p).map(|e| e.offset());
         let position = match resume.map(Offset::Offset).or(committed) {
             Some(Offset::Offset(o)) if o >= low => o,
