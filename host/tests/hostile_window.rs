@@ -233,7 +233,7 @@ fn a_hostile_window_plugin_is_stopped_or_dead_lettered_beside_a_normal_pipeline(
         assert!(text.contains(&refused), "{name}: {refused}\n{text}");
     }
     for (name, _, violation) in STOPPED {
-        let stopped = format!("pipeline `{name}`: Pipeline `{name}` stopped; ");
+        let stopped = format!("pipeline `{name}`: Pipeline `{name}` stopped");
         let line = text
             .lines()
             .find(|l| l.starts_with(&stopped))
@@ -248,6 +248,10 @@ fn a_hostile_window_plugin_is_stopped_or_dead_lettered_beside_a_normal_pipeline(
         let restarts = format!("pipeline={name} restarts={MAX_RESTARTS} ");
         if name.starts_with("snapshot") {
             assert!(line.contains("(taking a checkpoint)"), "{line}");
+            assert!(
+                line.contains("stopped; fix or replace the plugin"),
+                "{line}"
+            );
             assert!(!text.contains(&format!("pipeline={name} restarts=")));
         } else {
             let at = format!(
@@ -255,6 +259,11 @@ fn a_hostile_window_plugin_is_stopped_or_dead_lettered_beside_a_normal_pipeline(
                  {records} of "
             );
             assert!(line.contains(&at), "{at}\n{line}");
+            let gave_up = format!(
+                "stopped after {MAX_RESTARTS} restarts in a row from its last checkpoint; fix or \
+                 replace the plugin, then restart it: {STEP} {violation}"
+            );
+            assert!(line.contains(&gave_up), "{gave_up}\n{line}");
             assert!(text.contains(&restarts), "{name}: {restarts}\n{text}");
         }
         assert!(dead_letters(&run.path(&format!("lake-{name}"))).is_empty());

@@ -84,5 +84,13 @@ fn a_repeating_window_failure_gives_up_after_the_cap() {
         sluice_host::runtime::MAX_RESTARTS,
         "restarts before giving up:\n{text}"
     );
-    assert!(text.contains("hostile-window"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Pipeline `restarts` stopped after {} restarts in a row from its last checkpoint; \
+             fix or replace the plugin, then restart it: steps[1] window hostile-window@0.1.0: \
+             plugin hostile-window@0.1.0 trapped",
+            sluice_host::runtime::MAX_RESTARTS
+        )),
+        "{text}"
+    );
 }

@@ -63,10 +63,10 @@ impl Barrier {
             ..Default::default()
         };
         if let Some(window) = chain.window.as_mut() {
-            let snapshot = window.instance.snapshot().map_err(|source| ChainError {
+            let snapshot = window.instance.snapshot().map_err(|error| ChainError {
                 kind: ChainErrorKind::Fatal,
                 stage: window.label.clone(),
-                source,
+                error,
                 at: "taking a checkpoint".into(),
             })?;
             checkpoint.watermarks = window.watermarks.state();
@@ -103,10 +103,10 @@ impl Chain {
         window
             .instance
             .restore(&state.snapshot)
-            .map_err(|source| ChainError {
+            .map_err(|error| ChainError {
                 kind: ChainErrorKind::Fatal,
                 stage: window.label.clone(),
-                source,
+                error,
                 at: format!("restoring the state written by {}", state.plugin),
             })
     }

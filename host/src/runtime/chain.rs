@@ -66,14 +66,14 @@ pub enum ChainErrorKind {
 
 /// The chain cannot go on with this batch.
 #[derive(Debug, thiserror::Error)]
-#[error("{stage}: {source} ({at})")]
+#[error("{stage}: {error} ({at})")]
 pub struct ChainError {
     /// Stop, or restart from the last checkpoint.
     pub kind: ChainErrorKind,
     /// Which stage.
     pub stage: String,
-    /// What happened.
-    pub source: PluginError,
+    /// What happened (in the message, not a separate cause: `{:#}` would repeat it).
+    pub error: PluginError,
     /// The policy and the records involved, in words (`on_violation: fail; record at …`).
     pub at: String,
 }
@@ -173,7 +173,7 @@ impl Chain {
                 return Err(ChainError {
                     kind: ChainErrorKind::Fatal,
                     stage: stage.label.clone(),
-                    source: error,
+                    error,
                     at: format!(
                         "on_violation: fail; {}",
                         describe_records(&self.topic, source, &records)
@@ -314,7 +314,7 @@ impl Chain {
                     return Err(ChainError {
                         kind: ChainErrorKind::Fatal,
                         stage: stage.label.clone(),
-                        source: error,
+                        error,
                         at: "on_violation: fail; a row of window results".into(),
                     });
                 }

@@ -295,7 +295,7 @@ impl Host {
     ) -> anyhow::Result<()> {
         match chain.restore(checkpoint) {
             Ok(()) => Ok(()),
-            Err(e) if matches!(e.source, crate::wasm::PluginError::Guest { .. }) => {
+            Err(e) if matches!(e.error, crate::wasm::PluginError::Guest { .. }) => {
                 tracing::warn!(pipeline = name, epoch = checkpoint.epoch, reason = %e,
                     "The window plugin refused the state of the last checkpoint (its config changed); \
                      continuing from the checkpoint's offsets with empty window state.");
@@ -513,9 +513,25 @@ pub async fn run_restarting(
                 running = host.start(&loaded, once, stop.clone()).await?;
                 on_start(&running);
             }
+            Err(error) if restart_requested(&error) => {
+                return Err(gave_up(&loaded().spec.name, error));
+            }
             other => return other,
         }
     }
+}
+
+/// The error of a pipeline that failed again after [`MAX_RESTARTS`] restarts in a row: it
+/// no longer restarts, and says so.
+fn gave_up(pipeline: &str, error: anyhow::Error) -> anyhow::Error {
+    let cause = error
+        .chain()
+        .find_map(|c| c.downcast_ref::<chain::ChainError>())
+        .map_or_else(|| format!("{error:#}"), ToString::to_string);
+    anyhow::anyhow!(
+        "Pipeline `{pipeline}` stopped after {MAX_RESTARTS} restarts in a row from its last \
+         checkpoint; fix or replace the plugin, then restart it: {cause}"
+    )
 }
 
 /// Refuses checkpoint offsets that do not fit the topic: partitions it does not have (it

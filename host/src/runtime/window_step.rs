@@ -223,7 +223,7 @@ fn violation(label: &str, policy: OnViolation, error: PluginError, records: &str
     ChainError {
         kind,
         stage: label.to_owned(),
-        source: error,
+        error,
         at: format!("on_violation: {policy}; while processing {records}"),
     }
 }
