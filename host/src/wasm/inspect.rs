@@ -114,12 +114,11 @@ fn check_wit_version(engine: &PluginEngine, component: &Component) -> Result<(),
     for name in names.filter(|n| n.starts_with(&prefix)) {
         seen = true;
         let version = name.split_once('@').map(|(_, v)| v).unwrap_or("");
-        let compatible = Version::parse(version).is_ok_and(|v| v.major == WIT_VERSION.major);
-        if !compatible {
+        if !Version::parse(version).is_ok_and(|v| compatible(&v)) {
             return Err(LoadError::Incompatible(format!(
                 "it is built for `{name}`, but this host implements {WIT_PACKAGE}@{WIT_VERSION} \
-                 and accepts only {WIT_PACKAGE}@{}.x; rebuild it against this host's wit/",
-                WIT_VERSION.major
+                 and accepts only {WIT_PACKAGE}@{}; rebuild it against this host's wit/",
+                accepted()
             )));
         }
     }
@@ -133,6 +132,25 @@ fn check_wit_version(engine: &PluginEngine, component: &Component) -> Result<(),
     }
 }
 
+/// The rule of `wit/README.md`: the same major version, and for `0.x` the same minor (a
+/// `0.x` minor may change records and signatures). Patch versions never matter.
+fn compatible(built: &Version) -> bool {
+    if WIT_VERSION.major == 0 {
+        built.major == 0 && built.minor == WIT_VERSION.minor
+    } else {
+        built.major == WIT_VERSION.major
+    }
+}
+
+/// The accepted versions, as `0.1.x` or `1.x`.
+fn accepted() -> String {
+    if WIT_VERSION.major == 0 {
+        format!("0.{}.x", WIT_VERSION.minor)
+    } else {
+        format!("{}.x", WIT_VERSION.major)
+    }
+}
+
 fn world(engine: &PluginEngine, component: &Component) -> Result<Kind, LoadError> {
     let ty = component.component_type();
     let exports: Vec<&str> = ty.exports(engine.engine()).map(|(name, _)| name).collect();
@@ -142,9 +160,9 @@ fn world(engine: &PluginEngine, component: &Component) -> Result<Kind, LoadError
         Ok(Kind::Transform)
     } else {
         Err(LoadError::UnknownWorld(format!(
-            "it exports [{}], not the `transform` or `window` world of {WIT_PACKAGE}@{}.x",
+            "it exports [{}], not the `transform` or `window` world of {WIT_PACKAGE}@{}",
             exports.join(", "),
-            WIT_VERSION.major
+            accepted()
         )))
     }
 }
@@ -181,4 +199,27 @@ fn read_metadata(
             .call_metadata(&mut store),
     };
     meta.map_err(|e| LoadError::Metadata(format!("its `metadata` call failed: {e:#}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wit_readme_rule_same_minor_for_0_x_any_patch() {
+        assert_eq!(WIT_VERSION.major, 0, "update these cases for 1.0");
+        let v = |s: &str| Version::parse(s).unwrap();
+        let same = WIT_VERSION.minor;
+        assert!(compatible(&v(&format!("0.{same}.0"))));
+        assert!(compatible(&v(&format!("0.{same}.9"))));
+        for other in [
+            format!("0.{}.0", same + 1),
+            format!("0.{}.3", same + 7),
+            "1.0.0".to_owned(),
+            format!("1.{same}.0"),
+        ] {
+            assert!(!compatible(&v(&other)), "{other}");
+        }
+        assert_eq!(accepted(), format!("0.{same}.x"));
+    }
 }
