@@ -1,6 +1,8 @@
 //! The sluice plugin SDK.
 //!
 //! - [`rows`]: the row codec of `wit/README.md` (shared with the host, no dependencies).
+//! - [`columns`]: the column layout of `sluice:plugin@0.2` (shared with the host, no
+//!   dependencies), with conversions to and from rows.
 //! - [`time`]: calendar arithmetic and timestamp parsing/formatting (no dependencies).
 //! - [`json`]: a small JSON reader for plugin configs (no dependencies).
 //! - [`Transform`] / [`Window`]: the plain-Rust plugin traits, and [`metadata!`].
@@ -19,6 +21,7 @@
 // Lets the generated bindings name this crate by its path from plugin crates too.
 extern crate self as sluice_plugin_sdk;
 
+pub mod columns;
 pub mod json;
 mod plugin;
 pub mod rows;
