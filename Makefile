@@ -69,7 +69,7 @@ lint:
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_HOME ?= $(HOME)/.cache/sluice
-FUZZ_TARGETS := spec_load rows_decode plugin_output checkpoint_decode webhook_body turnstile_parse
+FUZZ_TARGETS := spec_load rows_decode plugin_output column_output checkpoint_decode webhook_body turnstile_parse
 # Optimised, with debug assertions and overflow checks, under AddressSanitizer.
 FUZZ_CARGO = CARGO_TARGET_DIR=$(FUZZ_HOME)/fuzz-target cargo +nightly fuzz
 FUZZ_FLAGS := -O -a

@@ -1,4 +1,4 @@
-//! Builds every plugin crate under `plugins/` (each folder with a `Cargo.toml`, except the SDK)
+//! Builds every plugin crate under `plugins/` (each folder with a `Cargo.toml`, except the SDKs)
 //! for `wasm32-unknown-unknown` with the `release-wasm` profile, in its own target folder
 //! (`target/wasm-build`), wraps each core module into a component with `wit-component` (zero
 //! imports: the plugins use no WASI), and writes `target/plugins/<crate>.wasm` atomically.
@@ -103,13 +103,18 @@ fn run() -> Result<()> {
     let test_dir = out_dir.join("test");
     fs::create_dir_all(&test_dir).with_context(|| format!("creating {}", test_dir.display()))?;
     let modules = build_dir.join(TARGET).join(PROFILE);
-    let mut resolve = Resolve::default();
-    let (package, _) = resolve
-        .push_dir(workspace.join("wit"))
-        .context("reading wit/")?;
-    let wit = (resolve, package);
+    // The contract versions a plugin may be built against: wit/ (the current one) and the
+    // earlier ones kept in wit/<major.minor>/.
+    let mut contracts = Vec::new();
+    for dir in [workspace.join("wit"), workspace.join("wit/0.1")] {
+        let mut resolve = Resolve::default();
+        let (package, _) = resolve
+            .push_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?;
+        contracts.push((resolve, package));
+    }
     for plugin in &plugins {
-        let component = componentize(&modules.join(plugin.module_file()), &wit)
+        let component = componentize(&modules.join(plugin.module_file()), &contracts)
             .with_context(|| format!("making a component of plugin {}", plugin.name))?;
         write_atomically(&plugin.component_path(&out_dir), &component)?;
     }
@@ -118,7 +123,7 @@ fn run() -> Result<()> {
     Ok(())
 }
 
-/// Every folder of `plugins/` with a `Cargo.toml`, except the SDK, sorted by name.
+/// Every folder of `plugins/` with a `Cargo.toml`, except the SDKs, sorted by name.
 fn find_plugins(dir: &Path) -> Result<Vec<Plugin>> {
     let mut plugins = Vec::new();
     for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
@@ -127,7 +132,8 @@ fn find_plugins(dir: &Path) -> Result<Vec<Plugin>> {
             continue;
         }
         let name = package_name(&manifest)?;
-        if name != "sluice-plugin-sdk" {
+        // The SDK crates (`sluice-plugin-sdk`, `sluice-plugin-sdk-v0_1`) are libraries.
+        if !name.starts_with("sluice-plugin-sdk") {
             let text = fs::read_to_string(&manifest)?;
             let test_only = text.lines().any(|l| {
                 let l: String = l.split_whitespace().collect();
@@ -196,18 +202,28 @@ fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[Plugin]) -> Resu
     Ok(())
 }
 
-/// Wraps a core module into a component of exactly its world of `wit/`.
+/// Wraps a core module into a component of exactly its world of `wit/` (or of the earlier
+/// contract version in `wit/0.1/` it was built against).
 ///
 /// Every plugin module carries the `component-type` sections of both SDK bindgen sites (their
 /// imports only) besides the full world its export macro embeds; merged as they are, a
 /// transform plugin would also declare the window world's types. So the sections are
 /// replaced by the plugin's own world, read from `wit/`.
-fn componentize(module: &Path, wit: &(Resolve, PackageId)) -> Result<Vec<u8>> {
+fn componentize(module: &Path, contracts: &[(Resolve, PackageId)]) -> Result<Vec<u8>> {
     let bytes = fs::read(module).with_context(|| format!("reading {}", module.display()))?;
     let (stripped, bindgen) = wit_component::metadata::decode(&bytes)?;
     let mut stripped = stripped.context("the module has no component-type section")?;
-    let (resolve, package) = wit;
-    let world = resolve.select_world(&[*package], Some(plugin_world(&bindgen.resolve)?))?;
+    let (name, version) = plugin_world(&bindgen.resolve)?;
+    let (resolve, package) = contracts
+        .iter()
+        .find(|(resolve, package)| {
+            let have = resolve.packages[*package].name.version.as_ref();
+            have.map(ToString::to_string) == version
+        })
+        .with_context(|| {
+            format!("the plugin is built for sluice:plugin@{version:?}, not in wit/")
+        })?;
+    let world = resolve.select_world(&[*package], Some(name))?;
     wit_component::embed_component_metadata(
         &mut stripped,
         resolve,
@@ -221,14 +237,21 @@ fn componentize(module: &Path, wit: &(Resolve, PackageId)) -> Result<Vec<u8>> {
         .encode()
 }
 
-/// The world a plugin module exports, from the worlds named in its sections.
-fn plugin_world(resolve: &Resolve) -> Result<&'static str> {
-    let has = |name: &str| resolve.worlds.iter().any(|(_, w)| w.name == name);
-    match (has("transform"), has("window")) {
-        (true, false) => Ok("transform"),
-        (false, true) => Ok("window"),
-        (true, true) => bail!("the plugin exports both the transform and the window world"),
-        (false, false) => {
+/// The world a plugin module exports, from the worlds named in its sections, and the
+/// contract version of its package.
+fn plugin_world(resolve: &Resolve) -> Result<(&'static str, Option<String>)> {
+    let find = |name: &str| {
+        resolve.worlds.iter().find_map(|(_, w)| {
+            let package = w.package.map(|p| &resolve.packages[p].name);
+            (w.name == name && package.is_some_and(|p| p.namespace == "sluice"))
+                .then(|| package.and_then(|p| p.version.as_ref().map(ToString::to_string)))
+        })
+    };
+    match (find("transform"), find("window")) {
+        (Some(version), None) => Ok(("transform", version)),
+        (None, Some(version)) => Ok(("window", version)),
+        (Some(_), Some(_)) => bail!("the plugin exports both the transform and the window world"),
+        (None, None) => {
             bail!("the plugin exports no world: call export_transform! or export_window!")
         }
     }

@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_host::wasm::{Batch, Failure, MAX_REASON_BYTES, Output, check_output};
+use sluice_host::wasm::{Batch, Failure, MAX_REASON_BYTES, Output, Rows, check_output};
 use sluice_plugin_sdk::rows::{Field, FieldType, decode_row};
 
 const TYPES: [FieldType; 6] = [
@@ -96,10 +96,13 @@ fuzz_target!(|input: &[u8]| {
             return;
         }
     };
-    assert_eq!(checked.ends.len(), rows);
+    let Rows::Packed(packed) = &checked.rows else {
+        panic!("the output of a 0.1 call stays packed")
+    };
+    assert_eq!(packed.ends.len(), rows);
     let mut start = 0usize;
-    for &end in &checked.ends {
-        let row = &checked.data[start..end as usize];
+    for &end in &packed.ends {
+        let row = &packed.data[start..end as usize];
         decode_row(&schema, row).expect("an accepted row decodes");
         start = end as usize;
     }
@@ -110,8 +113,12 @@ fuzz_target!(|input: &[u8]| {
     assert!(indices.iter().all(|&i| (i as usize) < inputs));
     assert!(checked.failures.len() <= inputs);
     for (_, reason) in &checked.failures {
-        assert!(reason.len() <= MAX_REASON_BYTES + '…'.len_utf8(), "{}", reason.len());
+        assert!(
+            reason.len() <= MAX_REASON_BYTES + '…'.len_utf8(),
+            "{}",
+            reason.len()
+        );
     }
-    let bytes = checked.data.len() + checked.failures.iter().map(|(_, r)| r.len()).sum::<usize>();
+    let bytes = packed.data.len() + checked.failures.iter().map(|(_, r)| r.len()).sum::<usize>();
     assert!(bytes <= max_bytes);
 });

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use sluice_host::runtime::MAX_RESTARTS;
 use sluice_host::wasm::{
-    Batch, Limits, PluginEngine, PluginError, Registry, WindowInstance, WindowSpec,
+    Batch, Limits, PluginEngine, PluginError, Registry, Rows, WindowInstance, WindowSpec,
 };
 use sluice_plugin_sdk::rows::{BatchBuilder, Field, FieldType};
 
@@ -368,10 +368,10 @@ fn the_host_copies_out_of_a_call_what_the_memory_limit_allows() {
     let mut rows = BatchBuilder::default();
     rows.put_timestamp(0);
     rows.end_row();
-    let batch = Batch {
+    let batch = Rows::Packed(Batch {
         data: rows.data,
         ends: rows.ends,
-    };
+    });
     let error = aliased.process(&batch, 0).unwrap_err();
     assert!(matches!(error, PluginError::Limit { .. }), "{error:?}");
     assert_eq!(

@@ -13,7 +13,7 @@ use proptest::test_runner::TestRunner;
 use sluice_host::runtime::{ChainErrorKind, Host, TransformStage, source_schema};
 use sluice_host::sources::SourceBatch;
 use sluice_host::spec::OnViolation;
-use sluice_host::wasm::{Batch, Limits, Plugin, PluginEngine, Registry};
+use sluice_host::wasm::{Batch, Limits, Plugin, PluginEngine, Registry, Rows};
 use sluice_plugin_sdk::rows::BatchBuilder;
 
 fn plugin_dirs() -> Vec<PathBuf> {
@@ -46,16 +46,16 @@ fn stage(engine: &PluginEngine, name: &str, policy: OnViolation) -> TransformSta
 }
 
 /// Raw records as a batch of one `bytes` field.
-fn batch(records: &[Vec<u8>]) -> Batch {
+fn batch(records: &[Vec<u8>]) -> Rows {
     let mut rows = BatchBuilder::default();
     for record in records {
         rows.put_bytes(record);
         rows.end_row();
     }
-    Batch {
+    Rows::Packed(Batch {
         data: rows.data,
         ends: rows.ends,
-    }
+    })
 }
 
 /// A batch with records that trap anywhere: the output is exactly the other records, in
@@ -89,7 +89,8 @@ fn bisection_isolates_exactly_the_culprits() {
                 reason
             );
         }
-        let rows = sluice_plugin_sdk::rows::Batch::new(&out.data, &out.ends);
+        let packed = out.rows.to_packed().unwrap();
+        let rows = sluice_plugin_sdk::rows::Batch::new(&packed.data, &packed.ends);
         for (row, &origin) in rows.rows().zip(&out.origins) {
             prop_assert_eq!(&row[4..], records[origin as usize].as_slice());
         }
@@ -149,7 +150,7 @@ fn turnstile_parse_accounts_for_every_record() {
                 prop_assert!(skippable(record), "record {} was lost: {:?}", i, record);
             }
         }
-        prop_assert_eq!(out.ends.len(), out.origins.len());
+        prop_assert_eq!(out.rows.len(), out.origins.len());
         Ok(())
     });
     result.unwrap();

@@ -59,7 +59,7 @@ fn transform_component_needs_nothing_and_exports_its_world() {
     assert_eq!(
         s.imports,
         [
-            "sluice:plugin/types@0.1.0",
+            "sluice:plugin/types@0.2.0",
             "schema",
             "batch",
             "output",
@@ -73,9 +73,25 @@ fn transform_component_needs_nothing_and_exports_its_world() {
 fn window_component_needs_nothing_and_exports_its_world() {
     let s = shape(TURNSTILE_WINDOW);
     assert!(s.host_imports.is_empty(), "imports: {:?}", s.host_imports);
-    assert_eq!(s.imports[0], "sluice:plugin/types@0.1.0");
+    assert_eq!(s.imports[0], "sluice:plugin/types@0.2.0");
     let expected = [
         "metadata", "init", "process", "advance", "snapshot", "restore",
     ];
     assert_eq!(s.exports, expected);
+}
+
+#[test]
+fn the_test_plugins_are_built_for_the_0_1_contract() {
+    // hostile and hostile-window use `sluice-plugin-sdk-v0_1`: the build wraps them with the
+    // world of wit/0.1/, and the host runs them through its 0.1 adapter.
+    for (name, path) in TEST_ONLY {
+        let s = shape(path);
+        assert!(
+            s.host_imports.is_empty(),
+            "{name} imports: {:?}",
+            s.host_imports
+        );
+        assert_eq!(s.imports[0], "sluice:plugin/types@0.1.0", "{name}");
+    }
+    assert_eq!(TEST_ONLY.len(), 2);
 }

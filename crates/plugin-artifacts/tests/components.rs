@@ -1,6 +1,7 @@
 //! Smoke test of the built components through wasmtime's dynamic API (no bindgen: the host
 //! owns the only one): each instantiates with an EMPTY linker, and every export works through
-//! the canonical ABI: metadata, init, process, and for the window advance, snapshot, restore.
+//! the canonical ABI with `sluice:plugin@0.2` column batches: metadata, init, process, and
+//! for the window advance, snapshot, restore.
 
 use sluice_plugin_artifacts::{TURNSTILE_PARSE, TURNSTILE_WINDOW};
 use wasmtime::component::{Component, Instance, Linker, Val};
@@ -79,17 +80,37 @@ fn list_len(v: &Val) -> usize {
     items.len()
 }
 
+/// A `sluice:plugin@0.2` batch of one bytes column: `n + 1` offsets at 0, the data after.
 fn bytes_batch(lines: &[&str]) -> Val {
-    let (mut data, mut ends) = (Vec::new(), Vec::new());
-    for line in lines {
-        data.extend((line.len() as u32).to_le_bytes().map(Val::U8));
-        data.extend(line.bytes().map(Val::U8));
-        ends.push(Val::U32(data.len() as u32));
+    let data_at = ((lines.len() + 1) * 4).next_multiple_of(8);
+    let mut arena = vec![0u8; data_at];
+    for (i, line) in lines.iter().enumerate() {
+        arena.extend_from_slice(line.as_bytes());
+        let end = (arena.len() - data_at) as u32;
+        arena[(i + 1) * 4..(i + 2) * 4].copy_from_slice(&end.to_le_bytes());
     }
+    let column = Val::Record(vec![
+        ("validity".into(), Val::Option(None)),
+        ("values".into(), Val::U32(0)),
+        ("data".into(), Val::U32(data_at as u32)),
+        ("dictionary".into(), Val::Option(None)),
+    ]);
     Val::Record(vec![
-        ("data".into(), Val::List(data)),
-        ("ends".into(), Val::List(ends)),
+        ("len".into(), Val::U32(lines.len() as u32)),
+        (
+            "arena".into(),
+            Val::List(arena.into_iter().map(Val::U8).collect()),
+        ),
+        ("columns".into(), Val::List(vec![column])),
     ])
+}
+
+/// The number of rows of an output batch.
+fn rows_len(batch: &Val) -> u32 {
+    match get(batch, "len") {
+        Val::U32(n) => *n,
+        other => panic!("len is {other:?}"),
+    }
 }
 
 /// Runs turnstile-parse on a header, two rows and garbage; returns (output schema, output).
@@ -137,7 +158,7 @@ fn parse_then_window_through_the_components() {
     assert_eq!(list_len(&out_schema), 5);
     let rows = get(&parsed, "rows").clone();
     let processed = ok(window.call("process", &[rows, Val::S64(0)]));
-    assert_eq!(list_len(get(get(&processed, "rows"), "ends")), 0);
+    assert_eq!(rows_len(get(&processed, "rows")), 0);
     let Val::List(state) = window.call("snapshot", &[]) else {
         panic!("snapshot is not a list")
     };
@@ -147,5 +168,5 @@ fn parse_then_window_through_the_components() {
     );
     assert!(err(window.call("restore", &[Val::List(vec![Val::U8(1); 9])])).contains("snapshot"));
     let closed = ok(window.call("advance", &[Val::S64(i64::MAX)]));
-    assert_eq!(list_len(get(get(&closed, "rows"), "ends")), 1);
+    assert_eq!(rows_len(get(&closed, "rows")), 1);
 }

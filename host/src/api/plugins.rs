@@ -173,6 +173,7 @@ pub fn view(state: &ApiState, plugin: &Plugin) -> Json {
         "name": plugin.name,
         "version": plugin.version.to_string(),
         "kind": plugin.kind,
+        "contract": plugin.contract,
         "description": plugin.description,
         "config_schema": as_json(&plugin.config_schema),
         "sample_config": as_json(&plugin.sample_config),

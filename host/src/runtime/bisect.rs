@@ -5,7 +5,7 @@
 //! input order; the culprits are reported with the violation.
 
 use super::stage::{TransformStage, is_violation};
-use crate::wasm::{Batch, PluginEngine, PluginError, PluginOutput};
+use crate::wasm::{Batch, PluginEngine, PluginError, PluginOutput, Rows};
 
 /// The result of bisecting a batch.
 pub(super) struct Bisected {
@@ -26,7 +26,11 @@ impl TransformStage {
         error: &PluginError,
     ) -> Bisected {
         let mut found = Bisected {
-            output: PluginOutput::default(),
+            output: PluginOutput {
+                rows: Rows::empty(),
+                origins: Vec::new(),
+                failures: Vec::new(),
+            },
             culprits: Vec::new(),
         };
         let rows = batch.ends.len() as u32;
@@ -66,9 +70,9 @@ impl TransformStage {
         hi: u32,
         found: &mut Bisected,
     ) {
-        let sub = slice(batch, lo as usize, hi as usize);
+        let sub = Rows::Packed(slice(batch, lo as usize, hi as usize));
         match self.instance.process(&sub) {
-            Ok(out) => merge(&mut found.output, out, lo),
+            Ok(out) => merge(&mut found.output, out, lo, hi),
             Err(error) if is_violation(&error) => {
                 self.restart(engine);
                 if hi - lo == 1 {
@@ -98,11 +102,24 @@ fn slice(batch: &Batch, lo: usize, hi: usize) -> Batch {
     }
 }
 
-/// Appends `part` (the output of the records from `offset` on) to `into`.
-fn merge(into: &mut PluginOutput, part: PluginOutput, offset: u32) {
-    let base = into.data.len() as u32;
-    into.data.extend_from_slice(&part.data);
-    into.ends.extend(part.ends.iter().map(|e| e + base));
+/// Appends `part` (the output of the records `offset..end`, packed while bisecting) to
+/// `into`; rows that do not read fail those records.
+fn merge(into: &mut PluginOutput, part: PluginOutput, offset: u32, end: u32) {
+    let Rows::Packed(into_rows) = &mut into.rows else {
+        unreachable!("a bisected output is packed")
+    };
+    let rows = match part.rows.into_packed() {
+        Ok(rows) => rows,
+        Err(e) => {
+            let reason = format!("its output did not read: {}", e.message);
+            into.failures
+                .extend((offset..end).map(|i| (i, reason.clone())));
+            return;
+        }
+    };
+    let base = into_rows.data.len() as u32;
+    into_rows.data.extend_from_slice(&rows.data);
+    into_rows.ends.extend(rows.ends.iter().map(|e| e + base));
     into.origins.extend(part.origins.iter().map(|o| o + offset));
     into.failures
         .extend(part.failures.into_iter().map(|(i, r)| (i + offset, r)));

@@ -14,7 +14,7 @@ use super::stage::{StageError, TransformStage};
 pub use super::window_step::WindowStage;
 use crate::sinks::RowBatch;
 use crate::sources::SourceBatch;
-use crate::wasm::{Batch, PluginEngine, PluginError, PluginOutput};
+use crate::wasm::{Batch, PluginEngine, PluginError, PluginOutput, Rows};
 
 /// Everything between the source and the sinks.
 pub struct Chain {
@@ -84,11 +84,26 @@ pub(super) type Split = (Flow, Vec<(u32, i64)>, Vec<(u32, String)>);
 
 /// Rows flowing through the chain, each with the index of the source record it came from.
 pub(super) struct Flow {
-    pub(super) batch: Batch,
+    pub(super) rows: Rows,
     pub(super) provenance: Vec<u32>,
 }
 
 impl Chain {
+    /// Lets each transform before the window hand its output to the next step as columns
+    /// when both are 0.2 plugins, so their batches pass without the host re-encoding rows;
+    /// every other output is packed for the host (0.1 plugins, sinks, the steps after the
+    /// window, which get the window's few result rows).
+    pub fn link_columns(&mut self) {
+        let window = self.window.as_ref().map(|w| w.instance.takes_columns());
+        for i in 0..self.pre.len() {
+            let next = match self.pre.get(i + 1) {
+                Some(stage) => stage.takes_columns(),
+                None => window.unwrap_or(false),
+            };
+            self.pre[i].keep_columns(next);
+        }
+    }
+
     /// Runs one source batch through every stage.
     pub fn process(&mut self, source: SourceBatch) -> Result<ChainOutput, ChainError> {
         let mut out = ChainOutput {
@@ -101,7 +116,7 @@ impl Chain {
         };
         let mut flow = Flow {
             provenance: (0..source.len() as u32).collect(),
-            batch: values,
+            rows: Rows::Packed(values),
         };
         for i in 0..self.pre.len() {
             flow = self.run_transform(i, flow, &source, &mut out)?;
@@ -117,8 +132,15 @@ impl Chain {
                 .map(|&o| source.position(o as usize))
                 .collect::<Option<Vec<_>>>()
                 .unwrap_or_default();
-            results.data = flow.batch.data;
-            results.ends = flow.batch.ends;
+            // The last transform packs its output for the host (see `Chain::link_columns`).
+            match flow.rows.into_packed() {
+                Ok(batch) => {
+                    results.data = batch.data;
+                    results.ends = batch.ends;
+                }
+                Err(e) => tracing::error!(pipeline = %self.pipeline, error = %e,
+                    "Rows of the last step did not read; they are left out."),
+            }
         }
         self.finish(results, positions, &mut out)?;
         Ok(out)
@@ -133,8 +155,8 @@ impl Chain {
     ) -> Result<Flow, ChainError> {
         let stage = &mut self.pre[i];
         let called = Instant::now();
-        let result = stage.process(&self.engine, &flow.batch);
-        let (rows, bytes) = (flow.batch.ends.len(), flow.batch.data.len());
+        let result = stage.process(&self.engine, &flow.rows);
+        let (rows, bytes) = (flow.rows.len(), flow.rows.byte_len());
         stage
             .counters
             .observe(rows, bytes, &result, called.elapsed());
@@ -153,10 +175,7 @@ impl Chain {
                     .map(|&o| flow.provenance.get(o as usize).copied().unwrap_or(u32::MAX))
                     .collect();
                 return Ok(Flow {
-                    batch: Batch {
-                        data: result.data,
-                        ends: result.ends,
-                    },
+                    rows: result.rows,
                     provenance,
                 });
             }
@@ -188,10 +207,7 @@ impl Chain {
                 .push(self.letter(i, Some(origin), source, error.to_string()));
         }
         Ok(Flow {
-            batch: Batch {
-                data: Vec::new(),
-                ends: Vec::new(),
-            },
+            rows: Rows::empty(),
             provenance: Vec::new(),
         })
     }
@@ -275,14 +291,14 @@ impl Chain {
         if !self.post.is_empty() {
             positions.clear();
         }
-        let mut batch = Batch {
+        let mut batch = Rows::Packed(Batch {
             data: results.data,
             ends: results.ends,
-        };
+        });
         for stage in &mut self.post {
             let called = Instant::now();
             let result = stage.process(&self.engine, &batch);
-            let (rows, bytes) = (batch.ends.len(), batch.data.len());
+            let (rows, bytes) = (batch.len(), batch.byte_len());
             stage
                 .counters
                 .observe(rows, bytes, &result, called.elapsed());
@@ -305,10 +321,7 @@ impl Chain {
                             time_ms: now_ms(),
                         });
                     }
-                    batch = Batch {
-                        data: result.data,
-                        ends: result.ends,
-                    };
+                    batch = result.rows;
                 }
                 Err(StageError::Fatal { error, .. }) => {
                     return Err(ChainError {
@@ -320,13 +333,18 @@ impl Chain {
                 }
                 Err(StageError::Batch(error)) => {
                     tracing::error!(%error, stage = %stage.label, "A batch of results failed.");
-                    batch = Batch {
-                        data: Vec::new(),
-                        ends: Vec::new(),
-                    };
+                    batch = Rows::empty();
                 }
             }
         }
+        let batch = batch.into_packed().unwrap_or_else(|e| {
+            tracing::error!(pipeline = %self.pipeline, error = %e,
+                "Rows of the last step did not read; they are left out.");
+            Batch {
+                data: Vec::new(),
+                ends: Vec::new(),
+            }
+        });
         if !batch.ends.is_empty() {
             out.rows = Some(RowBatch {
                 schema: self.output.clone(),
@@ -364,10 +382,15 @@ pub(super) fn describe_records(topic: &str, source: &SourceBatch, indices: &[u32
     }
 }
 
+/// Appends the rows of a window call (packed: a window's output always is) to `results`.
 pub(super) fn append(results: &mut BatchBuilder, output: &PluginOutput) {
+    let Ok(rows) = output.rows.to_packed() else {
+        tracing::error!("Window results did not read; they are left out.");
+        return;
+    };
     let base = results.data.len() as u32;
-    results.data.extend_from_slice(&output.data);
-    results.ends.extend(output.ends.iter().map(|e| e + base));
+    results.data.extend_from_slice(&rows.data);
+    results.ends.extend(rows.ends.iter().map(|e| e + base));
 }
 
 fn now_ms() -> i64 {

@@ -44,7 +44,7 @@ impl StageCounters {
         elapsed: Duration,
     ) {
         let (out, out_bytes, failed) = match result {
-            Ok(o) => (o.ends.len(), o.data.len(), o.failures.len()),
+            Ok(o) => (o.rows.len(), o.rows.byte_len(), o.failures.len()),
             Err(_) => (0, 0, input_rows),
         };
         self.add(input_rows, input_bytes, out, out_bytes, failed, elapsed);

@@ -81,6 +81,7 @@ pub fn chain(
         }
     }
     chain.output = Arc::new(schema);
+    chain.link_columns();
     if errors.is_empty() {
         Ok(chain)
     } else {

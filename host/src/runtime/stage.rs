@@ -10,7 +10,7 @@ use sluice_plugin_sdk::rows::Field;
 
 use crate::spec::OnViolation;
 use crate::wasm::{
-    Batch, Limits, Plugin, PluginEngine, PluginError, PluginOutput, TransformInstance,
+    Limits, Plugin, PluginEngine, PluginError, PluginOutput, Rows, TransformInstance,
 };
 
 /// A transform step.
@@ -25,6 +25,8 @@ pub struct TransformStage {
     config: String,
     input: Vec<Field>,
     pub(super) instance: TransformInstance,
+    /// Whether its output stays columns for a 0.2 step after it (see `keep_columns`).
+    columns: bool,
     /// Counters for status and metrics.
     pub counters: Arc<super::counters::StageCounters>,
 }
@@ -76,8 +78,21 @@ impl TransformStage {
             config,
             input,
             instance,
+            columns: false,
             counters: Default::default(),
         })
+    }
+
+    /// Whether its plugin is built for `sluice:plugin@0.2` (column batches).
+    pub fn takes_columns(&self) -> bool {
+        self.instance.takes_columns()
+    }
+
+    /// Hands its output to the next step as columns (the next step is a 0.2 plugin) instead
+    /// of packing it for the host.
+    pub fn keep_columns(&mut self, keep: bool) {
+        self.columns = keep;
+        self.instance.keep_columns(keep);
     }
 
     /// The schema of its output rows.
@@ -96,7 +111,7 @@ impl TransformStage {
     pub fn process(
         &mut self,
         engine: &PluginEngine,
-        batch: &Batch,
+        batch: &Rows,
     ) -> Result<PluginOutput, StageError> {
         let error = match self.instance.process(batch) {
             Ok(out) => return Ok(out),
@@ -113,9 +128,19 @@ impl TransformStage {
                 Err(_) => self.restart(engine),
             }
         }
-        tracing::warn!(stage = %self.label, %error, records = batch.ends.len(),
+        tracing::warn!(stage = %self.label, %error, records = batch.len(),
             "The plugin broke a limit; bisecting the batch to find the culprit records.");
-        let out = self.bisect(engine, batch, &error);
+        let packed = batch.to_packed().map_err(|e| {
+            StageError::Batch(PluginError::Guest {
+                plugin: self.plugin.id(),
+                message: format!("its input does not read as rows: {}", e.message),
+            })
+        })?;
+        // The parts come back packed, to be put together.
+        let keep = self.columns;
+        self.keep_columns(false);
+        let out = self.bisect(engine, &packed, &error);
+        self.keep_columns(keep);
         if self.policy == OnViolation::Fail {
             return Err(StageError::Fatal {
                 index: out.culprits.first().map(|(i, _)| *i),
@@ -136,7 +161,10 @@ impl TransformStage {
             &self.config,
             &self.input,
         ) {
-            Ok(instance) => self.instance = instance,
+            Ok(instance) => {
+                self.instance = instance;
+                self.instance.keep_columns(self.columns);
+            }
             Err(error) => {
                 tracing::error!(%error, stage = %self.label, "Could not restart the plugin.")
             }

@@ -15,7 +15,7 @@ use super::watermark::Watermarks;
 use crate::sinks::RowBatch;
 use crate::sources::SourceBatch;
 use crate::spec::{Late, OnViolation};
-use crate::wasm::{Batch, Plugin, PluginError, PluginOutput, WindowInstance};
+use crate::wasm::{Batch, Plugin, PluginError, PluginOutput, Rows, WindowInstance};
 
 /// The window step.
 pub struct WindowStage {
@@ -92,10 +92,7 @@ impl Chain {
             violation(&label, policy, error, &records)
         };
         let called = Instant::now();
-        let result = window
-            .instance
-            .process(&on_time.batch, wm)
-            .map_err(&fatal)?;
+        let result = window.instance.process(&on_time.rows, wm).map_err(&fatal)?;
         let failures: Vec<(Option<u32>, String)> = result
             .failures
             .iter()
@@ -119,8 +116,8 @@ impl Chain {
             append(results, &closed);
         }
         window.counters.add(
-            on_time.batch.ends.len(),
-            on_time.batch.data.len(),
+            on_time.rows.len(),
+            on_time.rows.byte_len(),
             results.ends.len() - rows_before,
             results.data.len() - bytes_before,
             failures.len(),
@@ -157,51 +154,79 @@ impl Chain {
         let mut late = Vec::new();
         let mut bad = Vec::new();
         let mut keep = Vec::with_capacity(flow.provenance.len());
-        let rows = sluice_plugin_sdk::rows::Batch::new(&flow.batch.data, &flow.batch.ends);
-        for (i, row) in rows.rows().enumerate() {
+        let (input, index) = (&window.input, window.event_time);
+        let mut sort = |i: usize, ts: Result<i64, String>| {
             let origin = flow.provenance.get(i).copied().unwrap_or(u32::MAX);
-            let ts = match event_time(row, &window.input, window.event_time) {
+            let ts = match ts {
                 Ok(ts) => ts,
                 Err(reason) => {
                     bad.push((origin, reason));
                     keep.push(false);
-                    continue;
+                    return;
                 }
             };
             let last_end = ts.div_euclid(window.slide) * window.slide + window.size;
             if last_end <= wm {
                 late.push((origin, ts));
                 keep.push(false);
-                continue;
+                return;
             }
             if let Some(&p) = source.partitions.get(origin as usize) {
                 window.watermarks.observe(p, ts);
             }
             keep.push(true);
+        };
+        match &flow.rows {
+            Rows::Packed(batch) => {
+                let rows = sluice_plugin_sdk::rows::Batch::new(&batch.data, &batch.ends);
+                for (i, row) in rows.rows().enumerate() {
+                    sort(i, event_time(row, input, index));
+                }
+            }
+            Rows::Columns(columns) => {
+                let view = columns.view();
+                let times = view.fixed::<i64>(index);
+                let null = || format!("event-time field `{}` is null", input[index].name);
+                for i in 0..view.len() {
+                    let ts = times.as_ref().map_err(|e| e.message.clone());
+                    sort(i, ts.and_then(|t| t.value(i).ok_or_else(null)));
+                }
+            }
         }
         if late.is_empty() && bad.is_empty() {
             return (flow, late, bad);
         }
-        let mut kept = BatchBuilder::default();
-        let mut provenance = Vec::new();
-        for (i, row) in rows.rows().enumerate() {
-            if keep[i] {
-                kept.data.extend_from_slice(row);
-                kept.ends.push(kept.data.len() as u32);
-                provenance.push(flow.provenance[i]);
+        let kept: Vec<u32> = (0..keep.len() as u32)
+            .filter(|&i| keep[i as usize])
+            .collect();
+        let (rows, unreadable) = match &flow.rows {
+            Rows::Packed(batch) => {
+                let rows = sluice_plugin_sdk::rows::Batch::new(&batch.data, &batch.ends);
+                let mut out = BatchBuilder::default();
+                for &i in &kept {
+                    out.data.extend_from_slice(rows.row(i as usize));
+                    out.ends.push(out.data.len() as u32);
+                }
+                let batch = Batch {
+                    data: out.data,
+                    ends: out.ends,
+                };
+                (Rows::Packed(batch), Vec::new())
             }
-        }
-        (
-            Flow {
-                batch: Batch {
-                    data: kept.data,
-                    ends: kept.ends,
-                },
-                provenance,
-            },
-            late,
-            bad,
-        )
+            Rows::Columns(columns) => columns.select(&kept),
+        };
+        let origin = |i: u32| flow.provenance.get(i as usize).copied().unwrap_or(u32::MAX);
+        bad.extend(
+            unreadable
+                .iter()
+                .map(|(i, reason)| (origin(*i), reason.clone())),
+        );
+        let provenance = kept
+            .iter()
+            .filter(|i| !unreadable.iter().any(|(u, _)| u == *i))
+            .map(|&i| origin(i))
+            .collect();
+        (Flow { rows, provenance }, late, bad)
     }
 }
 
@@ -342,8 +367,7 @@ mod tests {
         }
         let (data, ends) = rows.into_parts();
         PluginOutput {
-            data,
-            ends,
+            rows: Rows::Packed(Batch { data, ends }),
             origins: Vec::new(),
             failures: Vec::new(),
         }

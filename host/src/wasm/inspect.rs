@@ -9,14 +9,35 @@ use semver::Version;
 use wasmtime::component::Component;
 use wasmtime::{Store, StoreLimitsBuilder};
 
-use super::bindings::{Metadata, Transform, Window};
+use super::bindings::{Metadata, v0_1, v0_2};
 use super::engine::PluginEngine;
 use super::registry::{Kind, Plugin};
 
 /// The WIT package every plugin is built from, and the version this host implements.
 pub const WIT_PACKAGE: &str = "sluice:plugin";
 /// The version of [`WIT_PACKAGE`] in `wit/plugin.wit`.
-pub const WIT_VERSION: Version = Version::new(0, 1, 0);
+pub const WIT_VERSION: Version = Version::new(0, 2, 0);
+
+/// The contract versions this host runs: its own, and the earlier one it adapts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Contract {
+    /// `sluice:plugin@0.1.x` (`wit/0.1/plugin.wit`): packed rows, adapted by the host.
+    #[serde(rename = "0.1")]
+    V0_1,
+    /// `sluice:plugin@0.2.x` (`wit/plugin.wit`): column batches.
+    #[serde(rename = "0.2")]
+    V0_2,
+}
+
+impl Contract {
+    /// `0.1` or `0.2`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1",
+            Contract::V0_2 => "0.2",
+        }
+    }
+}
 
 /// Why bytes are not a usable plugin.
 #[derive(Debug, thiserror::Error)]
@@ -68,9 +89,9 @@ pub fn inspect(
     path: &Path,
 ) -> Result<Plugin, LoadError> {
     super::sandbox::check_imports(engine, &component).map_err(LoadError::Denied)?;
-    check_wit_version(engine, &component)?;
+    let contract = contract(engine, &component)?;
     let kind = world(engine, &component)?;
-    let meta = read_metadata(engine, &component, kind)?;
+    let meta = read_metadata(engine, &component, kind, contract)?;
     let version = Version::parse(&meta.version).map_err(|e| {
         LoadError::Metadata(format!(
             "its metadata version `{}` is not semver: {e}",
@@ -87,6 +108,7 @@ pub fn inspect(
         name: meta.name,
         version,
         kind,
+        contract,
         description: meta.description,
         config_schema: meta.config_schema,
         sample_config: meta.sample_config,
@@ -101,54 +123,65 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
-/// Every import and export named after the WIT package must carry a compatible version,
-/// and a plugin must use the package at all (its `metadata` record lives there).
-fn check_wit_version(engine: &PluginEngine, component: &Component) -> Result<(), LoadError> {
+/// The contract a component is built for: every import and export named after the WIT
+/// package must carry a version of one contract this host runs, and a plugin must use the
+/// package at all (its `metadata` record lives there).
+pub fn contract(engine: &PluginEngine, component: &Component) -> Result<Contract, LoadError> {
     let ty = component.component_type();
     let names = ty
         .imports(engine.engine())
         .map(|(n, _)| n)
         .chain(ty.exports(engine.engine()).map(|(n, _)| n));
     let prefix = format!("{WIT_PACKAGE}/");
-    let mut seen = false;
+    let mut found: Option<Contract> = None;
     for name in names.filter(|n| n.starts_with(&prefix)) {
-        seen = true;
         let version = name.split_once('@').map(|(_, v)| v).unwrap_or("");
-        if !Version::parse(version).is_ok_and(|v| compatible(&v)) {
-            return Err(LoadError::Incompatible(format!(
-                "it is built for `{name}`, but this host implements {WIT_PACKAGE}@{WIT_VERSION} \
-                 and accepts only {WIT_PACKAGE}@{}; rebuild it against this host's wit/",
-                accepted()
-            )));
+        let contract = Version::parse(version).ok().and_then(|v| compatible(&v));
+        match (contract, found) {
+            (Some(c), None) => found = Some(c),
+            (Some(c), Some(f)) if c == f => {}
+            _ => {
+                return Err(LoadError::Incompatible(format!(
+                    "it is built for `{name}`, but this host implements {WIT_PACKAGE}@{WIT_VERSION} \
+                     and accepts only {WIT_PACKAGE}@{}; rebuild it against this host's wit/",
+                    accepted()
+                )));
+            }
         }
     }
-    if seen {
-        Ok(())
-    } else {
-        Err(LoadError::Incompatible(format!(
+    found.ok_or_else(|| {
+        LoadError::Incompatible(format!(
             "it does not use the {WIT_PACKAGE} WIT package (no `{WIT_PACKAGE}/types` import); \
              build it from this host's wit/plugin.wit"
-        )))
-    }
+        ))
+    })
 }
 
-/// The rule of `wit/README.md`: the same major version, and for `0.x` the same minor (a
-/// `0.x` minor may change records and signatures). Patch versions never matter.
-fn compatible(built: &Version) -> bool {
-    if WIT_VERSION.major == 0 {
+/// The rule of `wit/README.md`: the host's own version under semver (the same major, and
+/// for `0.x` the same minor; patch versions never matter), or `0.1.x`, which the host adapts.
+fn compatible(built: &Version) -> Option<Contract> {
+    let same = if WIT_VERSION.major == 0 {
         built.major == 0 && built.minor == WIT_VERSION.minor
     } else {
         built.major == WIT_VERSION.major
+    };
+    if same {
+        Some(Contract::V0_2)
+    } else if built.major == 0 && built.minor == 1 {
+        Some(Contract::V0_1)
+    } else {
+        None
     }
 }
 
-/// The accepted versions, as `0.1.x` or `1.x`.
+/// The accepted versions, as `0.2.x or 0.1.x`.
 fn accepted() -> String {
-    if WIT_VERSION.major == 0 {
+    let own = if WIT_VERSION.major == 0 {
         format!("0.{}.x", WIT_VERSION.minor)
     } else {
         format!("{}.x", WIT_VERSION.major)
-    }
+    };
+    format!("{own} or 0.1.x")
 }
 
 fn world(engine: &PluginEngine, component: &Component) -> Result<Kind, LoadError> {
@@ -171,6 +204,7 @@ fn read_metadata(
     engine: &PluginEngine,
     component: &Component,
     kind: Kind,
+    contract: Contract,
 ) -> Result<Metadata, LoadError> {
     let limits = StoreLimitsBuilder::new()
         .memory_size(super::Limits::default().memory_bytes)
@@ -187,18 +221,48 @@ fn read_metadata(
     };
     let incompatible = |e: wasmtime::Error| {
         LoadError::Incompatible(format!(
-            "it does not match the `{world}` world of {WIT_PACKAGE}@{WIT_VERSION}: {e:#}"
+            "it does not match the `{world}` world of {WIT_PACKAGE}@{}: {e:#}",
+            contract.version()
         ))
     };
-    let meta = match kind {
-        Kind::Transform => Transform::instantiate(&mut store, component, &linker)
+    let failed =
+        |e: wasmtime::Error| LoadError::Metadata(format!("its `metadata` call failed: {e:#}"));
+    let s = &mut store;
+    match (kind, contract) {
+        (Kind::Transform, Contract::V0_1) => {
+            v0_1::Transform::instantiate(&mut *s, component, &linker)
+                .map_err(incompatible)?
+                .call_metadata(s)
+                .map_err(failed)
+        }
+        (Kind::Window, Contract::V0_1) => v0_1::Window::instantiate(&mut *s, component, &linker)
             .map_err(incompatible)?
-            .call_metadata(&mut store),
-        Kind::Window => Window::instantiate(&mut store, component, &linker)
+            .call_metadata(s)
+            .map_err(failed),
+        (Kind::Transform, Contract::V0_2) => {
+            v0_2::Transform::instantiate(&mut *s, component, &linker)
+                .map_err(incompatible)?
+                .call_metadata(s)
+                .map(metadata_of)
+                .map_err(failed)
+        }
+        (Kind::Window, Contract::V0_2) => v0_2::Window::instantiate(&mut *s, component, &linker)
             .map_err(incompatible)?
-            .call_metadata(&mut store),
-    };
-    meta.map_err(|e| LoadError::Metadata(format!("its `metadata` call failed: {e:#}")))
+            .call_metadata(s)
+            .map(metadata_of)
+            .map_err(failed),
+    }
+}
+
+/// The 0.2 metadata record as the host's (the records are the same).
+fn metadata_of(m: v0_2::Metadata) -> Metadata {
+    Metadata {
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        config_schema: m.config_schema,
+        sample_config: m.sample_config,
+    }
 }
 
 #[cfg(test)]
@@ -206,20 +270,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_wit_readme_rule_same_minor_for_0_x_any_patch() {
+    fn the_wit_readme_rule_same_minor_for_0_x_any_patch_and_0_1_adapted() {
         assert_eq!(WIT_VERSION.major, 0, "update these cases for 1.0");
         let v = |s: &str| Version::parse(s).unwrap();
         let same = WIT_VERSION.minor;
-        assert!(compatible(&v(&format!("0.{same}.0"))));
-        assert!(compatible(&v(&format!("0.{same}.9"))));
+        assert_eq!(compatible(&v(&format!("0.{same}.0"))), Some(Contract::V0_2));
+        assert_eq!(compatible(&v(&format!("0.{same}.9"))), Some(Contract::V0_2));
+        assert_eq!(compatible(&v("0.1.0")), Some(Contract::V0_1));
+        assert_eq!(compatible(&v("0.1.4")), Some(Contract::V0_1));
         for other in [
             format!("0.{}.0", same + 1),
             format!("0.{}.3", same + 7),
+            "0.0.1".to_owned(),
             "1.0.0".to_owned(),
             format!("1.{same}.0"),
         ] {
-            assert!(!compatible(&v(&other)), "{other}");
+            assert_eq!(compatible(&v(&other)), None, "{other}");
         }
-        assert_eq!(accepted(), format!("0.{same}.x"));
+        assert_eq!(accepted(), format!("0.{same}.x or 0.1.x"));
     }
 }

@@ -1,6 +1,8 @@
 //! Running plugin instances: one wasmtime store per pipeline stage, with its memory cap,
 //! per-call epoch deadline, output-size cap and cap on what the host copies out of a call,
-//! and the calls of each world.
+//! and the calls of each world, for plugins of either contract version (`sluice:plugin@0.2`
+//! column batches, with the input laid out by [`super::adapt`]; `sluice:plugin@0.1` packed
+//! rows as they are).
 
 use std::time::Duration;
 
@@ -9,9 +11,12 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 
 use super::PluginError;
-use super::bindings::{Batch, Field, Output, Transform, Window, WindowSpec};
+use super::adapt::ColumnInput;
+use super::bindings::{Batch, WindowSpec, v0_1, v0_2};
 use super::engine::{EPOCH_TICK, PluginEngine};
-use super::schema::{from_wit, to_wit};
+use super::inspect::{Contract, contract};
+use super::rows::Rows;
+use super::schema;
 
 /// Linear memories one plugin instance may create: a component built from `wit/` has one.
 const MEMORIES: usize = 1;
@@ -111,12 +116,10 @@ fn seconds(d: Duration) -> String {
 }
 
 /// The output of one call, in host types.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PluginOutput {
-    /// Packed rows.
-    pub data: Vec<u8>,
-    /// End offset of each row.
-    pub ends: Vec<u32>,
+    /// The rows: packed, or the columns of a 0.2 plugin kept for a 0.2 step after it.
+    pub rows: Rows,
     /// Input index of each output row (empty for window results).
     pub origins: Vec<u32>,
     /// Per-record failures: input index and reason.
@@ -229,10 +232,11 @@ impl Sandbox {
         Ok(bindings)
     }
 
-    /// The output schema from the result of an `init` call.
-    fn schema(
+    /// The output schema from the result of an `init` call (`init` of either version).
+    fn schema<F>(
         &self,
-        init: wasmtime::Result<Result<Vec<Field>, String>>,
+        init: wasmtime::Result<Result<Vec<F>, String>>,
+        from_wit: impl FnOnce(&[F]) -> Vec<RowField>,
     ) -> Result<Vec<RowField>, PluginError> {
         let schema = init
             .map_err(|e| self.trap(e))?
@@ -241,6 +245,18 @@ impl Sandbox {
                 message,
             })?;
         Ok(from_wit(&schema))
+    }
+
+    /// The contract `component` is built for.
+    fn contract(
+        &self,
+        engine: &PluginEngine,
+        component: &Component,
+    ) -> Result<Contract, PluginError> {
+        contract(engine, component).map_err(|e| PluginError::Load {
+            path: self.plugin.clone(),
+            message: e.to_string(),
+        })
     }
 
     /// Arms the deadline for the next call.
@@ -284,24 +300,75 @@ impl Sandbox {
     }
 
     /// The output of a call over `inputs` input records (`None`: no input), checked at the
-    /// boundary (see `output`): malformed output is a limit breach of the plugin.
+    /// boundary (see `output`; a 0.2 output is packed unless `columns`): malformed output is
+    /// a limit breach of the plugin.
     fn finish(
         &self,
-        out: Result<Output, String>,
+        out: wasmtime::Result<Result<CallOutput, String>>,
         inputs: Option<usize>,
         schema: &[RowField],
+        columns: bool,
     ) -> Result<PluginOutput, PluginError> {
-        let out = out.map_err(|message| PluginError::Guest {
-            plugin: self.plugin.clone(),
-            message,
-        })?;
-        super::output::check(out, inputs, self.limits.max_output_bytes, schema).map_err(|what| {
-            PluginError::Limit {
+        let out = out
+            .map_err(|e| self.trap(e))?
+            .map_err(|message| PluginError::Guest {
                 plugin: self.plugin.clone(),
-                what,
+                message,
+            })?;
+        let max = self.limits.max_output_bytes;
+        let checked = match out {
+            CallOutput::V0_1(out) => super::output::check(out, inputs, max, schema),
+            CallOutput::V0_2(out) => {
+                super::output::check_columns(out, inputs, max, schema, !columns)
             }
+        };
+        checked.map_err(|what| PluginError::Limit {
+            plugin: self.plugin.clone(),
+            what,
         })
     }
+
+    /// The input of a 0.2 call: a column batch as it is, packed rows laid out in `buffers`.
+    fn columns<'a>(
+        &self,
+        buffers: &'a mut ColumnInput,
+        rows: &'a Rows,
+    ) -> Result<&'a v0_2::Batch, PluginError> {
+        match rows {
+            Rows::Columns(c) => Ok(&c.batch),
+            Rows::Packed(b) => buffers.fill(b).map_err(|message| PluginError::Guest {
+                plugin: self.plugin.clone(),
+                message: format!("the host could not lay out its {message}"),
+            }),
+        }
+    }
+
+    /// The input of a 0.1 call: packed rows, a column batch read into them.
+    fn packed<'a>(&self, rows: &'a Rows) -> Result<std::borrow::Cow<'a, Batch>, PluginError> {
+        rows.to_packed().map_err(|e| PluginError::Guest {
+            plugin: self.plugin.clone(),
+            message: format!("its input does not read as rows: {}", e.message),
+        })
+    }
+}
+
+/// What a call of either version returned.
+enum CallOutput {
+    V0_1(v0_1::Output),
+    V0_2(v0_2::Output),
+}
+
+/// The output of a call, whichever version made it.
+fn out1(
+    r: wasmtime::Result<Result<v0_1::Output, String>>,
+) -> wasmtime::Result<Result<CallOutput, String>> {
+    r.map(|r| r.map(CallOutput::V0_1))
+}
+
+fn out2(
+    r: wasmtime::Result<Result<v0_2::Output, String>>,
+) -> wasmtime::Result<Result<CallOutput, String>> {
+    r.map(|r| r.map(CallOutput::V0_2))
 }
 
 /// What wasmtime says when a call's results are over the store's hostcall fuel.
@@ -319,11 +386,19 @@ fn trap_message(error: &wasmtime::Error) -> String {
     }
 }
 
+/// The bindings of a `transform` instance.
+enum TransformWorld {
+    V0_1(v0_1::Transform),
+    V0_2(v0_2::Transform, Box<ColumnInput>),
+}
+
 /// A running `transform` plugin.
 pub struct TransformInstance {
     sandbox: Sandbox,
-    bindings: Transform,
+    world: TransformWorld,
     output: Vec<RowField>,
+    /// Whether a 0.2 output stays columns (the next step is a 0.2 plugin).
+    columns: bool,
 }
 
 impl TransformInstance {
@@ -337,16 +412,44 @@ impl TransformInstance {
         input: &[RowField],
     ) -> Result<Self, PluginError> {
         let mut sandbox = Sandbox::new(engine, plugin, limits);
-        let bindings = sandbox.instantiate(engine, component, "transform", |s, c, l| {
-            Transform::instantiate(s, c, l)
-        })?;
-        let init = bindings.call_init(&mut sandbox.store, config, &to_wit(input));
-        let output = sandbox.schema(init)?;
+        let (world, output) = match sandbox.contract(engine, component)? {
+            Contract::V0_1 => {
+                let bindings = sandbox.instantiate(engine, component, "transform", |s, c, l| {
+                    v0_1::Transform::instantiate(s, c, l)
+                })?;
+                let wit = schema::v0_1::to_wit(input);
+                let init = bindings.call_init(&mut sandbox.store, config, &wit);
+                let output = sandbox.schema(init, schema::v0_1::from_wit)?;
+                (TransformWorld::V0_1(bindings), output)
+            }
+            Contract::V0_2 => {
+                let bindings = sandbox.instantiate(engine, component, "transform", |s, c, l| {
+                    v0_2::Transform::instantiate(s, c, l)
+                })?;
+                let wit = schema::v0_2::to_wit(input);
+                let init = bindings.call_init(&mut sandbox.store, config, &wit);
+                let output = sandbox.schema(init, schema::v0_2::from_wit)?;
+                let columns = Box::new(ColumnInput::new(input));
+                (TransformWorld::V0_2(bindings, columns), output)
+            }
+        };
         Ok(Self {
             sandbox,
-            bindings,
+            world,
             output,
+            columns: false,
         })
+    }
+
+    /// Whether it is built for `sluice:plugin@0.2` (it takes and returns column batches).
+    pub fn takes_columns(&self) -> bool {
+        matches!(self.world, TransformWorld::V0_2(..))
+    }
+
+    /// Keeps the output of a 0.2 plugin as columns (for a 0.2 step after it) instead of
+    /// packing it.
+    pub fn keep_columns(&mut self, keep: bool) {
+        self.columns = keep;
     }
 
     /// The schema of the rows this instance emits.
@@ -360,21 +463,34 @@ impl TransformInstance {
     }
 
     /// Processes one batch.
-    pub fn process(&mut self, input: &Batch) -> Result<PluginOutput, PluginError> {
-        self.sandbox.arm();
-        let out = self
-            .bindings
-            .call_process(&mut self.sandbox.store, input)
-            .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox
-            .finish(out, Some(input.ends.len()), &self.output)
+    pub fn process(&mut self, input: &Rows) -> Result<PluginOutput, PluginError> {
+        let sandbox = &mut self.sandbox;
+        let out = match &mut self.world {
+            TransformWorld::V0_1(bindings) => {
+                let rows = sandbox.packed(input)?;
+                sandbox.arm();
+                out1(bindings.call_process(&mut sandbox.store, &rows))
+            }
+            TransformWorld::V0_2(bindings, buffers) => {
+                let batch = sandbox.columns(buffers, input)?;
+                sandbox.arm();
+                out2(bindings.call_process(&mut sandbox.store, batch))
+            }
+        };
+        sandbox.finish(out, Some(input.len()), &self.output, self.columns)
     }
+}
+
+/// The bindings of a `window` instance.
+enum WindowWorld {
+    V0_1(v0_1::Window),
+    V0_2(v0_2::Window, Box<ColumnInput>),
 }
 
 /// A running `window` plugin.
 pub struct WindowInstance {
     sandbox: Sandbox,
-    bindings: Window,
+    world: WindowWorld,
     output: Vec<RowField>,
 }
 
@@ -390,16 +506,42 @@ impl WindowInstance {
         window: &WindowSpec,
     ) -> Result<Self, PluginError> {
         let mut sandbox = Sandbox::new(engine, plugin, limits);
-        let bindings = sandbox.instantiate(engine, component, "window", |s, c, l| {
-            Window::instantiate(s, c, l)
-        })?;
-        let init = bindings.call_init(&mut sandbox.store, config, &to_wit(input), window);
-        let output = sandbox.schema(init)?;
+        let (world, output) = match sandbox.contract(engine, component)? {
+            Contract::V0_1 => {
+                let bindings = sandbox.instantiate(engine, component, "window", |s, c, l| {
+                    v0_1::Window::instantiate(s, c, l)
+                })?;
+                let wit = schema::v0_1::to_wit(input);
+                let init = bindings.call_init(&mut sandbox.store, config, &wit, window);
+                let output = sandbox.schema(init, schema::v0_1::from_wit)?;
+                (WindowWorld::V0_1(bindings), output)
+            }
+            Contract::V0_2 => {
+                let bindings = sandbox.instantiate(engine, component, "window", |s, c, l| {
+                    v0_2::Window::instantiate(s, c, l)
+                })?;
+                let wit = schema::v0_2::to_wit(input);
+                let spec = v0_2::WindowSpec {
+                    event_time: window.event_time.clone(),
+                    size: window.size,
+                    slide: window.slide,
+                };
+                let init = bindings.call_init(&mut sandbox.store, config, &wit, &spec);
+                let output = sandbox.schema(init, schema::v0_2::from_wit)?;
+                let columns = Box::new(ColumnInput::new(input));
+                (WindowWorld::V0_2(bindings, columns), output)
+            }
+        };
         Ok(Self {
             sandbox,
-            bindings,
+            world,
             output,
         })
+    }
+
+    /// Whether it is built for `sluice:plugin@0.2` (it takes column batches).
+    pub fn takes_columns(&self) -> bool {
+        matches!(self.world, WindowWorld::V0_2(..))
     }
 
     /// The schema of the rows this instance emits.
@@ -413,42 +555,61 @@ impl WindowInstance {
     }
 
     /// Adds one batch of on-time rows.
-    pub fn process(&mut self, input: &Batch, watermark: i64) -> Result<PluginOutput, PluginError> {
-        self.sandbox.arm();
-        let out = self
-            .bindings
-            .call_process(&mut self.sandbox.store, input, watermark)
-            .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox
-            .finish(out, Some(input.ends.len()), &self.output)
+    pub fn process(&mut self, input: &Rows, watermark: i64) -> Result<PluginOutput, PluginError> {
+        let sandbox = &mut self.sandbox;
+        let out = match &mut self.world {
+            WindowWorld::V0_1(bindings) => {
+                let rows = sandbox.packed(input)?;
+                sandbox.arm();
+                out1(bindings.call_process(&mut sandbox.store, &rows, watermark))
+            }
+            WindowWorld::V0_2(bindings, buffers) => {
+                let batch = sandbox.columns(buffers, input)?;
+                sandbox.arm();
+                out2(bindings.call_process(&mut sandbox.store, batch, watermark))
+            }
+        };
+        sandbox.finish(out, Some(input.len()), &self.output, false)
     }
 
     /// Emits the windows that end at or before `watermark`.
     pub fn advance(&mut self, watermark: i64) -> Result<PluginOutput, PluginError> {
-        self.sandbox.arm();
-        let out = self
-            .bindings
-            .call_advance(&mut self.sandbox.store, watermark)
-            .map_err(|e| self.sandbox.trap(e))?;
-        self.sandbox.finish(out, None, &self.output)
+        let sandbox = &mut self.sandbox;
+        sandbox.arm();
+        let out = match &self.world {
+            WindowWorld::V0_1(bindings) => {
+                out1(bindings.call_advance(&mut sandbox.store, watermark))
+            }
+            WindowWorld::V0_2(bindings, _) => {
+                out2(bindings.call_advance(&mut sandbox.store, watermark))
+            }
+        };
+        sandbox.finish(out, None, &self.output, false)
     }
 
     /// Serialises the plugin's state.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, PluginError> {
-        self.sandbox.arm();
-        self.bindings
-            .call_snapshot(&mut self.sandbox.store)
-            .map_err(|e| self.sandbox.trap(e))
+        let sandbox = &mut self.sandbox;
+        sandbox.arm();
+        let state = match &self.world {
+            WindowWorld::V0_1(bindings) => bindings.call_snapshot(&mut sandbox.store),
+            WindowWorld::V0_2(bindings, _) => bindings.call_snapshot(&mut sandbox.store),
+        };
+        state.map_err(|e| sandbox.trap(e))
     }
 
     /// Replaces the plugin's state.
     pub fn restore(&mut self, state: &[u8]) -> Result<(), PluginError> {
-        self.sandbox.arm();
-        self.bindings
-            .call_restore(&mut self.sandbox.store, state)
-            .map_err(|e| self.sandbox.trap(e))?
+        let sandbox = &mut self.sandbox;
+        sandbox.arm();
+        let restored = match &self.world {
+            WindowWorld::V0_1(bindings) => bindings.call_restore(&mut sandbox.store, state),
+            WindowWorld::V0_2(bindings, _) => bindings.call_restore(&mut sandbox.store, state),
+        };
+        restored
+            .map_err(|e| sandbox.trap(e))?
             .map_err(|message| PluginError::Guest {
-                plugin: self.sandbox.plugin.clone(),
+                plugin: sandbox.plugin.clone(),
                 message,
             })
     }

@@ -1,6 +1,7 @@
 //! The wasm runtime: the only host bindings of `wit/`, the engine and compile cache, the
 //! plugin registry, and sandboxed instances with memory, time and output limits.
 
+mod adapt;
 mod bindings;
 mod cache;
 mod engine;
@@ -8,17 +9,21 @@ mod inspect;
 mod instance;
 mod output;
 mod registry;
+mod rows;
 mod sandbox;
 mod schema;
 
 pub use bindings::{Batch, WindowSpec};
 /// What a plugin call returns, and its check at the boundary (public for the fuzz targets).
-pub use bindings::{Failure, Output};
+pub use bindings::{Failure, Output, v0_2};
 pub use engine::{PluginEngine, sha256_hex};
-pub use inspect::{LoadError, WIT_PACKAGE, WIT_VERSION, inspect as inspect_component, precheck};
+pub use inspect::{
+    Contract, LoadError, WIT_PACKAGE, WIT_VERSION, inspect as inspect_component, precheck,
+};
 pub use instance::{Limits, PluginOutput, TransformInstance, WindowInstance};
-pub use output::{MAX_REASON_BYTES, check as check_output};
+pub use output::{MAX_REASON_BYTES, check as check_output, check_columns as check_column_output};
 pub use registry::{Kind, Plugin, Registry, check_bytes, load_bytes, load_file};
+pub use rows::{ColumnRows, Rows};
 pub use schema::describe as describe_schema;
 
 /// What can go wrong with a plugin. `Trap` is a bug in the plugin; `Guest` is an error it
@@ -34,9 +39,7 @@ pub enum PluginError {
         message: String,
     },
     /// The component does not match the world it claims.
-    #[error(
-        "plugin {plugin} does not implement the `{world}` world of sluice:plugin@0.1: {message}"
-    )]
+    #[error("plugin {plugin} does not implement the `{world}` world of sluice:plugin: {message}")]
     Incompatible {
         /// Plugin id.
         plugin: String,

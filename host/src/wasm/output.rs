@@ -1,7 +1,8 @@
 //! What a plugin call returns, checked at the boundary before the host uses it: row ends
 //! within the data and in order, every row decoding under the instance's output schema
-//! (fields, null tags, UTF-8 text, nothing left over), one origin per row pointing into the
-//! input, failures pointing into the input, failure reasons of bounded length, and the whole
+//! (fields, null tags, UTF-8 text, nothing left over) — for a 0.2 plugin, every column's
+//! buffers inside its arena (in time per column) and then every value as the host reads it
+//! into rows — one origin per row pointing into the input, failures pointing into the input, failure reasons of bounded length, and the whole
 //! output (rows and reasons) within the instance's output limit. Output that breaks these is
 //! a plugin violation (handled by the step's `on_violation`), never a host panic. Failures
 //! naming one record (a message of several lines) are merged into one, so a call has at
@@ -9,8 +10,9 @@
 
 use sluice_plugin_sdk::rows::{Field, RowReader};
 
-use super::bindings::Output;
+use super::bindings::{Batch, Output, v0_2};
 use super::instance::PluginOutput;
+use super::rows::{ColumnRows, Rows};
 
 /// The longest failure reason kept (bytes); longer ones are cut at a character boundary.
 pub const MAX_REASON_BYTES: usize = 1024;
@@ -37,44 +39,86 @@ pub fn check(
             .map_err(|e| format!("returned malformed output: row {i} {e}"))?;
         previous = end;
     }
+    let failures = out.failures.into_iter().map(|f| (f.index, f.reason));
+    let rows = Rows::Packed(Batch { data, ends });
+    check_rest(rows, out.origins, failures.collect(), inputs, max_bytes)
+}
+
+/// [`check`] for the output of a `sluice:plugin@0.2` call: the columns are checked against
+/// their arena (in time per column). With `packed`, the rows are then read into the packed
+/// layout, every value checked (offsets, keys, UTF-8); without, they stay columns for the
+/// next 0.2 step, which checks each value it reads.
+pub fn check_columns(
+    out: v0_2::Output,
+    inputs: Option<usize>,
+    max_bytes: usize,
+    schema: &[Field],
+    packed: bool,
+) -> Result<PluginOutput, String> {
+    let malformed =
+        |e: sluice_plugin_sdk::DecodeError| format!("returned malformed output: {}", e.message);
+    let batch = &out.rows;
+    // Zero-width rows cost nothing in the arena: count each row as a byte of output.
+    let claimed = batch.arena.len().saturating_add(batch.len as usize);
+    if claimed > max_bytes {
+        return Err(format!(
+            "returned {} rows in {} bytes, over its output limit of {max_bytes} bytes",
+            batch.len,
+            batch.arena.len()
+        ));
+    }
+    let failures = out.failures.into_iter().map(|f| (f.index, f.reason));
+    let mut rows = Rows::Columns(ColumnRows::new(out.rows, schema).map_err(malformed)?);
+    if packed {
+        rows = Rows::Packed(rows.into_packed().map_err(malformed)?);
+    }
+    check_rest(rows, out.origins, failures.collect(), inputs, max_bytes)
+}
+
+/// The checks of origins, failures and size, common to both contract versions.
+fn check_rest(
+    rows: Rows,
+    origins: Vec<u32>,
+    raw_failures: Vec<(u32, String)>,
+    inputs: Option<usize>,
+    max_bytes: usize,
+) -> Result<PluginOutput, String> {
     let inputs_known = inputs.unwrap_or(0);
-    if !out.origins.is_empty() {
-        if out.origins.len() != ends.len() {
+    if !origins.is_empty() {
+        if origins.len() != rows.len() {
             return Err(format!(
                 "returned malformed output: {} origins for {} rows",
-                out.origins.len(),
-                ends.len()
+                origins.len(),
+                rows.len()
             ));
         }
-        if let Some(bad) = out.origins.iter().find(|&&o| o as usize >= inputs_known) {
+        if let Some(bad) = origins.iter().find(|&&o| o as usize >= inputs_known) {
             return Err(format!(
                 "returned malformed output: a row's origin is input record {bad}, but the \
                  input had {inputs_known}"
             ));
         }
     }
-    let mut failures: Vec<(u32, String)> = Vec::with_capacity(out.failures.len());
-    for failure in out.failures {
-        if failure.index as usize >= inputs_known {
+    let mut failures: Vec<(u32, String)> = Vec::with_capacity(raw_failures.len());
+    for (index, reason) in raw_failures {
+        if index as usize >= inputs_known {
             return Err(format!(
-                "returned malformed output: a failure names input record {}, but the input had \
-                 {inputs_known}",
-                failure.index
+                "returned malformed output: a failure names input record {index}, but the input \
+                 had {inputs_known}"
             ));
         }
-        failures.push((failure.index, shorten(failure.reason)));
+        failures.push((index, shorten(reason)));
     }
     let failures = merge(failures);
-    let bytes = data.len() + failures.iter().map(|(_, r)| r.len()).sum::<usize>();
+    let bytes = rows.byte_len() + failures.iter().map(|(_, r)| r.len()).sum::<usize>();
     if bytes > max_bytes {
         return Err(format!(
             "returned {bytes} bytes, over its output limit of {max_bytes} bytes"
         ));
     }
     Ok(PluginOutput {
-        data,
-        ends,
-        origins: out.origins,
+        rows,
+        origins,
         failures,
     })
 }
@@ -176,8 +220,11 @@ mod tests {
             &schema(),
         )
         .unwrap();
+        let Rows::Packed(packed) = out.rows else {
+            panic!("0.1 output stays packed")
+        };
         assert_eq!(
-            (out.data.len(), out.ends, out.origins),
+            (packed.data.len(), packed.ends, out.origins),
             (14, vec![6, 14], vec![0, 2])
         );
         assert_eq!(out.failures, vec![(1, "bad".to_owned())]);
@@ -274,6 +321,61 @@ mod tests {
         assert!(
             error.contains("18 bytes, over its output limit of 10"),
             "{error}"
+        );
+    }
+
+    /// A 0.2 output of `values` in one str column, with `origins`.
+    fn columns(values: &[&[u8]], origins: &[u32]) -> v0_2::Output {
+        let mut b = sluice_plugin_sdk::ColumnsBuilder::new(&schema());
+        for v in values {
+            b.push_bytes(v);
+            b.end_row();
+        }
+        let (mut arena, mut columns) = (Vec::new(), Vec::new());
+        b.finish(&mut arena, &mut columns);
+        v0_2::Output {
+            rows: v0_2::Batch {
+                len: values.len() as u32,
+                arena,
+                columns: columns.iter().map(super::super::rows::wit_column).collect(),
+            },
+            origins: origins.to_vec(),
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn column_output_is_checked_per_column_and_per_value_when_packed() {
+        let ok = check_columns(
+            columns(&[b"ab", b"c"], &[0, 1]),
+            Some(2),
+            100,
+            &schema(),
+            false,
+        );
+        assert!(matches!(ok.unwrap().rows, Rows::Columns(_)));
+        let packed = check_columns(columns(&[b"ab", b"c"], &[]), None, 100, &schema(), true);
+        assert!(matches!(packed.unwrap().rows, Rows::Packed(ref b) if b.ends == [6, 11]));
+        // Text that is not UTF-8 passes the per-column check, not the packing.
+        let bad = || columns(&[b"ab", b"\xff"], &[]);
+        assert!(check_columns(bad(), None, 100, &schema(), false).is_ok());
+        let e = check_columns(bad(), None, 100, &schema(), true).unwrap_err();
+        assert_eq!(e, "returned malformed output: row 1, field `s`: not UTF-8");
+        // More rows than the arena holds offsets for.
+        let mut long = columns(&[b"ab"], &[]);
+        long.rows.len = 50;
+        let e = check_columns(long, None, 1000, &schema(), false).unwrap_err();
+        assert!(e.contains("run past the arena"), "{e}");
+        // Zero-width rows still count against the output limit.
+        let mut empty = columns(&[], &[]);
+        empty.rows.len = u32::MAX;
+        empty.rows.columns.clear();
+        let e = check_columns(empty, None, 1000, &[], false).unwrap_err();
+        assert!(e.contains("4294967295 rows in "), "{e}");
+        let e = check_columns(columns(&[b"a"], &[0, 1]), Some(2), 100, &schema(), false);
+        assert_eq!(
+            e.unwrap_err(),
+            "returned malformed output: 2 origins for 1 rows"
         );
     }
 }

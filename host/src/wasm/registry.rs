@@ -32,6 +32,8 @@ pub struct Plugin {
     pub version: Version,
     /// The world it exports.
     pub kind: Kind,
+    /// The contract version it is built for.
+    pub contract: super::inspect::Contract,
     /// One-line description.
     pub description: String,
     /// JSON Schema of its config, as text.

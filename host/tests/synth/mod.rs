@@ -1,6 +1,7 @@
 //! Tiny plugin components assembled in the test itself (a hand-written core module wrapped
 //! by wit-component, as the plugin build does), to reach refusals no real plugin produces:
-//! a trap in `init`, a wrong world, an incompatible WIT version, a denied import.
+//! a trap in `init`, a wrong world, an incompatible WIT version, a denied import. They are
+//! built from `wit/0.1/plugin.wit`, so they also go through the host's 0.1 adapter.
 
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
@@ -57,7 +58,7 @@ world with-import {
 impl Synth {
     /// The component bytes.
     pub fn build(&self) -> Vec<u8> {
-        let wit_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/plugin.wit");
+        let wit_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/0.1/plugin.wit");
         let wit = std::fs::read_to_string(wit_path).unwrap().replace(
             "package sluice:plugin@0.1.0;",
             &format!("package sluice:plugin@{};", self.wit_version),

@@ -21,7 +21,8 @@
 //! - `after_rows`: rows counted before `advance`, `snapshot` or `process` misbehave
 //!   (default 0).
 
-use sluice_plugin_sdk::{Batch, Field, FieldType, Metadata, Output, Window, WindowSpec};
+use sluice_plugin_sdk::v0_1::{Metadata, Output, Window, WindowSpec};
+use sluice_plugin_sdk::{Batch, Field, FieldType};
 
 /// What an entry point does instead of its job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,4 +273,4 @@ impl Window for HostileWindow {
     }
 }
 
-sluice_plugin_sdk::export_window!(HostileWindow);
+sluice_plugin_sdk_v0_1::export_window!(HostileWindow);

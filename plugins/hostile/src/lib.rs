@@ -11,7 +11,8 @@
 //! per `process` call, so an instance runs out of memory after a few calls while a fresh
 //! one succeeds (a transient failure that `on_violation: restart` recovers from).
 
-use sluice_plugin_sdk::{Batch, Field, Metadata, Output, Transform};
+use sluice_plugin_sdk::v0_1::{Metadata, Output, Transform};
+use sluice_plugin_sdk::{Batch, Field};
 
 /// The plugin instance.
 pub struct Hostile {
@@ -96,4 +97,4 @@ impl Transform for Hostile {
     }
 }
 
-sluice_plugin_sdk::export_transform!(Hostile);
+sluice_plugin_sdk_v0_1::export_transform!(Hostile);

@@ -4,32 +4,55 @@
 //! - [`columns`]: the column layout of `sluice:plugin@0.2` (shared with the host, no
 //!   dependencies), with conversions to and from rows.
 //! - [`time`]: calendar arithmetic and timestamp parsing/formatting (no dependencies).
-//! - [`json`]: a small JSON reader for plugin configs (no dependencies).
-//! - [`Transform`] / [`Window`]: the plain-Rust plugin traits, and [`metadata!`].
+//! - [`json`]: a small JSON reader for plugin configs (no dependencies); [`config`]: a
+//!   plugin's config keys declared in Rust, with the JSON Schema generated from them.
+//! - [`Transform`] / [`Window`]: the plain-Rust plugin traits of `sluice:plugin@0.2`
+//!   (column batches in, [`Output`] out), and [`metadata!`]; [`v0_1`]: the traits of
+//!   `sluice:plugin@0.1` (packed rows), for plugins not yet moved (exported with the
+//!   `sluice-plugin-sdk-v0_1` crate).
 //! - With the `guest` feature (default): `bindings`, the only guest-side `wit_bindgen`
-//!   site, and the [`export_transform!`] / [`export_window!`] macros that turn a type
-//!   implementing a trait into the component's exports. They expand to nothing off wasm32,
-//!   so plugins build, test and link natively.
+//!   site of 0.2, and the [`export_transform!`] / [`export_window!`] macros that turn a
+//!   type implementing a trait into the component's exports. They expand
+//!   to nothing off wasm32, so plugins build, test and link natively.
 //!
 //! A plugin is a few lines:
 //! ```ignore
-//! pub struct MyPlugin;
-//! impl sluice_plugin_sdk::Transform for MyPlugin { /* ... */ }
-//! sluice_plugin_sdk::export_transform!(MyPlugin);
+//! use sluice_plugin_sdk::{Columns, Output, Transform};
+//! pub struct Upper;
+//! impl Transform for Upper {
+//!     // metadata, init ...
+//!     fn process(&mut self, input: &Columns<'_>, out: &mut Output) -> Result<(), String> {
+//!         let names = input.str("name").map_err(|e| e.to_string())?;
+//!         for i in 0..input.len() {
+//!             match names.str(i) {
+//!                 Some(name) => {
+//!                     out.rows.push_str(&name.to_uppercase());
+//!                     out.end_row(i as u32);
+//!                 }
+//!                 None => out.fail(i as u32, "no name"),
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! sluice_plugin_sdk::export_transform!(Upper);
 //! ```
 
 // Lets the generated bindings name this crate by its path from plugin crates too.
 extern crate self as sluice_plugin_sdk;
 
 pub mod columns;
+pub mod config;
 pub mod json;
 mod plugin;
 pub mod rows;
 pub mod time;
+pub mod v0_1;
 
 #[cfg(feature = "guest")]
 pub mod bindings;
 
+pub use columns::{Columns, ColumnsBuilder};
 pub use plugin::{Metadata, Output, Transform, Window, WindowSpec};
 pub use rows::{Batch, BatchBuilder, DecodeError, Field, FieldType, RowReader, Value};
 

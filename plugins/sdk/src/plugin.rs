@@ -1,9 +1,12 @@
-//! The plain-Rust plugin API: the [`Transform`] and [`Window`] traits a plugin implements,
-//! and the types they exchange ([`Metadata`], [`WindowSpec`], [`Output`]). Nothing here
-//! depends on the WIT bindings, so a plugin's logic can be unit-tested, benchmarked or linked
-//! natively into the host; the export macros adapt it to the component worlds.
+//! The plain-Rust plugin API of `sluice:plugin@0.2`: the [`Transform`] and [`Window`] traits
+//! a plugin implements, and the types they exchange ([`Metadata`], [`WindowSpec`],
+//! [`Output`]). Input is a [`Columns`] batch with typed access by field name; output goes
+//! through [`Output`], which keeps rows, origins and failures in step. Nothing here depends
+//! on the WIT bindings, so a plugin's logic can be unit-tested, benchmarked or linked natively
+//! into the host; the export macros adapt it to the component worlds.
 
-use crate::rows::{Batch, BatchBuilder, Field};
+use crate::columns::{Columns, ColumnsBuilder};
+use crate::rows::Field;
 
 /// What a plugin says about itself; see `metadata` in `wit/plugin.wit`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,19 +34,51 @@ pub struct WindowSpec {
     pub slide: i64,
 }
 
-/// What one call produces: rows, their origins, and per-record failures.
-#[derive(Clone, Debug, Default)]
+/// What one call produces: rows in the plugin's output schema, the input row each came
+/// from, and per-record failures. Made once per instance (from the schema `init` returned)
+/// and reused for every call, so its buffers are allocated once.
+#[derive(Clone, Debug)]
 pub struct Output {
-    /// The rows produced, in the plugin's output schema.
-    pub rows: BatchBuilder,
-    /// For each output row, the index of the input row it came from; empty for rows made
-    /// from state (window results).
+    /// The rows produced: push one value per column with the `push_*` methods, then end the
+    /// row with [`Output::end_row`] (or [`Output::end_result_row`]).
+    pub rows: ColumnsBuilder,
+    /// For each output row, the index of the input row it came from; empty when every row
+    /// is made from state (window results).
     pub origins: Vec<u32>,
     /// Input rows the plugin could not handle: (index in the input batch, reason).
     pub failures: Vec<(u32, String)>,
 }
 
 impl Output {
+    /// An empty output for rows of `schema`.
+    pub fn new(schema: &[Field]) -> Self {
+        Output::with_rows(ColumnsBuilder::new(schema))
+    }
+
+    /// An empty output writing rows with `rows` (to dictionary-encode columns:
+    /// `ColumnsBuilder::new(schema).dictionary("station")`).
+    pub fn with_rows(rows: ColumnsBuilder) -> Self {
+        Output {
+            rows,
+            origins: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Ends a row made from input row `origin`.
+    #[inline]
+    pub fn end_row(&mut self, origin: u32) {
+        self.rows.end_row();
+        self.origins.push(origin);
+    }
+
+    /// Ends a row made from state rather than one input row (a window result). A call's
+    /// rows are either all from input rows or all from state.
+    #[inline]
+    pub fn end_result_row(&mut self) {
+        self.rows.end_row();
+    }
+
     /// Records that input row `index` failed for `reason`.
     pub fn fail(&mut self, index: u32, reason: impl Into<String>) {
         self.failures.push((index, reason.into()));
@@ -54,6 +89,19 @@ impl Output {
         self.rows.clear();
         self.origins.clear();
         self.failures.clear();
+    }
+
+    /// Checks that rows and origins are in step: an origin for every row, or none.
+    pub fn check(&self) -> Result<(), String> {
+        if self.origins.is_empty() || self.origins.len() == self.rows.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the plugin mixed {} row(s) from input rows with {} from state",
+                self.origins.len(),
+                self.rows.len() - self.origins.len().min(self.rows.len())
+            ))
+        }
     }
 }
 
@@ -66,9 +114,15 @@ pub trait Transform: Sized + 'static {
     /// of the rows it will emit, or a message saying what is wrong with the config.
     fn init(config: &str, input: &[Field]) -> Result<(Self, Vec<Field>), String>;
 
+    /// The output its calls write to, made once after `init`; override to choose
+    /// dictionary-encoded columns.
+    fn output(&self, schema: &[Field]) -> Output {
+        Output::new(schema)
+    }
+
     /// Processes one batch. Per-record problems go to `out.failures`; an `Err` fails the
     /// whole batch.
-    fn process(&mut self, input: Batch<'_>, out: &mut Output) -> Result<(), String>;
+    fn process(&mut self, input: &Columns<'_>, out: &mut Output) -> Result<(), String>;
 }
 
 /// A stateful event-time plugin (the `window` world). The host owns time: it filters late
@@ -85,9 +139,19 @@ pub trait Window: Sized + 'static {
         window: &WindowSpec,
     ) -> Result<(Self, Vec<Field>), String>;
 
+    /// The output its calls write to, made once after `init`; override to choose
+    /// dictionary-encoded columns.
+    fn output(&self, schema: &[Field]) -> Output {
+        Output::new(schema)
+    }
+
     /// Adds a batch of rows; `watermark` is the host's current watermark.
-    fn process(&mut self, input: Batch<'_>, watermark: i64, out: &mut Output)
-    -> Result<(), String>;
+    fn process(
+        &mut self,
+        input: &Columns<'_>,
+        watermark: i64,
+        out: &mut Output,
+    ) -> Result<(), String>;
 
     /// Emits, and forgets, every window whose end is at or before `watermark`.
     fn advance(&mut self, watermark: i64, out: &mut Output) -> Result<(), String>;

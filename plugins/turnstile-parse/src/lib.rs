@@ -1,38 +1,46 @@
 //! `turnstile-parse`: the `transform` plugin that turns raw turnstile messages (one `bytes` or
 //! `str` field) into typed readings. The formats live in [`parse`]; this module owns the
-//! config, the schemas and the batch loop.
+//! config, the schemas and the batch loop, which writes columns straight from the message
+//! bytes (the key and station columns dictionary-encoded: a few hundred stations, control
+//! areas and units per batch of thousands of readings).
 
 pub mod parse;
 
 use parse::{Format, Record};
-use sluice_plugin_sdk::{
-    Batch, BatchBuilder, Field, FieldType, Metadata, Output, RowReader, Transform,
-};
+use sluice_plugin_sdk::config::{ConfigSpec, Key};
+use sluice_plugin_sdk::{Columns, ColumnsBuilder, Field, FieldType, Metadata, Output, Transform};
 
-/// Config keys `init` accepts.
-const CONFIG_KEYS: &[&str] = &["format"];
+/// The config `init` accepts (its JSON Schema is generated from this).
+const CONFIG: ConfigSpec = ConfigSpec::new(&[Key::one_of(
+    "format",
+    &["auto", "weekly", "message", "sample"],
+    "Record layout; auto tells them apart by field count.",
+)
+.default_str("auto")]);
 
-const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{"format":{"enum":["auto","weekly","message","sample"],"default":"auto","description":"Record layout; auto tells them apart by field count."}}}"#;
+/// The text fields of the output.
+const TEXT_FIELDS: [&str; 7] = [
+    "ca", "unit", "scp", "station", "linename", "division", "desc",
+];
+
+/// The text fields a window keys or groups by, dictionary-encoded: a few hundred distinct
+/// values per batch, which a reader maps once per batch. The others are short and copied.
+const DICTIONARY_FIELDS: [&str; 4] = ["ca", "unit", "scp", "station"];
 
 /// The output schema: every field non-nullable.
 pub fn output_schema() -> Vec<Field> {
     let s = |n| Field::new(n, FieldType::Str);
-    let mut fields: Vec<Field> = [
-        "ca", "unit", "scp", "station", "linename", "division", "desc",
-    ]
-    .map(s)
-    .into();
+    let mut fields: Vec<Field> = TEXT_FIELDS.map(s).into();
     fields.push(Field::new("timestamp", FieldType::Timestamp));
     fields.push(Field::new("entries", FieldType::Int64));
     fields.push(Field::new("exits", FieldType::Int64));
     fields
 }
 
-/// The plugin instance: the chosen format and how the input value is encoded.
+/// The plugin instance: the chosen format.
 #[derive(Debug, Clone)]
 pub struct TurnstileParse {
     format: Format,
-    input_nullable: bool,
 }
 
 impl TurnstileParse {
@@ -44,13 +52,13 @@ impl TurnstileParse {
                 format!("config key `format` is {name:?}; expected \"auto\", \"weekly\", \"message\" or \"sample\"")
             })?,
         };
-        cfg.finish(CONFIG_KEYS)?;
+        cfg.finish(&CONFIG.keys())?;
         Ok(format)
     }
 
-    fn check_input(input: &[Field]) -> Result<bool, String> {
+    fn check_input(input: &[Field]) -> Result<(), String> {
         match input {
-            [f] if matches!(f.ty, FieldType::Bytes | FieldType::Str) => Ok(f.nullable),
+            [f] if matches!(f.ty, FieldType::Bytes | FieldType::Str) => Ok(()),
             _ => {
                 let got: Vec<String> = input
                     .iter()
@@ -63,19 +71,12 @@ impl TurnstileParse {
             }
         }
     }
-
-    /// The raw message of an input row, or why there is none.
-    fn message<'a>(&self, row: &'a [u8]) -> Result<&'a [u8], String> {
-        let mut r = RowReader::new(row);
-        if self.input_nullable && !r.is_present().map_err(|e| e.to_string())? {
-            return Err("the record value is null".to_string());
-        }
-        r.bytes().map_err(|e| e.to_string())
-    }
 }
 
-/// Appends `rec` to `rows` in the output schema.
-fn put_record(rows: &mut BatchBuilder, rec: &Record<'_>) {
+/// Appends `rec` to `out` in the output schema, made from input row `origin`.
+#[inline]
+fn put_record(out: &mut Output, rec: &Record<'_>, origin: u32) {
+    let rows = &mut out.rows;
     for s in [
         rec.ca,
         rec.unit,
@@ -85,53 +86,53 @@ fn put_record(rows: &mut BatchBuilder, rec: &Record<'_>) {
         rec.division,
         rec.desc,
     ] {
-        rows.put_str(s);
+        rows.push_str(s);
     }
-    rows.put_timestamp(rec.timestamp);
-    rows.put_i64(rec.entries);
-    rows.put_i64(rec.exits);
-    rows.end_row();
+    rows.push_i64(rec.timestamp);
+    rows.push_i64(rec.entries);
+    rows.push_i64(rec.exits);
+    out.end_row(origin);
 }
 
 impl Transform for TurnstileParse {
     fn metadata() -> Metadata {
         sluice_plugin_sdk::metadata!(
             "Parses MTA turnstile rows, stream messages and sample rows into typed readings.",
-            CONFIG_SCHEMA,
+            CONFIG.json_schema(),
             r#"{"format":"auto"}"#
         )
     }
 
     fn init(config: &str, input: &[Field]) -> Result<(Self, Vec<Field>), String> {
         let format = Self::read_config(config)?;
-        let input_nullable = Self::check_input(input)?;
-        Ok((
-            TurnstileParse {
-                format,
-                input_nullable,
-            },
-            output_schema(),
-        ))
+        Self::check_input(input)?;
+        Ok((TurnstileParse { format }, output_schema()))
     }
 
-    fn process(&mut self, input: Batch<'_>, out: &mut Output) -> Result<(), String> {
-        out.rows.data.reserve(input.data.len() + input.len() * 40);
-        out.rows.ends.reserve(input.len());
-        out.origins.reserve(input.len());
-        for (i, row) in input.rows().enumerate() {
+    fn output(&self, schema: &[Field]) -> Output {
+        let rows = DICTIONARY_FIELDS
+            .iter()
+            .fold(ColumnsBuilder::new(schema), |rows, name| {
+                rows.dictionary(name)
+            });
+        Output::with_rows(rows)
+    }
+
+    fn process(&mut self, input: &Columns<'_>, out: &mut Output) -> Result<(), String> {
+        let messages = input.var_at(0);
+        for i in 0..input.len() {
             let index = i as u32;
-            let message = match self.message(row) {
-                Ok(m) => m,
-                Err(reason) => {
-                    out.fail(index, reason);
-                    continue;
-                }
+            let Some(message) = messages.bytes(i) else {
+                let reason = if messages.is_valid(i) {
+                    "the record value lies outside the batch"
+                } else {
+                    "the record value is null"
+                };
+                out.fail(index, reason);
+                continue;
             };
             parse::parse_message(message, self.format, |r| match r {
-                Ok(rec) => {
-                    put_record(&mut out.rows, &rec);
-                    out.origins.push(index);
-                }
+                Ok(rec) => put_record(out, &rec, index),
                 Err(e) => out.fail(index, e.to_string()),
             });
         }

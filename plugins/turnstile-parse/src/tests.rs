@@ -2,19 +2,29 @@
 
 use super::*;
 use sluice_plugin_sdk::Value;
+use sluice_plugin_sdk::columns::Column;
 use sluice_plugin_sdk::rows::decode_row;
 
 fn raw_input() -> Vec<Field> {
     vec![Field::new("value", FieldType::Bytes)]
 }
 
-fn batch_of(messages: &[&str]) -> BatchBuilder {
-    let mut b = BatchBuilder::new();
+fn batch_of(messages: &[&str]) -> ColumnsBuilder {
+    let mut b = ColumnsBuilder::new(&raw_input());
     for m in messages {
-        b.put_bytes(m.as_bytes());
+        b.push_bytes(m.as_bytes());
         b.end_row();
     }
     b
+}
+
+/// Runs `p` over the rows of `input`.
+fn process(p: &mut TurnstileParse, input: &ColumnsBuilder) -> Output {
+    let (mut arena, mut columns) = (Vec::<u8>::new(), Vec::<Column>::new());
+    let batch = input.view(&mut arena, &mut columns).unwrap();
+    let mut out = p.output(&output_schema());
+    p.process(&batch, &mut out).unwrap();
+    out
 }
 
 #[test]
@@ -79,8 +89,7 @@ fn process_emits_rows_origins_and_failures() {
         "garbage",
         "timestamp,station,turnstile_id,device_id,entry,exit,entry_datetime\nx,1 AV,T1,D1,5,6,'2024-01-06 03:00:00'\nx,1 AV,T1,D1,5,oops,'2024-01-06 03:00:00'",
     ]);
-    let mut out = Output::default();
-    p.process(input.as_batch(), &mut out).unwrap();
+    let out = process(&mut p, &input);
     assert_eq!(out.origins, vec![1, 3]);
     assert_eq!(out.failures.len(), 2);
     assert_eq!(out.failures[0].0, 2);
@@ -91,7 +100,8 @@ fn process_emits_rows_origins_and_failures() {
             "line 3: field exit: \"oops\" is not an integer".to_string()
         )
     );
-    let rows = out.rows.as_batch();
+    let rows = out.rows.to_rows().unwrap();
+    let rows = rows.as_batch();
     let first = decode_row(&schema, rows.row(0)).unwrap();
     assert_eq!(first[3], Value::Str("59 ST"));
     assert_eq!(first[7], Value::Timestamp(1_703_905_200_000));
@@ -105,26 +115,28 @@ fn process_emits_rows_origins_and_failures() {
 
 #[test]
 fn nullable_and_malformed_input_rows_fail_alone() {
-    let (mut p, _) =
-        TurnstileParse::init("", &[Field::nullable("value", FieldType::Bytes)]).unwrap();
-    let mut b = BatchBuilder::new();
-    b.put_null();
+    let input = [Field::nullable("value", FieldType::Bytes)];
+    let (mut p, _) = TurnstileParse::init("", &input).unwrap();
+    let mut b = ColumnsBuilder::new(&input);
+    b.push_null();
     b.end_row();
-    b.put_present();
-    b.put_bytes(b"A002,R051,02-00-00,59 ST,NQR456W,BMT,12/30/2023,03:00:00,REGULAR,1,2");
+    b.push_bytes(b"A002,R051,02-00-00,59 ST,NQR456W,BMT,12/30/2023,03:00:00,REGULAR,1,2");
     b.end_row();
-    b.data.push(1);
-    b.data.extend_from_slice(&[9, 0, 0, 0]);
-    b.end_row();
-    let mut out = Output::default();
-    p.process(b.as_batch(), &mut out).unwrap();
+    for _ in 0..2 {
+        b.push_bytes(b"A002,R051,02-00-00,59 ST,NQR456W,BMT,12/30/2023,07:00:00,REGULAR,1,2");
+        b.end_row();
+    }
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    b.finish(&mut arena, &mut columns);
+    // Offset 3 past the data: rows 2 and 3 lie nowhere in the batch.
+    let at = columns[0].values as usize + 3 * 4;
+    arena[at..at + 4].copy_from_slice(&10_000u32.to_le_bytes());
+    let batch = Columns::new(&input, 4, &arena, &columns).unwrap();
+    let mut out = p.output(&output_schema());
+    p.process(&batch, &mut out).unwrap();
     assert_eq!(out.origins, vec![1]);
     let failed: Vec<u32> = out.failures.iter().map(|f| f.0).collect();
-    assert_eq!(failed, vec![0, 2]);
+    assert_eq!(failed, vec![0, 2, 3]);
     assert_eq!(out.failures[0].1, "the record value is null");
-    assert!(
-        out.failures[1].1.contains("malformed row"),
-        "{}",
-        out.failures[1].1
-    );
+    assert_eq!(out.failures[1].1, "the record value lies outside the batch");
 }

@@ -1,10 +1,11 @@
-//! Native throughput of turnstile-parse + turnstile-window on a real MTA week, in the packed
-//! batch layout the components get: `cargo run --release -p turnstile-window --example
+//! Native throughput of turnstile-parse + turnstile-window on a real MTA week, in the column
+//! layout the components get (each output laid out as one arena, as the export glue does): `cargo run --release -p turnstile-window --example
 //! throughput [-- week]` (default week 240106, read from `../shared/data`).
 
 use flate2::read::MultiGzDecoder;
+use sluice_plugin_sdk::columns::Column;
 use sluice_plugin_sdk::{
-    BatchBuilder, Field, FieldType, Output, Transform, Window, WindowSpec, time,
+    Columns, ColumnsBuilder, Field, FieldType, Transform, Window, WindowSpec, time,
 };
 use std::io::Read;
 use std::time::Instant;
@@ -15,8 +16,15 @@ const H: i64 = 3_600_000;
 const BATCH: usize = 1024;
 const ROUNDS: usize = 5;
 
-/// The week's data lines in event-time order, packed into raw-record batches.
-fn batches(week: &str) -> (Vec<BatchBuilder>, usize) {
+/// One raw-record batch laid out: (rows, arena, columns).
+type Laid = (usize, Vec<u8>, Vec<Column>);
+
+fn raw_schema() -> [Field; 1] {
+    [Field::new("value", FieldType::Bytes)]
+}
+
+/// The week's data lines in event-time order, as raw-record batches.
+fn batches(week: &str) -> (Vec<Laid>, usize) {
     let path = format!(
         "{}/../../../shared/data/mta-turnstile-{week}.csv.gz",
         env!("CARGO_MANIFEST_DIR")
@@ -39,34 +47,39 @@ fn batches(week: &str) -> (Vec<BatchBuilder>, usize) {
     let packed = lines
         .chunks(BATCH)
         .map(|chunk| {
-            let mut b = BatchBuilder::new();
+            let mut b = ColumnsBuilder::new(&raw_schema());
             chunk.iter().for_each(|(_, l)| {
-                b.put_bytes(l.as_bytes());
+                b.push_bytes(l.as_bytes());
                 b.end_row();
             });
-            b
+            let (mut arena, mut columns) = (Vec::new(), Vec::new());
+            b.finish(&mut arena, &mut columns);
+            (b.len(), arena, columns)
         })
         .collect();
     (packed, lines.len())
 }
 
 /// Runs the whole week once; returns (seconds in parse, seconds in window, result rows).
-fn run(batches: &[BatchBuilder], counters: &str, early: bool) -> (f64, f64, usize) {
-    let (mut parse, schema) =
-        TurnstileParse::init("{}", &[Field::new("value", FieldType::Bytes)]).unwrap();
+fn run(batches: &[Laid], counters: &str, early: bool) -> (f64, f64, usize) {
+    let (mut parse, schema) = TurnstileParse::init("{}", &raw_schema()).unwrap();
     let spec = WindowSpec {
         event_time: "timestamp".into(),
         size: 4 * H,
         slide: 4 * H,
     };
     let config = format!(r#"{{"counters":"{counters}","emit_early":{early}}}"#);
-    let (mut window, _) = TurnstileWindow::init(&config, &schema, &spec).unwrap();
+    let (mut window, results) = TurnstileWindow::init(&config, &schema, &spec).unwrap();
     let (mut parse_s, mut window_s, mut rows) = (0.0, 0.0, 0);
-    let (mut parsed, mut out) = (Output::default(), Output::default());
-    for (i, b) in batches.iter().enumerate() {
+    let (mut parsed, mut out) = (parse.output(&schema), window.output(&results));
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    let raw = raw_schema();
+    for (i, (len, input_arena, input_columns)) in batches.iter().enumerate() {
         parsed.clear();
         let t = Instant::now();
-        parse.process(b.as_batch(), &mut parsed).unwrap();
+        let input = Columns::new(&raw, *len, input_arena, input_columns).unwrap();
+        parse.process(&input, &mut parsed).unwrap();
+        let parsed_rows = parsed.rows.view(&mut arena, &mut columns).unwrap();
         parse_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         out.clear();
@@ -75,9 +88,7 @@ fn run(batches: &[BatchBuilder], counters: &str, early: bool) -> (f64, f64, usiz
         } else {
             i64::MIN
         };
-        window
-            .process(parsed.rows.as_batch(), watermark, &mut out)
-            .unwrap();
+        window.process(&parsed_rows, watermark, &mut out).unwrap();
         window.advance(watermark, &mut out).unwrap();
         window_s += t.elapsed().as_secs_f64();
         rows += out.rows.len();

@@ -137,20 +137,34 @@ impl Aggregator {
         values: &[i64],
     ) -> Result<(), String> {
         let (id, new) = self.turnstiles.intern(turnstile);
-        let id = id as usize;
+        self.add_cumulative_id(id, new, ts, values, |agg| {
+            agg.turnstile_group(id as usize, group)
+        })
+    }
+
+    /// Adds a reading of turnstile `id` (`new` when just interned), whose group id `group`
+    /// gives when the reading makes a pair.
+    pub(crate) fn add_cumulative_id(
+        &mut self,
+        id: u32,
+        new: bool,
+        ts: i64,
+        values: &[i64],
+        group: impl FnOnce(&mut Self) -> Result<u32, String>,
+    ) -> Result<(), String> {
         if new {
-            let values = values.into();
+            debug_assert_eq!(id as usize, self.predecessors.len());
             self.predecessors.push(Predecessor {
                 ts,
-                values,
+                values: values.into(),
                 group: NO_GROUP,
             });
             return Ok(());
         }
-        if !self.pair_with_predecessor(id, ts, values)? {
+        if !self.pair_with_predecessor(id as usize, ts, values)? {
             return Ok(());
         }
-        let gid = self.turnstile_group(id, group)?;
+        let gid = group(self)?;
         let deltas = std::mem::take(&mut self.deltas);
         let result = self.add_to_windows(gid, ts, &deltas);
         self.deltas = deltas;
@@ -201,7 +215,7 @@ impl Aggregator {
     }
 
     /// The id of a group key, checking a new key is text.
-    fn group_id(&mut self, group: &[u8]) -> Result<u32, String> {
+    pub(crate) fn group_id(&mut self, group: &[u8]) -> Result<u32, String> {
         match self.groups.get(group) {
             Some(gid) => Ok(gid),
             None if is_text_key(group) => Ok(self.groups.intern(group).0),
@@ -210,7 +224,12 @@ impl Aggregator {
     }
 
     /// Adds `values` to the sums of group `gid` in every open window containing `ts`.
-    fn add_to_windows(&mut self, gid: u32, ts: i64, values: &[i64]) -> Result<(), String> {
+    pub(crate) fn add_to_windows(
+        &mut self,
+        gid: u32,
+        ts: i64,
+        values: &[i64],
+    ) -> Result<(), String> {
         let mut added = false;
         for start in self.windows.starts(ts) {
             if self.windows.end(start) <= self.closed_upto {

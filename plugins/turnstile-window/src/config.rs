@@ -1,16 +1,15 @@
 //! The plugin config and what it means for rows: [`Settings`] read from JSON, checked against
-//! the input schema and window into a [`Plan`], which extracts (group key, turnstile key,
-//! event time, values) from each input row with one pass and no allocation.
+//! the input schema and window into a [`Plan`], which finds the columns of a batch once
+//! ([`Plan::columns`]) and then extracts (group key, turnstile key, event time, values) of
+//! each row from them without allocating.
 
 #[cfg(test)]
 mod tests;
 
 use crate::aggregate::{Counters, Windows};
+use sluice_plugin_sdk::columns::{Fixed, Var};
 use sluice_plugin_sdk::json::{Json, parse_config};
-use sluice_plugin_sdk::{DecodeError, Field, FieldType, RowReader, WindowSpec};
-
-/// Config keys `init` accepts.
-pub const CONFIG_KEYS: &[&str] = &["counters", "group_by", "key", "values", "emit_early"];
+use sluice_plugin_sdk::{Columns, Field, FieldType, WindowSpec};
 
 /// Most windows one reading may fall into (`size / slide`).
 pub const MAX_WINDOWS_PER_READING: i64 = 1_000;
@@ -74,7 +73,7 @@ impl Settings {
                 ));
             }
         };
-        cfg.finish(CONFIG_KEYS)?;
+        cfg.finish(&crate::CONFIG.keys())?;
         Ok(Settings {
             counters,
             group_by,
@@ -98,31 +97,31 @@ impl Settings {
     }
 }
 
-/// What one input field is used for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Use {
-    group: Option<usize>,
-    key: Option<usize>,
-    value: Option<usize>,
-    time: bool,
-}
-
-/// How to read the rows of one input schema.
+/// How to read the batches of one input schema: the input index of each field used.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    fields: Vec<Field>,
-    uses: Vec<Use>,
-    /// Fields after the last used one are not read.
-    read_upto: usize,
-    n_group: usize,
-    n_key: usize,
-    n_values: usize,
+    group: Vec<usize>,
+    key: Vec<usize>,
+    values: Vec<usize>,
+    time: usize,
+}
+
+/// The columns of one batch a [`Plan`] reads.
+pub struct PlanColumns<'a> {
+    names: &'a [Field],
+    group_fields: Vec<usize>,
+    group: Vec<Var<'a>>,
+    key_fields: Vec<usize>,
+    key: Vec<Var<'a>>,
+    values: Vec<(usize, Fixed<'a, i64>)>,
+    time: (usize, Fixed<'a, i64>),
 }
 
 /// One row's parts, reused from row to row.
 #[derive(Clone, Debug, Default)]
 pub struct Extracted {
-    /// Group key: the row encoding of the group fields, in `group_by` order.
+    /// Group key: the row encoding of the group fields (`u32` length, bytes), in `group_by`
+    /// order.
     pub group: Vec<u8>,
     /// Turnstile key: the row encoding of the key fields, in `key` order.
     pub key: Vec<u8>,
@@ -130,8 +129,6 @@ pub struct Extracted {
     pub ts: i64,
     /// Values, in `values` order.
     pub values: Vec<i64>,
-    group_spans: Vec<(usize, usize)>,
-    key_spans: Vec<(usize, usize)>,
 }
 
 /// Checks the window spec: positive size, `0 < slide ≤ size`, not too many windows per reading.
@@ -153,83 +150,110 @@ pub fn check_window(spec: &WindowSpec) -> Result<Windows, String> {
 impl Plan {
     /// Checks that every named field exists with the right type and builds the plan.
     pub fn new(settings: &Settings, input: &[Field], event_time: &str) -> Result<Plan, String> {
-        let mut uses = vec![Use::default(); input.len()];
-        let find = |role, name, ty| find_field(input, role, name, ty);
-        for (k, name) in settings.group_by.iter().enumerate() {
-            uses[find("group_by", name, FieldType::Str)?].group = Some(k);
-        }
+        let find = |role, name: &String, ty| find_field(input, role, name, ty);
         let key: &[String] = if settings.counters == Counters::Cumulative {
             &settings.key
         } else {
             &[]
         };
-        for (k, name) in key.iter().enumerate() {
-            uses[find("key", name, FieldType::Str)?].key = Some(k);
-        }
-        for (k, name) in settings.values.iter().enumerate() {
-            uses[find("values", name, FieldType::Int64)?].value = Some(k);
-        }
-        uses[find("event_time", event_time, FieldType::Timestamp)?].time = true;
+        let plan = Plan {
+            group: (settings.group_by.iter())
+                .map(|n| find("group_by", n, FieldType::Str))
+                .collect::<Result<_, _>>()?,
+            key: (key.iter())
+                .map(|n| find("key", n, FieldType::Str))
+                .collect::<Result<_, _>>()?,
+            values: (settings.values.iter())
+                .map(|n| find("values", n, FieldType::Int64))
+                .collect::<Result<_, _>>()?,
+            time: find("event_time", &event_time.to_string(), FieldType::Timestamp)?,
+        };
         check_names(settings, key)?;
-        let read_upto = uses
-            .iter()
-            .rposition(|u| *u != Use::default())
-            .map_or(0, |i| i + 1);
-        let (n_group, n_key, n_values) =
-            (settings.group_by.len(), key.len(), settings.values.len());
-        Ok(Plan {
-            fields: input.to_vec(),
-            uses,
-            read_upto,
-            n_group,
-            n_key,
-            n_values,
-        })
+        Ok(plan)
     }
 
-    /// Reads the used fields of `row` into `out`; `Err` names a null or undecodable field.
-    pub fn extract(&self, row: &[u8], out: &mut Extracted) -> Result<(), String> {
-        out.group_spans.resize(self.n_group, (0, 0));
-        out.key_spans.resize(self.n_key, (0, 0));
-        out.values.resize(self.n_values, 0);
-        let mut r = RowReader::new(row);
-        for (field, u) in self.fields[..self.read_upto].iter().zip(&self.uses) {
-            if *u == Use::default() {
-                r.skip(field).map_err(|e| decode_error(field, e))?;
-                continue;
-            }
-            if field.nullable && !r.is_present().map_err(|e| decode_error(field, e))? {
-                return Err(format!("field `{}` is null", field.name));
-            }
-            let start = r.position();
-            // Text is checked when a group key is first seen (Aggregator::add), not per row.
-            let v = match field.ty {
-                FieldType::Str => r.bytes().map(|_| 0),
-                _ => r.i64(),
-            };
-            let v = v.map_err(|e| decode_error(field, e))?;
-            if let Some(k) = u.value {
-                out.values[k] = v;
-            }
-            if u.time {
-                out.ts = v;
-            }
-            let span = (start, r.position());
-            if let Some(k) = u.group {
-                out.group_spans[k] = span;
-            }
-            if let Some(k) = u.key {
-                out.key_spans[k] = span;
-            }
-        }
-        concat(&mut out.group, row, &out.group_spans);
-        concat(&mut out.key, row, &out.key_spans);
-        Ok(())
+    /// The columns this plan reads in `input` (whose schema is the one the plan was made
+    /// for).
+    pub fn columns<'a>(&self, input: &Columns<'a>) -> Result<PlanColumns<'a>, String> {
+        let fixed = |i: usize| {
+            (input.fixed::<i64>(i))
+                .map(|c| (i, c))
+                .map_err(|e| e.message)
+        };
+        Ok(PlanColumns {
+            names: input.schema(),
+            group_fields: self.group.clone(),
+            group: self.group.iter().map(|&i| input.var_at(i)).collect(),
+            key_fields: self.key.clone(),
+            key: self.key.iter().map(|&i| input.var_at(i)).collect(),
+            values: self
+                .values
+                .iter()
+                .map(|&i| fixed(i))
+                .collect::<Result<_, _>>()?,
+            time: fixed(self.time)?,
+        })
     }
 
     /// Number of value fields.
     pub fn n_values(&self) -> usize {
-        self.n_values
+        self.values.len()
+    }
+}
+
+impl<'a> PlanColumns<'a> {
+    /// The group columns and the key columns.
+    pub fn text(&self) -> (&[Var<'a>], &[Var<'a>]) {
+        (&self.group, &self.key)
+    }
+
+    /// Why a group (`group`) or key column `c` has no value at a row.
+    pub fn missing(&self, group: bool, c: usize) -> String {
+        let field = if group {
+            self.group_fields[c]
+        } else {
+            self.key_fields[c]
+        };
+        self.missing_field(field)
+    }
+
+    fn missing_field(&self, field: usize) -> String {
+        format!(
+            "field `{}` is null or lies outside the batch",
+            self.names[field].name
+        )
+    }
+
+    /// Reads the event time and values of row `i` into `out`.
+    #[inline]
+    pub fn extract_values(&self, i: usize, out: &mut Extracted) -> Result<(), String> {
+        out.ts = (self.time.1.value(i)).ok_or_else(|| self.missing_field(self.time.0))?;
+        out.values.clear();
+        for (field, column) in &self.values {
+            let v = column.value(i).ok_or_else(|| self.missing_field(*field))?;
+            out.values.push(v);
+        }
+        Ok(())
+    }
+
+    /// Reads the used fields of row `i` into `out`; `Err` names a null or malformed field.
+    /// Text is checked when a group key is first seen (`Aggregator::add`), not per row.
+    #[inline]
+    pub fn extract(&self, i: usize, out: &mut Extracted) -> Result<(), String> {
+        self.extract_values(i, out)?;
+        let parts = [
+            (&self.group_fields, &self.group, &mut out.group),
+            (&self.key_fields, &self.key, &mut out.key),
+        ];
+        for (fields, columns, dst) in parts {
+            dst.clear();
+            for (field, column) in fields.iter().zip(columns) {
+                let bytes = column.bytes(i).ok_or_else(|| self.missing_field(*field))?;
+                dst.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                dst.extend_from_slice(bytes);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -250,17 +274,6 @@ fn find_field(input: &[Field], role: &str, name: &str, ty: FieldType) -> Result<
         ));
     }
     Ok(i)
-}
-
-fn concat(dst: &mut Vec<u8>, row: &[u8], spans: &[(usize, usize)]) {
-    dst.clear();
-    for &(a, b) in spans {
-        dst.extend_from_slice(&row[a..b]);
-    }
-}
-
-fn decode_error(field: &Field, e: DecodeError) -> String {
-    format!("field `{}`: {e}", field.name)
 }
 
 /// Rejects duplicate names and output names that collide.

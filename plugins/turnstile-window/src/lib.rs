@@ -6,15 +6,37 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod dictionary;
 pub mod intern;
 pub mod snapshot;
 pub mod touched;
 
 use aggregate::Aggregator;
 use config::{Extracted, Plan, Settings};
-use sluice_plugin_sdk::{Batch, BatchBuilder, Field, Metadata, Output, Window, WindowSpec};
+use sluice_plugin_sdk::config::{ConfigSpec, Key};
+use sluice_plugin_sdk::{Columns, Field, Metadata, Output, Window, WindowSpec};
 
-const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["counters"],"properties":{"counters":{"enum":["cumulative","incremental"],"description":"cumulative: ENTRIES/EXITS are register readings (count differences per turnstile); incremental: they are counts (sum them)."},"group_by":{"type":"array","items":{"type":"string"},"default":["station"]},"key":{"type":"array","items":{"type":"string"},"default":["ca","unit","scp"],"description":"Fields identifying a turnstile (cumulative only)."},"values":{"type":"array","items":{"type":"string"},"default":["entries","exits"]},"emit_early":{"type":"boolean","default":false,"description":"process returns the current sums of every (group, window) each batch touched (early results); set by the host for `emit: { early: ... }`."}}}"#;
+/// The config `init` accepts (its JSON Schema is generated from this; [`config::Settings`]
+/// reads it).
+pub const CONFIG: ConfigSpec = ConfigSpec::new(&[
+    Key::one_of(
+        "counters",
+        &["cumulative", "incremental"],
+        "cumulative: ENTRIES/EXITS are register readings (count differences per turnstile); \
+         incremental: they are counts (sum them).",
+    )
+    .required(),
+    Key::text_list("group_by", "").default_json(r#"["station"]"#),
+    Key::text_list("key", "Fields identifying a turnstile (cumulative only).")
+        .default_json(r#"["ca","unit","scp"]"#),
+    Key::text_list("values", "").default_json(r#"["entries","exits"]"#),
+    Key::flag(
+        "emit_early",
+        "process returns the current sums of every (group, window) each batch touched (early \
+         results); set by the host for `emit: { early: ... }`.",
+    )
+    .default_json("false"),
+]);
 
 /// The plugin instance.
 #[derive(Debug, Clone)]
@@ -23,6 +45,7 @@ pub struct TurnstileWindow {
     plan: Plan,
     agg: Aggregator,
     scratch: Extracted,
+    ids: dictionary::Ids,
 }
 
 impl TurnstileWindow {
@@ -36,7 +59,7 @@ impl Window for TurnstileWindow {
     fn metadata() -> Metadata {
         sluice_plugin_sdk::metadata!(
             "Sums turnstile entries and exits per station and event-time window (cumulative or incremental counters).",
-            CONFIG_SCHEMA,
+            CONFIG.json_schema(),
             r#"{"counters":"cumulative","group_by":["station"]}"#
         )
     }
@@ -58,6 +81,7 @@ impl Window for TurnstileWindow {
                 plan,
                 agg,
                 scratch: Extracted::default(),
+                ids: Default::default(),
             },
             schema,
         ))
@@ -65,32 +89,36 @@ impl Window for TurnstileWindow {
 
     fn process(
         &mut self,
-        input: Batch<'_>,
+        input: &Columns<'_>,
         _watermark: i64,
         out: &mut Output,
     ) -> Result<(), String> {
         self.agg.begin_batch();
+        let columns = self.plan.columns(input)?;
         let s = &mut self.scratch;
-        for (i, row) in input.rows().enumerate() {
-            let added = self
-                .plan
-                .extract(row, s)
-                .and_then(|()| self.agg.add(&s.group, &s.key, s.ts, &s.values));
-            if let Err(reason) = added {
-                out.fail(i as u32, reason);
+        if dictionary::applies(&columns) {
+            let cumulative = self.settings.counters == aggregate::Counters::Cumulative;
+            let fail = |i, reason| out.fail(i, reason);
+            (self.ids).add_batch(&mut self.agg, &columns, input.len(), cumulative, s, fail);
+        } else {
+            for i in 0..input.len() {
+                let added = columns
+                    .extract(i, s)
+                    .and_then(|()| self.agg.add(&s.group, &s.key, s.ts, &s.values));
+                if let Err(reason) = added {
+                    out.fail(i as u32, reason);
+                }
             }
         }
         // Early results (emit_early): the current sums of what this batch changed.
-        let rows = &mut out.rows;
         self.agg
-            .emit_touched(|group, start, end, sums| put_row(rows, group, start, end, sums));
+            .emit_touched(|group, start, end, sums| put_row(out, group, start, end, sums));
         Ok(())
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Output) -> Result<(), String> {
-        let rows = &mut out.rows;
         self.agg.advance(watermark, |group, start, end, sums| {
-            put_row(rows, group, start, end, sums)
+            put_row(out, group, start, end, sums)
         });
         Ok(())
     }
@@ -111,13 +139,19 @@ impl Window for TurnstileWindow {
     }
 }
 
-/// Appends one result row: the group key (already row-encoded), window start and end, sums.
-fn put_row(rows: &mut BatchBuilder, group: &[u8], start: i64, end: i64, sums: &[i64]) {
-    rows.data.extend_from_slice(group);
-    rows.put_timestamp(start);
-    rows.put_timestamp(end);
-    sums.iter().for_each(|&v| rows.put_i64(v));
-    rows.end_row();
+/// Appends one result row: the group fields (from the row-encoded group key), window start
+/// and end, sums.
+fn put_row(out: &mut Output, group: &[u8], start: i64, end: i64, sums: &[i64]) {
+    let mut rest = group;
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let len = (u32::from_le_bytes(*len) as usize).min(tail.len());
+        out.rows.push_bytes(&tail[..len]);
+        rest = &tail[len..];
+    }
+    out.rows.push_i64(start);
+    out.rows.push_i64(end);
+    sums.iter().for_each(|&v| out.rows.push_i64(v));
+    out.end_result_row();
 }
 
 sluice_plugin_sdk::export_window!(TurnstileWindow);

@@ -2,7 +2,7 @@
 
 use super::*;
 use sluice_plugin_sdk::rows::decode_row;
-use sluice_plugin_sdk::{BatchBuilder, FieldType, Value};
+use sluice_plugin_sdk::{ColumnsBuilder, FieldType, Value};
 
 const H: i64 = 3_600_000;
 
@@ -30,19 +30,63 @@ fn init(counters: &str) -> TurnstileWindow {
         .0
 }
 
-/// Readings: (turnstile scp, station, hour, entries, exits).
-fn batch(readings: &[(&str, &str, i64, i64, i64)]) -> BatchBuilder {
-    let mut b = BatchBuilder::new();
+/// Readings: (turnstile scp, station, hour, entries, exits), the station column
+/// dictionary-encoded (the byte path: the key columns are not).
+fn batch(readings: &[(&str, &str, i64, i64, i64)]) -> ColumnsBuilder {
+    batch_in(
+        ColumnsBuilder::new(&input_schema()).dictionary("station"),
+        readings,
+    )
+}
+
+/// The readings with every text column dictionary-encoded, as turnstile-parse writes them
+/// (the fast path of `dictionary.rs`).
+fn dictionary_batch(readings: &[(&str, &str, i64, i64, i64)]) -> ColumnsBuilder {
+    let b = ["ca", "unit", "scp", "station"]
+        .iter()
+        .fold(ColumnsBuilder::new(&input_schema()), |b, f| b.dictionary(f));
+    batch_in(b, readings)
+}
+
+fn batch_in(mut b: ColumnsBuilder, readings: &[(&str, &str, i64, i64, i64)]) -> ColumnsBuilder {
     for &(scp, station, hour, e, x) in readings {
         for s in ["A002", "R051", scp, station] {
-            b.put_str(s);
+            b.push_str(s);
         }
-        b.put_timestamp(hour * H);
-        b.put_i64(e);
-        b.put_i64(x);
+        b.push_i64(hour * H);
+        b.push_i64(e);
+        b.push_i64(x);
         b.end_row();
     }
     b
+}
+
+/// An output for the window's rows.
+fn output() -> Output {
+    let (w, schema) =
+        TurnstileWindow::init(r#"{"counters":"incremental"}"#, &input_schema(), &spec()).unwrap();
+    w.output(&schema)
+}
+
+/// Processes the rows of a builder, as the export glue does with a batch.
+trait ProcessRows {
+    fn process_rows(&mut self, b: &ColumnsBuilder, wm: i64, out: &mut Output)
+    -> Result<(), String>;
+}
+
+impl ProcessRows for TurnstileWindow {
+    fn process_rows(
+        &mut self,
+        b: &ColumnsBuilder,
+        wm: i64,
+        out: &mut Output,
+    ) -> Result<(), String> {
+        let (mut arena, mut columns) = (Vec::new(), Vec::new());
+        let batch = b
+            .view(&mut arena, &mut columns)
+            .map_err(|e| e.to_string())?;
+        self.process(&batch, wm, out)
+    }
 }
 
 fn rows_of(out: &Output) -> Vec<String> {
@@ -55,8 +99,9 @@ fn rows_of(out: &Output) -> Vec<String> {
         Value::Int64(i) => i.to_string(),
         other => format!("{other:?}"),
     };
-    let rows = out.rows.as_batch();
-    rows.rows()
+    let rows = out.rows.to_rows().unwrap();
+    rows.as_batch()
+        .rows()
         .map(|r| {
             decode_row(&schema, r)
                 .unwrap()
@@ -96,8 +141,8 @@ fn schema_and_metadata() {
 #[test]
 fn cumulative_rows_come_out_in_window_then_station_order() {
     let mut w = init("cumulative");
-    let mut out = Output::default();
-    w.process(batch(STREAM).as_batch(), 0, &mut out).unwrap();
+    let mut out = output();
+    w.process_rows(&batch(STREAM), 0, &mut out).unwrap();
     assert!(out.failures.is_empty() && out.rows.is_empty());
     w.advance(i64::MAX, &mut out).unwrap();
     assert_eq!(
@@ -116,22 +161,35 @@ fn cumulative_rows_come_out_in_window_then_station_order() {
 #[test]
 fn failures_point_at_the_input_row() {
     let mut w = init("cumulative");
-    let mut out = Output::default();
+    let mut out = output();
     let mut b = batch(&[("t1", "S", 5, 1, 1), ("t1", "S", 4, 1, 1)]);
-    b.put_str("truncated");
-    b.end_row();
-    w.process(b.as_batch(), 0, &mut out).unwrap();
+    // A second reading of turnstile t2 (so that it pairs), with a station that is not text.
+    for (hour, station) in [(1, &b"S"[..]), (2, b"\xff")] {
+        for s in ["A002", "R051", "t2"] {
+            b.push_str(s);
+        }
+        b.push_bytes(station);
+        b.push_i64(hour * H);
+        b.push_i64(1);
+        b.push_i64(1);
+        b.end_row();
+    }
+    w.process_rows(&b, 0, &mut out).unwrap();
     let idx: Vec<u32> = out.failures.iter().map(|f| f.0).collect();
-    assert_eq!(idx, [1, 2]);
+    assert_eq!(idx, [1, 3]);
     assert!(out.failures[0].1.starts_with("late reading"));
+    assert_eq!(
+        out.failures[1].1,
+        "a group_by field is not valid UTF-8 text"
+    );
 }
 
 /// Runs STREAM in two halves, snapshotting and restoring into a fresh instance in between.
 fn run_with_restore(counters: &str, cut: usize) -> Vec<String> {
     let mut first = init(counters);
-    let mut out = Output::default();
+    let mut out = output();
     first
-        .process(batch(&STREAM[..cut]).as_batch(), 0, &mut out)
+        .process_rows(&batch(&STREAM[..cut]), 0, &mut out)
         .unwrap();
     first.advance(4 * H, &mut out).unwrap();
     let state = first.snapshot();
@@ -139,18 +197,49 @@ fn run_with_restore(counters: &str, cut: usize) -> Vec<String> {
     second.restore(&state).unwrap();
     assert_eq!(second.snapshot(), state);
     second
-        .process(batch(&STREAM[cut..]).as_batch(), 0, &mut out)
+        .process_rows(&batch(&STREAM[cut..]), 0, &mut out)
         .unwrap();
     second.advance(i64::MAX, &mut out).unwrap();
     rows_of(&out)
 }
 
 #[test]
+fn the_dictionary_path_gives_the_byte_path_s_rows_and_state() {
+    for counters in ["cumulative", "incremental"] {
+        let (mut bytes, mut dict) = (init(counters), init(counters));
+        let (mut a, mut b) = (output(), output());
+        // In two batches, so that the second maps its entries to ids the first interned.
+        for part in [&STREAM[..4], &STREAM[4..]] {
+            bytes.process_rows(&batch(part), 0, &mut a).unwrap();
+            dict.process_rows(&dictionary_batch(part), 0, &mut b)
+                .unwrap();
+        }
+        assert_eq!(a.failures, b.failures, "{counters}");
+        assert_eq!(bytes.snapshot(), dict.snapshot(), "{counters}");
+        bytes.advance(i64::MAX, &mut a).unwrap();
+        dict.advance(i64::MAX, &mut b).unwrap();
+        assert_eq!(rows_of(&a), rows_of(&b), "{counters}");
+        assert!(!rows_of(&a).is_empty());
+        // A restored instance (empty caches) goes on the same.
+        let mut restored = init(counters);
+        restored.restore(&dict.snapshot()).unwrap();
+        let (mut c, mut d) = (output(), output());
+        restored
+            .process_rows(&dictionary_batch(STREAM), 0, &mut c)
+            .unwrap();
+        dict.process_rows(&dictionary_batch(STREAM), 0, &mut d)
+            .unwrap();
+        assert_eq!(c.failures, d.failures);
+        assert_eq!(restored.snapshot(), dict.snapshot());
+    }
+}
+
+#[test]
 fn snapshot_restore_mid_stream_changes_nothing() {
     for counters in ["cumulative", "incremental"] {
         let mut w = init(counters);
-        let mut out = Output::default();
-        w.process(batch(STREAM).as_batch(), 0, &mut out).unwrap();
+        let mut out = output();
+        w.process_rows(&batch(STREAM), 0, &mut out).unwrap();
         w.advance(i64::MAX, &mut out).unwrap();
         let expected = rows_of(&out);
         for cut in 3..STREAM.len() {
@@ -166,8 +255,7 @@ fn snapshot_restore_mid_stream_changes_nothing() {
 #[test]
 fn restore_rejects_garbage_and_foreign_snapshots() {
     let mut w = init("cumulative");
-    w.process(batch(STREAM).as_batch(), 0, &mut Output::default())
-        .unwrap();
+    w.process_rows(&batch(STREAM), 0, &mut output()).unwrap();
     let state = w.snapshot();
     let mut fresh = init("cumulative");
     for cut in 0..state.len() {

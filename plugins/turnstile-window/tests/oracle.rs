@@ -6,7 +6,7 @@
 use flate2::read::MultiGzDecoder;
 use sluice_plugin_sdk::rows::decode_row;
 use sluice_plugin_sdk::{
-    BatchBuilder, Field, FieldType, Output, Transform, Value, Window, WindowSpec, time,
+    ColumnsBuilder, Field, FieldType, Output, Transform, Value, Window, WindowSpec, time,
 };
 use std::io::Read;
 use std::path::PathBuf;
@@ -53,27 +53,23 @@ fn replay_order(weeks: &[&str]) -> Vec<String> {
 
 /// Parses one batch of raw lines; returns the parsed rows and their latest event time.
 fn parse_batch(parse: &mut TurnstileParse, schema: &[Field], lines: &[String]) -> (Output, i64) {
-    let mut input = BatchBuilder::new();
+    let mut input = ColumnsBuilder::new(&[Field::new("value", FieldType::Bytes)]);
     for line in lines {
-        input.put_bytes(line.as_bytes());
+        input.push_bytes(line.as_bytes());
         input.end_row();
     }
-    let mut out = Output::default();
-    parse.process(input.as_batch(), &mut out).unwrap();
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    let batch = input.view(&mut arena, &mut columns).unwrap();
+    let mut out = parse.output(schema);
+    parse.process(&batch, &mut out).unwrap();
     assert!(
         out.failures.is_empty(),
         "parse failures: {:?}",
         &out.failures[..1]
     );
-    let max_ts = out
-        .rows
-        .as_batch()
-        .rows()
-        .map(|row| match decode_row(schema, row).unwrap()[7] {
-            Value::Timestamp(t) => t,
-            other => panic!("timestamp is {other:?}"),
-        })
-        .max();
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    let parsed = out.rows.view(&mut arena, &mut columns).unwrap();
+    let max_ts = parsed.timestamp("timestamp").unwrap().iter().max();
     (out, max_ts.unwrap_or(i64::MIN))
 }
 
@@ -95,12 +91,12 @@ fn run(lines: &[String], counters: &str, emit_early: bool) -> (Vec<String>, Vec<
         let (rows, batch_max) = parse_batch(&mut parse, &parsed, chunk);
         max_ts = max_ts.max(batch_max);
         let watermark = max_ts - 4 * H;
-        let mut out = Output::default();
-        window
-            .process(rows.rows.as_batch(), watermark, &mut out)
-            .unwrap();
+        let mut out = window.output(&schema);
+        let (mut arena, mut columns) = (Vec::new(), Vec::new());
+        let parsed_rows = rows.rows.view(&mut arena, &mut columns).unwrap();
+        window.process(&parsed_rows, watermark, &mut out).unwrap();
         early.extend(text_rows(&schema, &out));
-        out.rows = BatchBuilder::new();
+        out.clear();
         window.advance(watermark, &mut out).unwrap();
         assert!(
             out.failures.is_empty(),
@@ -109,7 +105,7 @@ fn run(lines: &[String], counters: &str, emit_early: bool) -> (Vec<String>, Vec<
         );
         results.extend(text_rows(&schema, &out));
     }
-    let mut out = Output::default();
+    let mut out = window.output(&schema);
     window.advance(i64::MAX, &mut out).unwrap();
     results.extend(text_rows(&schema, &out));
     (results, early)
@@ -122,8 +118,9 @@ fn text_rows(schema: &[Field], out: &Output) -> Vec<String> {
         Value::Int64(i) => i.to_string(),
         other => panic!("unexpected value {other:?}"),
     };
-    let rows = out.rows.as_batch();
-    rows.rows()
+    let rows = out.rows.to_rows().unwrap();
+    rows.as_batch()
+        .rows()
         .map(|r| {
             decode_row(schema, r)
                 .unwrap()

@@ -1,98 +1,111 @@
-//! What the export macros call: converts between the generated WIT types and the SDK's (whole
-//! buffers moved or borrowed, never per row), keeps the plugin instance in the macro's
-//! thread-local slot, and calls the [`Transform`] / [`Window`] trait.
+//! What the `sluice:plugin@0.2` export macros call: keeps the plugin instance, its input
+//! schema and its reused [`Output`] in the macro's thread-local slot, checks each input batch
+//! ([`Columns::new`], per column), calls the [`Transform`] / [`Window`] trait, and lays the
+//! output out as one arena (the only per-call allocation the canonical ABI needs).
 
 use super::types as wit;
+use crate::columns::{Column, Columns, Dictionary};
 use crate::plugin::{Metadata, Output, Transform, Window, WindowSpec};
-use crate::rows::{Batch, Field, FieldType};
+use crate::rows::{Field, FieldType};
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
+/// A plugin instance with its input schema and output.
+pub struct Instance<T> {
+    plugin: T,
+    input: Vec<Field>,
+    out: Output,
+}
+
 /// The slot holding a plugin instance between calls.
-pub type Slot<T> = LocalKey<RefCell<Option<T>>>;
+pub type Slot<T> = LocalKey<RefCell<Option<Instance<T>>>>;
 
 const NOT_INITIALISED: &str = "not initialised";
 
-fn field_type_from_wit(t: wit::FieldType) -> FieldType {
-    match t {
-        wit::FieldType::Str => FieldType::Str,
-        wit::FieldType::Int64 => FieldType::Int64,
-        wit::FieldType::Float64 => FieldType::Float64,
-        wit::FieldType::Boolean => FieldType::Boolean,
-        wit::FieldType::Timestamp => FieldType::Timestamp,
-        wit::FieldType::Bytes => FieldType::Bytes,
+super::conversions!();
+
+fn column_from_wit(c: &wit::Column) -> Column {
+    Column {
+        validity: c.validity,
+        values: c.values,
+        data: c.data,
+        dictionary: c.dictionary.as_ref().map(|d| Dictionary {
+            offsets: d.offsets,
+            entries: d.entries,
+        }),
     }
 }
 
-fn field_type_to_wit(t: FieldType) -> wit::FieldType {
-    match t {
-        FieldType::Str => wit::FieldType::Str,
-        FieldType::Int64 => wit::FieldType::Int64,
-        FieldType::Float64 => wit::FieldType::Float64,
-        FieldType::Boolean => wit::FieldType::Boolean,
-        FieldType::Timestamp => wit::FieldType::Timestamp,
-        FieldType::Bytes => wit::FieldType::Bytes,
+fn column_to_wit(c: &Column) -> wit::Column {
+    wit::Column {
+        validity: c.validity,
+        values: c.values,
+        data: c.data,
+        dictionary: c.dictionary.map(|d| wit::Dictionary {
+            offsets: d.offsets,
+            entries: d.entries,
+        }),
     }
 }
 
-fn schema_from_wit(fields: Vec<wit::Field>) -> Vec<Field> {
-    let conv = |f: wit::Field| Field {
-        name: f.name,
-        ty: field_type_from_wit(f.ty),
-        nullable: f.nullable,
-    };
-    fields.into_iter().map(conv).collect()
-}
-
-fn schema_to_wit(fields: Vec<Field>) -> Vec<wit::Field> {
-    let conv = |f: Field| wit::Field {
-        name: f.name,
-        ty: field_type_to_wit(f.ty),
-        nullable: f.nullable,
-    };
-    fields.into_iter().map(conv).collect()
-}
-
-fn metadata_to_wit(m: Metadata) -> wit::Metadata {
-    wit::Metadata {
-        name: m.name,
-        version: m.version,
-        description: m.description,
-        config_schema: m.config_schema,
-        sample_config: m.sample_config,
-    }
-}
-
-fn output_to_wit(mut out: Output) -> wit::Output {
-    out.rows.discard_row();
-    let (data, ends) = out.rows.into_parts();
+/// The output of a call as the WIT record, leaving `out` empty for the next call.
+fn output_to_wit(out: &mut Output) -> Result<wit::Output, String> {
+    out.check()?;
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    out.rows.finish(&mut arena, &mut columns);
     let failures = out
         .failures
-        .into_iter()
+        .drain(..)
         .map(|(index, reason)| wit::Failure { index, reason });
-    wit::Output {
-        rows: wit::Batch { data, ends },
-        origins: out.origins,
+    let output = wit::Output {
+        rows: wit::Batch {
+            len: out.rows.len() as u32,
+            arena,
+            columns: columns.iter().map(column_to_wit).collect(),
+        },
+        origins: std::mem::take(&mut out.origins),
         failures: failures.collect(),
-    }
+    };
+    out.clear();
+    Ok(output)
 }
 
-/// Runs `f` on the initialised instance in `slot` and converts its output.
-fn with_instance<T: 'static>(
+/// Runs `f` on the initialised instance in `slot` with `input` (if any) and converts its
+/// output.
+fn call<T: 'static>(
     slot: &'static Slot<T>,
-    f: impl FnOnce(&mut T, &mut Output) -> Result<(), String>,
+    input: Option<&wit::Batch>,
+    f: impl FnOnce(&mut T, Option<&Columns<'_>>, &mut Output) -> Result<(), String>,
 ) -> Result<wit::Output, String> {
     slot.with(|cell| {
         let mut guard = cell.borrow_mut();
         let instance = guard.as_mut().ok_or(NOT_INITIALISED)?;
-        let mut out = Output::default();
-        f(instance, &mut out)?;
-        Ok(output_to_wit(out))
+        instance.out.clear();
+        let columns: Vec<Column> = input
+            .map(|b| b.columns.iter().map(column_from_wit).collect())
+            .unwrap_or_default();
+        let batch = input
+            .map(|b| Columns::new(&instance.input, b.len as usize, &b.arena, &columns))
+            .transpose()
+            .map_err(|e| format!("the host sent a malformed batch: {}", e.message))?;
+        let result = f(&mut instance.plugin, batch.as_ref(), &mut instance.out);
+        match result {
+            Ok(()) => output_to_wit(&mut instance.out),
+            Err(e) => {
+                instance.out.clear();
+                Err(e)
+            }
+        }
     })
 }
 
 /// `metadata` of the transform world.
 pub fn transform_metadata<T: Transform>() -> wit::Metadata {
+    metadata_to_wit(T::metadata())
+}
+
+/// `metadata` of the window world.
+pub fn window_metadata<T: Window>() -> wit::Metadata {
     metadata_to_wit(T::metadata())
 }
 
@@ -103,8 +116,10 @@ pub fn transform_init<T: Transform>(
     input: Vec<wit::Field>,
 ) -> Result<Vec<wit::Field>, String> {
     slot.with(|cell| cell.borrow_mut().take());
-    let (instance, schema) = T::init(&config, &schema_from_wit(input))?;
-    slot.with(|cell| *cell.borrow_mut() = Some(instance));
+    let input = schema_from_wit(input);
+    let (plugin, schema) = T::init(&config, &input)?;
+    let out = plugin.output(&schema);
+    slot.with(|cell| *cell.borrow_mut() = Some(Instance { plugin, input, out }));
     Ok(schema_to_wit(schema))
 }
 
@@ -113,14 +128,9 @@ pub fn transform_process<T: Transform>(
     slot: &'static Slot<T>,
     input: wit::Batch,
 ) -> Result<wit::Output, String> {
-    with_instance(slot, |t, out| {
-        t.process(Batch::new(&input.data, &input.ends), out)
+    call(slot, Some(&input), |t, batch, out| {
+        t.process(batch.expect("an input batch"), out)
     })
-}
-
-/// `metadata` of the window world.
-pub fn window_metadata<T: Window>() -> wit::Metadata {
-    metadata_to_wit(T::metadata())
 }
 
 /// `init` of the window world: replaces any previous instance (none is left on error).
@@ -136,8 +146,10 @@ pub fn window_init<T: Window>(
         size: window.size,
         slide: window.slide,
     };
-    let (instance, schema) = T::init(&config, &schema_from_wit(input), &spec)?;
-    slot.with(|cell| *cell.borrow_mut() = Some(instance));
+    let input = schema_from_wit(input);
+    let (plugin, schema) = T::init(&config, &input, &spec)?;
+    let out = plugin.output(&schema);
+    slot.with(|cell| *cell.borrow_mut() = Some(Instance { plugin, input, out }));
     Ok(schema_to_wit(schema))
 }
 
@@ -147,8 +159,8 @@ pub fn window_process<T: Window>(
     input: wit::Batch,
     watermark: i64,
 ) -> Result<wit::Output, String> {
-    with_instance(slot, |t, out| {
-        t.process(Batch::new(&input.data, &input.ends), watermark, out)
+    call(slot, Some(&input), |t, batch, out| {
+        t.process(batch.expect("an input batch"), watermark, out)
     })
 }
 
@@ -157,12 +169,17 @@ pub fn window_advance<T: Window>(
     slot: &'static Slot<T>,
     watermark: i64,
 ) -> Result<wit::Output, String> {
-    with_instance(slot, |t, out| t.advance(watermark, out))
+    call(slot, None, |t, _, out| t.advance(watermark, out))
 }
 
 /// `snapshot` of the window world; empty before `init`.
 pub fn window_snapshot<T: Window>(slot: &'static Slot<T>) -> Vec<u8> {
-    slot.with(|cell| cell.borrow().as_ref().map(T::snapshot).unwrap_or_default())
+    slot.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .map(|i| i.plugin.snapshot())
+            .unwrap_or_default()
+    })
 }
 
 /// `restore` of the window world.
@@ -171,6 +188,7 @@ pub fn window_restore<T: Window>(slot: &'static Slot<T>, state: Vec<u8>) -> Resu
         cell.borrow_mut()
             .as_mut()
             .ok_or(NOT_INITIALISED)?
+            .plugin
             .restore(&state)
     })
 }

@@ -240,6 +240,15 @@ impl ColumnsBuilder {
                 data,
                 index,
             } => {
+                // Neighbouring rows often repeat a value (readings of one station in a row):
+                // the previous row's entry is compared before any hashing.
+                if let Some(&last) = keys.last() {
+                    let (start, end) = (offsets[last as usize], offsets[last as usize + 1]);
+                    if &data[start as usize..end as usize] == b {
+                        keys.push(last);
+                        return;
+                    }
+                }
                 let key = match index.get(b) {
                     Some(&key) => key,
                     None => {

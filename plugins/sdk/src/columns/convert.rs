@@ -75,3 +75,14 @@ pub fn from_rows(rows: Batch<'_>, out: &mut ColumnsBuilder) -> Result<(), Decode
     }
     Ok(())
 }
+
+impl ColumnsBuilder {
+    /// The finished rows in the row encoding (for tests and for hosts that need rows).
+    pub fn to_rows(&self) -> Result<BatchBuilder, DecodeError> {
+        let (mut arena, mut columns) = (Vec::new(), Vec::new());
+        let batch = self.view(&mut arena, &mut columns)?;
+        let mut rows = BatchBuilder::new();
+        to_rows(&batch, &mut rows)?;
+        Ok(rows)
+    }
+}

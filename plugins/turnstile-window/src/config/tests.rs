@@ -1,7 +1,7 @@
 //! Unit tests of config reading, schema checks and row extraction.
 
 use super::*;
-use sluice_plugin_sdk::BatchBuilder;
+use sluice_plugin_sdk::{BatchBuilder, ColumnsBuilder};
 
 fn parsed_schema() -> Vec<Field> {
     let s = |n| Field::new(n, FieldType::Str);
@@ -152,20 +152,37 @@ fn window_specs_are_checked() {
     );
 }
 
+/// One row of the parsed schema (`schema`), with `station` null when `station` is `None`.
+fn one_row(schema: &[Field], station: Option<&str>) -> ColumnsBuilder {
+    let mut b = ColumnsBuilder::new(schema);
+    for (i, s) in ["A1", "R1", "S1", "", "N", "BMT", "REGULAR"]
+        .iter()
+        .enumerate()
+    {
+        match (i, station) {
+            (3, None) => b.push_null(),
+            (3, Some(name)) => b.push_str(name),
+            _ => b.push_str(s),
+        }
+    }
+    b.push_i64(42);
+    b.push_i64(7);
+    b.push_i64(9);
+    b.end_row();
+    b
+}
+
 #[test]
 fn extracts_keys_time_and_values() {
     let p = plan(r#"{"counters":"cumulative","group_by":["station","ca"],"key":["scp","ca"]}"#)
         .unwrap();
-    let mut b = BatchBuilder::new();
-    for s in ["A1", "R1", "S1", "59 ST", "N", "BMT", "REGULAR"] {
-        b.put_str(s);
-    }
-    b.put_timestamp(42);
-    b.put_i64(7);
-    b.put_i64(9);
-    b.end_row();
+    let schema = parsed_schema();
+    let b = one_row(&schema, Some("59 ST"));
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    let batch = b.view(&mut arena, &mut columns).unwrap();
     let mut x = Extracted::default();
-    p.extract(b.as_batch().row(0), &mut x).unwrap();
+    let view = p.columns(&batch).unwrap();
+    view.extract(0, &mut x).unwrap();
     let enc = |f: &[&str]| {
         let mut k = BatchBuilder::new();
         f.iter().for_each(|s| k.put_str(s));
@@ -176,8 +193,8 @@ fn extracts_keys_time_and_values() {
         (enc(&["59 ST", "A1"]), enc(&["S1", "A1"]))
     );
     assert_eq!((x.ts, x.values.clone()), (42, vec![7, 9]));
-    let e = p.extract(&b.as_batch().row(0)[..20], &mut x).unwrap_err();
-    assert!(e.starts_with("field `"), "{e}");
+    let e = view.extract(1, &mut x).unwrap_err();
+    assert_eq!(e, "field `timestamp` is null or lies outside the batch");
 }
 
 #[test]
@@ -190,19 +207,13 @@ fn nulls_in_used_fields_are_record_failures() {
         "timestamp",
     )
     .unwrap();
-    let mut b = BatchBuilder::new();
-    for (i, s) in ["A1", "R1", "S1", "", "N", "BMT", "REGULAR"]
-        .iter()
-        .enumerate()
-    {
-        if i == 3 { b.put_null() } else { b.put_str(s) }
-    }
-    b.put_timestamp(1);
-    b.put_i64(1);
-    b.put_i64(1);
-    b.end_row();
+    let b = one_row(&schema, None);
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    let batch = b.view(&mut arena, &mut columns).unwrap();
     let e = p
-        .extract(b.as_batch().row(0), &mut Extracted::default())
+        .columns(&batch)
+        .unwrap()
+        .extract(0, &mut Extracted::default())
         .unwrap_err();
-    assert_eq!(e, "field `station` is null");
+    assert_eq!(e, "field `station` is null or lies outside the batch");
 }

@@ -12,8 +12,8 @@ fn init_with(counters: &str, emit_early: bool) -> TurnstileWindow {
 
 /// Processes one batch and returns its early rows.
 fn early(w: &mut TurnstileWindow, readings: &[(&str, &str, i64, i64, i64)]) -> Vec<String> {
-    let mut out = Output::default();
-    w.process(batch(readings).as_batch(), 0, &mut out).unwrap();
+    let mut out = output();
+    w.process_rows(&batch(readings), 0, &mut out).unwrap();
     assert!(out.failures.is_empty(), "{:?}", out.failures);
     assert!(out.origins.is_empty());
     rows_of(&out)
@@ -41,7 +41,7 @@ fn early_rows_are_the_running_sums_of_touched_windows() {
         ]
     );
     // Final rows come from `advance` only, with the same values.
-    let mut out = Output::default();
+    let mut out = output();
     w.advance(4 * H, &mut out).unwrap();
     assert_eq!(rows_of(&out), [first[0].replace(",12,3", ",13,4")]);
     assert!(early(&mut w, &[]).is_empty());
@@ -75,9 +75,9 @@ fn early_rows_match_a_flush_of_the_prefix() {
             for end in (size..=STREAM.len()).step_by(size) {
                 let got = early(&mut w, &STREAM[end - size..end]);
                 let mut reference = init_with(counters, false);
-                let mut out = Output::default();
+                let mut out = output();
                 reference
-                    .process(batch(&STREAM[..end]).as_batch(), 0, &mut out)
+                    .process_rows(&batch(&STREAM[..end]), 0, &mut out)
                     .unwrap();
                 assert!(out.rows.is_empty(), "no early rows when emit_early is off");
                 reference.advance(i64::MAX, &mut out).unwrap();
