@@ -17,6 +17,9 @@ use wit_parser::{PackageId, Resolve};
 
 const TARGET: &str = "wasm32-unknown-unknown";
 const PROFILE: &str = "release-wasm";
+/// The plugins' target features: 128-bit SIMD, which wasmtime runs natively (LLVM uses it
+/// for byte scans and copies).
+const WASM_RUSTFLAGS: &str = "-C target-feature=+simd128";
 
 /// Variables the outer cargo sets that must not leak into the nested build.
 const REMOVED_VARS: &[&str] = &[
@@ -167,6 +170,13 @@ fn package_name(manifest: &Path) -> Result<String> {
     bail!("{} has no [package] name", manifest.display())
 }
 
+/// The code generation flags of the plugins: `SLUICE_WASM_RUSTFLAGS` when set (to compare
+/// builds), else [`WASM_RUSTFLAGS`].
+fn wasm_rustflags() -> String {
+    println!("cargo:rerun-if-env-changed=SLUICE_WASM_RUSTFLAGS");
+    env::var("SLUICE_WASM_RUSTFLAGS").unwrap_or_else(|_| WASM_RUSTFLAGS.to_owned())
+}
+
 /// Runs the nested `cargo build` of every plugin, with a clean environment.
 fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[Plugin]) -> Result<()> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
@@ -190,6 +200,10 @@ fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[Plugin]) -> Resu
         }
     }
     cmd.env("CARGO_TARGET_DIR", build_dir);
+    cmd.env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+        wasm_rustflags(),
+    );
     let output = cmd.output().context("running cargo for the wasm plugins")?;
     if !output.status.success() {
         bail!(

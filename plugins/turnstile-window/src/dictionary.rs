@@ -13,7 +13,7 @@ use sluice_plugin_sdk::columns::Var;
 
 // `PlanColumns::text` gives (group columns, key columns); `missing` names a field.
 
-/// Most key columns the fast path packs into one `u128`.
+/// Most key columns the fast path packs into one key.
 const MAX_KEY_COLUMNS: usize = 4;
 /// An entry not mapped yet in this batch.
 const UNMAPPED: u32 = u32::MAX;
@@ -23,8 +23,8 @@ const UNMAPPED: u32 = u32::MAX;
 pub struct Ids {
     /// Per key column: its values interned.
     values: Vec<Interner>,
-    /// The key columns' value ids, packed → turnstile id.
-    turnstiles: FxHashMap<u128, u32>,
+    /// The key columns' value ids → turnstile id.
+    turnstiles: FxHashMap<[u32; MAX_KEY_COLUMNS], u32>,
     /// Per key column, this batch's entries → value ids.
     entries: Vec<Vec<u32>>,
     /// This batch's group entries → group id (or the reason it has none).
@@ -101,7 +101,7 @@ impl Ids {
     ) -> Result<(u32, bool), String> {
         let key = columns.text().1;
         let missing_key = |c: usize| columns.missing(false, c);
-        let mut packed = 0u128;
+        let mut packed = [0u32; MAX_KEY_COLUMNS];
         for (c, column) in key.iter().enumerate() {
             let entry = column.key(i).ok_or_else(|| missing_key(c))?;
             let slot = (self.entries[c].get_mut(entry as usize)).ok_or_else(|| missing_key(c))?;
@@ -109,7 +109,7 @@ impl Ids {
                 let bytes = column.entry(entry).ok_or_else(|| missing_key(c))?;
                 *slot = self.values[c].intern(bytes).0;
             }
-            packed |= u128::from(*slot) << (32 * c);
+            packed[c] = *slot;
         }
         if let Some(&id) = self.turnstiles.get(&packed) {
             return Ok((id, false));
