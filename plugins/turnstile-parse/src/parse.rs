@@ -6,8 +6,8 @@ mod fields;
 #[cfg(test)]
 mod tests;
 
-use fields::split_fields;
 pub use fields::{event_time, parse_i64};
+use fields::{has_newline, split_fields};
 
 use sluice_plugin_sdk::time;
 use std::fmt;
@@ -101,6 +101,13 @@ pub fn parse_message<'a>(
     let Ok(text) = std::str::from_utf8(message) else {
         return parse_invalid_utf8(message, format, emit);
     };
+    // Most messages are one line: no search for the next one.
+    if !has_newline(message) {
+        if let Some(result) = parse_text_line(text, format) {
+            emit(result.map_err(|message| LineError { line: 1, message }));
+        }
+        return;
+    }
     for (i, line) in text.split('\n').enumerate() {
         if let Some(result) = parse_text_line(line, format) {
             emit(result.map_err(|message| LineError {

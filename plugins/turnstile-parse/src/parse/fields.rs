@@ -42,9 +42,27 @@ pub(super) fn split_fields<'a>(line: &'a str, out: &mut [&'a str; MAX_FIELDS]) -
 /// The high bit of each byte of `word` that is a comma (exact: no carries between bytes).
 #[inline]
 pub(super) fn comma_mask(word: u64) -> u64 {
+    byte_mask(word, b',')
+}
+
+/// The high bit of each byte of `word` equal to `byte` (exact: no carries between bytes).
+#[inline]
+fn byte_mask(word: u64, byte: u8) -> u64 {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let x = word ^ 0x2c2c_2c2c_2c2c_2c2c;
+    let x = word ^ (u64::from(byte) * 0x0101_0101_0101_0101);
     !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// Whether `bytes` hold a `\n`, eight bytes at a time (`memchr` is slow on short messages,
+/// and a byte loop on wasm32).
+#[inline]
+pub(super) fn has_newline(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let found = (&mut chunks).any(|c| {
+        let word = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        byte_mask(word, b'\n') != 0
+    });
+    found || chunks.remainder().contains(&b'\n')
 }
 
 /// Trims a field and removes the quotes around it.

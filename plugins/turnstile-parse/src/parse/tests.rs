@@ -247,3 +247,21 @@ fn the_smallest_epoch_number_does_not_overflow() {
     );
     assert_eq!(super::fields::event_time("-9223372036854775808.5"), None);
 }
+
+#[test]
+fn newlines_are_found_at_any_position() {
+    for len in 0..40 {
+        let mut line = vec![b'x'; len];
+        assert!(!super::fields::has_newline(&line), "{len}");
+        for at in 0..len {
+            line[at] = b'\n';
+            assert!(super::fields::has_newline(&line), "{len} at {at}");
+            line[at] = b'\n' ^ 0x80;
+            assert!(
+                !super::fields::has_newline(&line),
+                "{len} near miss at {at}"
+            );
+            line[at] = b'x';
+        }
+    }
+}
