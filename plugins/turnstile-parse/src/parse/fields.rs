@@ -58,7 +58,7 @@ fn byte_mask(word: u64, byte: u8) -> u64 {
 #[inline]
 pub(super) fn has_newline(bytes: &[u8]) -> bool {
     let mut chunks = bytes.chunks_exact(8);
-    let found = (&mut chunks).any(|c| {
+    let found = chunks.any(|c| {
         let word = u64::from_le_bytes(c.try_into().unwrap_or_default());
         byte_mask(word, b'\n') != 0
     });
