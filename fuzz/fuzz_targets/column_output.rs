@@ -1,11 +1,12 @@
 //! The host's boundary check of what a `sluice:plugin@0.2` call returns
 //! (`wasm::check_column_output`) on arbitrary column batches: a schema, a row count, one
 //! descriptor per column pointing anywhere, and an arena of any bytes. The input is
-//! `[n] [type byte; n] [packed] [max u16 LE] [len u16 LE] ([flags] [validity u16] [values u16]
+//! `[n] [type byte; n] [packed] [max u16 LE] [len u24 LE] ([flags] [validity u16] [values u16]
 //! [data u16] [dict offsets u16] [entries u16]; n) arena`; a type byte is `type % 6`, high bit
 //! for nullable; flag bit 0 sets `validity`, bit 1 `dictionary`. Whatever the input, the check
 //! returns and never panics; what it accepts packed decodes row by row under the schema, and
-//! what it accepts as columns reads back as rows or fails with an error, never a panic.
+//! what it accepts as columns reads back as rows (or a selection of them) or fails with an
+//! error, never a panic; rows read back never take more than the output limit.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -41,6 +42,12 @@ impl<'a> Input<'a> {
         let b = self.take(2)?;
         Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
     }
+
+    /// A row count: up to 2^24, so that small arenas can claim many rows.
+    fn count(&mut self) -> Option<u32> {
+        let b = self.take(3)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], 0]))
+    }
 }
 
 /// Schema, whether to pack, output limit and the plugin's output.
@@ -59,7 +66,7 @@ fn parse(input: &[u8]) -> Option<(Vec<Field>, bool, usize, v0_2::Output)> {
         .collect();
     let packed = input.byte()? & 1 == 1;
     let max_bytes = input.u32()? as usize;
-    let len = input.u32()?;
+    let len = input.count()?;
     let mut columns = Vec::with_capacity(n);
     for _ in 0..n {
         let flags = input.byte()?;
@@ -101,10 +108,16 @@ fuzz_target!(|input: &[u8]| {
     };
     assert_eq!(checked.rows.len(), rows);
     assert_eq!(matches!(checked.rows, Rows::Packed(_)), packed);
+    if let Rows::Columns(columns) = &checked.rows {
+        let every_other: Vec<u32> = (0..rows as u32).step_by(2).collect();
+        let (selected, bad) = columns.select(&every_other);
+        assert_eq!(selected.len() + bad.len(), every_other.len());
+    }
     let Ok(batch) = checked.rows.into_packed() else {
         return;
     };
     assert_eq!(batch.ends.len(), rows);
+    assert!(batch.data.len() <= max_bytes, "{} > {max_bytes}", batch.data.len());
     let mut start = 0usize;
     for &end in &batch.ends {
         decode_row(&schema, &batch.data[start..end as usize]).expect("a packed row decodes");

@@ -153,28 +153,16 @@ impl Chain {
         let wm = window.watermarks.current();
         let mut late = Vec::new();
         let mut bad = Vec::new();
-        let mut keep = Vec::with_capacity(flow.provenance.len());
+        // Kept rows: (index in the batch, event time), observed once they are known to read.
+        let mut kept: Vec<(u32, i64)> = Vec::with_capacity(flow.provenance.len());
+        let origin = |i: usize| flow.provenance.get(i).copied().unwrap_or(u32::MAX);
         let (input, index) = (&window.input, window.event_time);
-        let mut sort = |i: usize, ts: Result<i64, String>| {
-            let origin = flow.provenance.get(i).copied().unwrap_or(u32::MAX);
-            let ts = match ts {
-                Ok(ts) => ts,
-                Err(reason) => {
-                    bad.push((origin, reason));
-                    keep.push(false);
-                    return;
-                }
-            };
-            let last_end = ts.div_euclid(window.slide) * window.slide + window.size;
-            if last_end <= wm {
-                late.push((origin, ts));
-                keep.push(false);
-                return;
+        let mut sort = |i: usize, ts: Result<i64, String>| match ts {
+            Err(reason) => bad.push((origin(i), reason)),
+            Ok(ts) if ts.div_euclid(window.slide) * window.slide + window.size <= wm => {
+                late.push((origin(i), ts))
             }
-            if let Some(&p) = source.partitions.get(origin as usize) {
-                window.watermarks.observe(p, ts);
-            }
-            keep.push(true);
+            Ok(ts) => kept.push((i as u32, ts)),
         };
         match &flow.rows {
             Rows::Packed(batch) => {
@@ -193,17 +181,13 @@ impl Chain {
                 }
             }
         }
-        if late.is_empty() && bad.is_empty() {
-            return (flow, late, bad);
-        }
-        let kept: Vec<u32> = (0..keep.len() as u32)
-            .filter(|&i| keep[i as usize])
-            .collect();
+        let all = kept.len() == flow.rows.len();
         let (rows, unreadable) = match &flow.rows {
+            _ if all => (None, Vec::new()),
             Rows::Packed(batch) => {
                 let rows = sluice_plugin_sdk::rows::Batch::new(&batch.data, &batch.ends);
                 let mut out = BatchBuilder::default();
-                for &i in &kept {
+                for &(i, _) in &kept {
                     out.data.extend_from_slice(rows.row(i as usize));
                     out.ends.push(out.data.len() as u32);
                 }
@@ -211,22 +195,37 @@ impl Chain {
                     data: out.data,
                     ends: out.ends,
                 };
-                (Rows::Packed(batch), Vec::new())
+                (Some(Rows::Packed(batch)), Vec::new())
             }
-            Rows::Columns(columns) => columns.select(&kept),
+            Rows::Columns(columns) => {
+                let indices: Vec<u32> = kept.iter().map(|&(i, _)| i).collect();
+                let (rows, unreadable) = columns.select(&indices);
+                (Some(rows), unreadable)
+            }
         };
-        let origin = |i: u32| flow.provenance.get(i as usize).copied().unwrap_or(u32::MAX);
+        // Both lists ascend: drop the unreadable rows from the kept ones in one pass.
+        let mut unread = unreadable.iter().peekable();
+        let mut provenance = Vec::with_capacity(kept.len());
+        for &(i, ts) in &kept {
+            if unread.next_if(|(u, _)| *u == i).is_some() {
+                continue;
+            }
+            let o = origin(i as usize);
+            if let Some(&p) = source.partitions.get(o as usize) {
+                window.watermarks.observe(p, ts);
+            }
+            provenance.push(o);
+        }
         bad.extend(
             unreadable
-                .iter()
-                .map(|(i, reason)| (origin(*i), reason.clone())),
+                .into_iter()
+                .map(|(i, reason)| (origin(i as usize), reason)),
         );
-        let provenance = kept
-            .iter()
-            .filter(|i| !unreadable.iter().any(|(u, _)| u == *i))
-            .map(|&i| origin(i))
-            .collect();
-        (Flow { rows, provenance }, late, bad)
+        let flow = match rows {
+            None => flow,
+            Some(rows) => Flow { rows, provenance },
+        };
+        (flow, late, bad)
     }
 }
 

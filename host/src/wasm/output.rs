@@ -68,7 +68,8 @@ pub fn check_columns(
         ));
     }
     let failures = out.failures.into_iter().map(|f| (f.index, f.reason));
-    let mut rows = Rows::Columns(ColumnRows::new(out.rows, schema).map_err(malformed)?);
+    let rows = ColumnRows::new(out.rows, schema, max_bytes).map_err(malformed)?;
+    let mut rows = Rows::Columns(rows);
     if packed {
         rows = Rows::Packed(rows.into_packed().map_err(malformed)?);
     }
@@ -377,5 +378,39 @@ mod tests {
             e.unwrap_err(),
             "returned malformed output: 2 origins for 1 rows"
         );
+    }
+
+    #[test]
+    fn column_output_naming_one_value_on_every_row_stays_within_the_output_limit() {
+        // 4,097 rows naming one 64 KiB entry: a 66 KB arena, 268 MB of rows once read.
+        let mut b = sluice_plugin_sdk::ColumnsBuilder::new(&schema()).dictionary("s");
+        for _ in 0..4_097 {
+            b.push_bytes(&[b'x'; 64 << 10]);
+            b.end_row();
+        }
+        let (mut arena, mut columns) = (Vec::new(), Vec::new());
+        b.finish(&mut arena, &mut columns);
+        let output = || v0_2::Output {
+            rows: v0_2::Batch {
+                len: 4_097,
+                arena: arena.clone(),
+                columns: columns.iter().map(super::super::rows::wit_column).collect(),
+            },
+            origins: Vec::new(),
+            failures: Vec::new(),
+        };
+        let max = 1 << 20;
+        let e = check_columns(output(), None, max, &schema(), true).unwrap_err();
+        assert!(e.contains("more than 1048576 bytes once read"), "{e}");
+        // Kept as columns it passes, and reads back only within the limit.
+        let kept = check_columns(output(), None, max, &schema(), false).unwrap();
+        let Rows::Columns(rows) = kept.rows else {
+            panic!("kept as columns")
+        };
+        let (selected, bad) = rows.select(&(0..4_097).collect::<Vec<u32>>());
+        assert_eq!(selected.len() + bad.len(), 4_097);
+        assert!(selected.byte_len() <= 2 * max, "{}", selected.byte_len());
+        assert!(bad[0].1.contains("once read"), "{}", bad[0].1);
+        assert!(Rows::Columns(rows).into_packed().is_err());
     }
 }

@@ -28,18 +28,35 @@ pub struct ColumnRows {
     columns: Vec<Column>,
     /// The schema of its rows.
     schema: Vec<Field>,
+    /// The most bytes its rows may take once read (the producing plugin's output limit): a
+    /// small arena can name one large value on every row.
+    max_bytes: usize,
 }
 
 impl ColumnRows {
-    /// Checks `batch` against `schema` in time per column (see `Columns::new`).
-    pub fn new(batch: v0_2::Batch, schema: &[Field]) -> Result<Self, DecodeError> {
+    /// Checks `batch` against `schema` in time per column (see `Columns::new`); its rows
+    /// may take `max_bytes` once read.
+    pub fn new(
+        batch: v0_2::Batch,
+        schema: &[Field],
+        max_bytes: usize,
+    ) -> Result<Self, DecodeError> {
         let columns: Vec<Column> = batch.columns.iter().map(sdk_column).collect();
         Columns::new(schema, batch.len as usize, &batch.arena, &columns)?;
         Ok(ColumnRows {
             batch,
             columns,
             schema: schema.to_vec(),
+            max_bytes,
         })
+    }
+
+    /// The rows packed, every value checked, within the byte budget.
+    fn pack(&self) -> Result<Batch, DecodeError> {
+        let mut rows = BatchBuilder::with_capacity(self.batch.len as usize, self.batch.arena.len());
+        convert::to_rows(&self.view(), &mut rows, self.max_bytes)?;
+        let (data, ends) = rows.into_parts();
+        Ok(Batch { data, ends })
     }
 
     /// The checked view of the batch.
@@ -53,18 +70,24 @@ impl ColumnRows {
         .expect("checked when made")
     }
 
-    /// The rows at `keep` (indices into this batch), as a new batch; a row with a value that
-    /// does not read (offsets or key outside the batch, text that is not UTF-8) is left out
-    /// and returned with the reason instead.
+    /// The rows at `keep` (indices into this batch, ascending), as a new batch; a row with a
+    /// value that does not read (offsets or key outside the batch, text that is not UTF-8),
+    /// or past the byte budget, is left out and returned with the reason instead (ascending).
     pub fn select(&self, keep: &[u32]) -> (Rows, Vec<(u32, String)>) {
         let view = self.view();
         let mut out = ColumnsBuilder::new(&self.schema);
         let mut bad = Vec::new();
         let mut values = Vec::with_capacity(self.schema.len());
+        let mut bytes = 0usize;
         for &row in keep {
             values.clear();
             let read: Result<(), DecodeError> = (0..self.schema.len()).try_for_each(|c| {
-                values.push(convert::value(&view, c, row as usize)?);
+                let v = convert::value(&view, c, row as usize)?;
+                bytes = bytes.saturating_add(convert::value_len(&v));
+                if bytes > self.max_bytes {
+                    return Err(convert::over(row as usize, self.max_bytes));
+                }
+                values.push(v);
                 Ok(())
             });
             match read {
@@ -89,6 +112,7 @@ impl ColumnRows {
             batch,
             columns,
             schema: self.schema.clone(),
+            max_bytes: self.max_bytes,
         };
         (Rows::Columns(rows), bad)
     }
@@ -124,18 +148,12 @@ impl Rows {
         }
     }
 
-    /// The rows packed, every value checked; an error names the row and field that does not
-    /// read.
+    /// The rows packed, every value checked and within the producing plugin's output limit;
+    /// an error names the row and field that does not read.
     pub fn into_packed(self) -> Result<Batch, DecodeError> {
         match self {
             Rows::Packed(b) => Ok(b),
-            Rows::Columns(c) => {
-                let mut rows =
-                    BatchBuilder::with_capacity(c.batch.len as usize, c.batch.arena.len());
-                convert::to_rows(&c.view(), &mut rows)?;
-                let (data, ends) = rows.into_parts();
-                Ok(Batch { data, ends })
-            }
+            Rows::Columns(c) => c.pack(),
         }
     }
 
@@ -143,13 +161,7 @@ impl Rows {
     pub fn to_packed(&self) -> Result<std::borrow::Cow<'_, Batch>, DecodeError> {
         match self {
             Rows::Packed(b) => Ok(std::borrow::Cow::Borrowed(b)),
-            Rows::Columns(c) => {
-                let mut rows =
-                    BatchBuilder::with_capacity(c.batch.len as usize, c.batch.arena.len());
-                convert::to_rows(&c.view(), &mut rows)?;
-                let (data, ends) = rows.into_parts();
-                Ok(std::borrow::Cow::Owned(Batch { data, ends }))
-            }
+            Rows::Columns(c) => c.pack().map(std::borrow::Cow::Owned),
         }
     }
 }

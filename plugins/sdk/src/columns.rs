@@ -245,7 +245,9 @@ impl<'a> Columns<'a> {
             }
             (FieldType::Str | FieldType::Bytes, Some(d)) => {
                 within("dictionary keys", column.values, self.len.checked_mul(4))?;
-                let n = (d.entries as usize).checked_add(1).map(|n| n * 4);
+                let n = (d.entries as usize)
+                    .checked_add(1)
+                    .and_then(|n| n.checked_mul(4));
                 within("dictionary offsets", d.offsets, n)?;
                 let last = self.u32_at(d.offsets, d.entries as usize);
                 within("data", column.data, Some(last))

@@ -3,8 +3,8 @@
 //! batch, a turnstile is found by the tuple of its key columns' ids (one hash of a few
 //! integers, no key bytes built), and a group id comes from its entry. The ids map to the
 //! same interned keys as the byte path (`Aggregator::add`), so the state and its snapshots
-//! are the same whichever path a batch takes; the maps here are caches, rebuilt as needed
-//! (after a restore, for instance).
+//! are the same whichever path a batch takes; the maps here are caches of that state, dropped
+//! when it is replaced (`restore`) and rebuilt as batches come.
 
 use crate::aggregate::Aggregator;
 use crate::config::{Extracted, PlanColumns};
@@ -32,12 +32,14 @@ pub struct Ids {
     scratch: Vec<u8>,
 }
 
-/// Whether a batch of these columns can take the fast path.
-pub fn applies(columns: &PlanColumns<'_>) -> bool {
+/// Whether a batch of `rows` rows in these columns can take the fast path: its group and key
+/// columns are dictionary-encoded, with no more entries than rows (plus a placeholder for
+/// nulls), so that mapping the entries costs no more than the rows.
+pub fn applies(columns: &PlanColumns<'_>, rows: usize) -> bool {
     let (group, key) = columns.text();
     group.len() == 1
         && key.len() <= MAX_KEY_COLUMNS
-        && group.iter().chain(key).all(|c| c.entries().is_some())
+        && (group.iter().chain(key)).all(|c| c.entries().is_some_and(|n| n <= rows + 1))
 }
 
 impl Ids {
@@ -65,7 +67,11 @@ impl Ids {
         let mut mapped = vec![false; self.groups.len()];
         for i in 0..rows {
             let added = columns.extract_values(i, scratch).and_then(|()| {
-                let entry = group.key(i).ok_or_else(|| columns.missing(true, 0))?;
+                // The group's entry must read before the reading changes any state, as in
+                // the byte path.
+                let entry = (group.key(i))
+                    .filter(|&e| group.entry(e).is_some())
+                    .ok_or_else(|| columns.missing(true, 0))?;
                 let turnstile = if cumulative {
                     Some(self.turnstile(agg, columns, i)?)
                 } else {
@@ -137,15 +143,18 @@ fn group_id(
     entry: u32,
 ) -> Result<u32, String> {
     let e = entry as usize;
-    if !mapped.get(e).copied().unwrap_or(false) {
+    let (Some(slot), Some(done)) = (groups.get_mut(e), mapped.get_mut(e)) else {
+        return Err("a group_by field lies outside the batch".to_owned());
+    };
+    if !*done {
         let bytes = group
             .entry(entry)
             .ok_or("a group_by field lies outside the batch")?;
         scratch.clear();
         scratch.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         scratch.extend_from_slice(bytes);
-        groups[e] = agg.group_id(scratch);
-        mapped[e] = true;
+        *slot = agg.group_id(scratch);
+        *done = true;
     }
-    groups[e].clone()
+    slot.clone()
 }

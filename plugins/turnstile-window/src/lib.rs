@@ -96,7 +96,7 @@ impl Window for TurnstileWindow {
         self.agg.begin_batch();
         let columns = self.plan.columns(input)?;
         let s = &mut self.scratch;
-        if dictionary::applies(&columns) {
+        if dictionary::applies(&columns, input.len()) {
             let cumulative = self.settings.counters == aggregate::Counters::Cumulative;
             let fail = |i, reason| out.fail(i, reason);
             (self.ids).add_batch(&mut self.agg, &columns, input.len(), cumulative, s, fail);
@@ -134,6 +134,8 @@ impl Window for TurnstileWindow {
             self.plan.n_values(),
         );
         self.agg = snapshot::decode(state, &empty, &self.settings)?;
+        // Its ids name the replaced state's turnstiles and groups.
+        self.ids = Default::default();
         self.agg.track_touched(self.settings.emit_early);
         Ok(())
     }

@@ -235,6 +235,27 @@ fn the_dictionary_path_gives_the_byte_path_s_rows_and_state() {
 }
 
 #[test]
+fn restoring_an_earlier_state_into_a_running_instance_forgets_its_ids() {
+    for counters in ["cumulative", "incremental"] {
+        let mut w = init(counters);
+        let early = w.snapshot();
+        let mut out = output();
+        w.process_rows(&dictionary_batch(STREAM), 0, &mut out)
+            .unwrap();
+        w.restore(&early).unwrap();
+        let mut fresh = init(counters);
+        let (mut a, mut b) = (output(), output());
+        w.process_rows(&dictionary_batch(STREAM), 0, &mut a)
+            .unwrap();
+        fresh
+            .process_rows(&dictionary_batch(STREAM), 0, &mut b)
+            .unwrap();
+        assert_eq!(w.snapshot(), fresh.snapshot(), "{counters}");
+        assert_eq!(a.failures, b.failures);
+    }
+}
+
+#[test]
 fn snapshot_restore_mid_stream_changes_nothing() {
     for counters in ["cumulative", "incremental"] {
         let mut w = init(counters);

@@ -37,16 +37,46 @@ pub fn value<'a>(batch: &Columns<'a>, column: usize, row: usize) -> Result<Value
     })
 }
 
-/// Appends every row of `batch` to `out` in the row encoding.
-pub fn to_rows(batch: &Columns<'_>, out: &mut BatchBuilder) -> Result<(), DecodeError> {
+/// Appends every row of `batch` to `out` in the row encoding, as long as `out` stays within
+/// `max_bytes`: a batch of a few bytes can name the same large value on every row (through
+/// dictionary keys, or offsets between null rows), so its rows can be far larger than it.
+pub fn to_rows(
+    batch: &Columns<'_>,
+    out: &mut BatchBuilder,
+    max_bytes: usize,
+) -> Result<(), DecodeError> {
     let schema = batch.schema();
     for row in 0..batch.len() {
         for (column, field) in schema.iter().enumerate() {
-            out.put_value(field, value(batch, column, row)?);
+            let v = value(batch, column, row)?;
+            if out.data.len().saturating_add(value_len(&v)) > max_bytes {
+                return Err(over(row, max_bytes));
+            }
+            out.put_value(field, v);
         }
         out.end_row();
     }
     Ok(())
+}
+
+/// About the bytes a value takes in a row (its text or bytes and their length).
+pub fn value_len(v: &Value<'_>) -> usize {
+    match v {
+        Value::Str(s) => s.len() + 4,
+        Value::Bytes(b) => b.len() + 4,
+        _ => 9,
+    }
+}
+
+/// The error of rows that grew past `max_bytes` at `row`.
+pub fn over(row: usize, max_bytes: usize) -> DecodeError {
+    DecodeError {
+        offset: 0,
+        message: format!(
+            "row {row}: the rows take more than {max_bytes} bytes once read (values repeated \
+             through dictionary keys or offsets)"
+        ),
+    }
 }
 
 /// Appends every row of `rows` (row-encoded under `out`'s schema) to `out`.
@@ -82,7 +112,7 @@ impl ColumnsBuilder {
         let (mut arena, mut columns) = (Vec::new(), Vec::new());
         let batch = self.view(&mut arena, &mut columns)?;
         let mut rows = BatchBuilder::new();
-        to_rows(&batch, &mut rows)?;
+        to_rows(&batch, &mut rows, usize::MAX)?;
         Ok(rows)
     }
 }

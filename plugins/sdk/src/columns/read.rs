@@ -117,9 +117,12 @@ pub struct Var<'a> {
     validity: Option<Bits<'a>>,
 }
 
+/// The `i`th little-endian `u32` of `buffer`, if it has one (`i * 4` checked: it can wrap
+/// on wasm32).
 #[inline]
 fn u32_at(buffer: &[u8], i: usize) -> Option<u32> {
-    let bytes = buffer.get(i * 4..i * 4 + 4)?;
+    let at = i.checked_mul(4)?;
+    let bytes = buffer.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 

@@ -106,7 +106,7 @@ fn rows_and_columns_convert_both_ways_unchanged() {
     let (mut arena, mut columns) = (Vec::new(), Vec::new());
     let batch = builder.view(&mut arena, &mut columns).unwrap();
     let mut rows = BatchBuilder::new();
-    to_rows(&batch, &mut rows).unwrap();
+    to_rows(&batch, &mut rows, usize::MAX).unwrap();
     assert_eq!(rows.len(), 20);
     let mut back = ColumnsBuilder::new(&schema());
     from_rows(rows.as_batch(), &mut back).unwrap();
@@ -231,4 +231,46 @@ fn a_row_short_of_values_panics_where_it_is_written() {
     let mut builder = ColumnsBuilder::new(&schema());
     builder.push_str("x");
     builder.end_row();
+}
+
+#[test]
+fn rows_read_from_a_small_batch_stay_within_a_budget() {
+    // One 1 KiB entry named by 10,000 keys: 10 MB of rows out of an arena of 41 KB.
+    let s = vec![Field::new("v", FieldType::Bytes)];
+    let mut b = ColumnsBuilder::new(&s).dictionary("v");
+    for _ in 0..10_000 {
+        b.push_bytes(&[7; 1024]);
+        b.end_row();
+    }
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    b.finish(&mut arena, &mut columns);
+    assert!(arena.len() < 50_000);
+    let batch = Columns::new(&s, 10_000, &arena, &columns).unwrap();
+    let mut rows = BatchBuilder::new();
+    let e = to_rows(&batch, &mut rows, 1 << 20).unwrap_err();
+    assert!(
+        e.message.contains("more than 1048576 bytes once read"),
+        "{e}"
+    );
+    assert!(rows.data.len() <= 1 << 20);
+    let mut all = BatchBuilder::new();
+    to_rows(&batch, &mut all, 20 << 20).unwrap();
+    assert_eq!(all.len(), 10_000);
+}
+
+#[test]
+fn keys_that_would_wrap_a_32_bit_offset_read_nothing() {
+    let s = vec![Field::new("v", FieldType::Str)];
+    let mut b = ColumnsBuilder::new(&s).dictionary("v");
+    b.push_str("a");
+    b.end_row();
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    b.finish(&mut arena, &mut columns);
+    let keys = columns[0].values as usize;
+    for key in [0x4000_0000u32, 0x4000_0001, u32::MAX] {
+        arena[keys..keys + 4].copy_from_slice(&key.to_le_bytes());
+        let batch = Columns::new(&s, 1, &arena, &columns).unwrap();
+        assert_eq!(batch.str("v").unwrap().bytes(0), None, "{key:#x}");
+        assert_eq!(batch.str("v").unwrap().entry(key), None, "{key:#x}");
+    }
 }
