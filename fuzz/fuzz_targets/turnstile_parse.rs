@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_plugin_sdk::rows::{BatchBuilder, Field, FieldType, decode_row};
-use sluice_plugin_sdk::{Output, Transform};
+use sluice_plugin_sdk::rows::{Field, FieldType, decode_row};
+use sluice_plugin_sdk::{ColumnsBuilder, Transform};
 use turnstile_parse::parse::{Format, parse_line, parse_message};
 use turnstile_parse::{TurnstileParse, output_schema};
 
@@ -56,24 +56,27 @@ fuzz_target!(|data: &[u8]| {
     let input = [Field::nullable("value", FieldType::Bytes)];
     let (mut plugin, schema) =
         TurnstileParse::init(r#"{"format":"auto"}"#, &input).expect("the config is valid");
-    let mut batch = BatchBuilder::new();
+    let mut batch = ColumnsBuilder::new(&input);
     let mut results = 0;
     for message in data.split(|&b| b == 0xff) {
         if message.is_empty() {
-            batch.put_null();
+            batch.push_null();
             results += 1;
         } else {
-            batch.put_present();
-            batch.put_bytes(message);
+            batch.push_bytes(message);
             results += check_message(message);
         }
         batch.end_row();
     }
-    let mut out = Output::default();
+    let (mut arena, mut columns) = (Vec::new(), Vec::new());
+    let view = batch.view(&mut arena, &mut columns).expect("a built batch reads");
+    let mut out = plugin.output(&schema);
     plugin
-        .process(batch.as_batch(), &mut out)
+        .process(&view, &mut out)
         .expect("process never fails a batch");
-    let rows = out.rows.as_batch();
+    out.check().expect("rows and origins are in step");
+    let packed = out.rows.to_rows().expect("output columns read as rows");
+    let rows = packed.as_batch();
     rows.validate().expect("output rows are well formed");
     assert_eq!(schema, output_schema());
     assert_eq!(out.origins.len(), rows.len());
