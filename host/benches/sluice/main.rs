@@ -5,7 +5,8 @@
 //! same rows, those of the oracle in `expected/` where it has the weeks).
 //!
 //! Sections: 1 engine (WASM chain vs native vs a hand-written loop), 2 end to end
-//! (`sluice run --once` on a real broker vs a consume-only loop; RSS, start-up), 3 Spark (bench/spark), 4 latency, 5 tasks
+//! (`sluice run --once` on a real broker vs a consume-only loop; RSS, start-up), 3 Spark
+//! (bench/spark, and sluice's file source over the same input files), 4 latency, 5 tasks
 //! (1, 2 and `nproc` tasks on the largest replication), 6 restore (a partition's state taken
 //! over, per MB), 7 hosts (1, 2 and 3 hosts in one group), 8 failover (kill -9 of one of
 //! two hosts), 9 sse (host memory with 100 stalled live-stream readers).
@@ -28,6 +29,7 @@ mod hosts;
 mod latency;
 mod native_loop;
 mod restore;
+mod same_input;
 mod spark;
 mod sse;
 mod tasks;
@@ -92,6 +94,11 @@ fn main() {
     {
         for &r in &replicas {
             e2e::run(broker, &weeks, r, runs, &mut report);
+        }
+    }
+    if on("spark") {
+        for &r in &replicas {
+            same_input::run(&weeks, r, runs, &mut report);
         }
     }
     if on("spark") || on("e2e") {

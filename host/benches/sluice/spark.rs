@@ -1,7 +1,8 @@
 //! Section 3, Spark Structured Streaming: `bench/spark/run.sh` (the reference aggregation
 //! over the same message files, `spark-submit --master local[2]`) run from here, its per-run
 //! results read back; then the ratios sluice / Spark. With `SPARK=0` the figures of an earlier
-//! run (docs/benchmarks-spark.md) stand in, labelled as such.
+//! run (docs/benchmarks-spark.md) stand in, labelled as such. With the section on, sluice
+//! first reads the same message files (`same_input`), so one ratio compares like with like.
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -103,6 +104,14 @@ fn ratios(r: usize, report: &mut Report) {
         &format!("{r}x: sluice / Spark peak RSS (goal <= 0.1)"),
         &format!("{e}peak_rss_mb"),
         &format!("{s}peak_rss_mb"),
+    );
+    let f = format!("sluice_files_{r}x_");
+    report.ratio(
+        SECTION,
+        &format!("sluice_files_spark_{r}x_throughput_ratio"),
+        &format!("{r}x: sluice (file source, Spark's input) / Spark records/s (goal >= 20)"),
+        &format!("{f}records_per_s"),
+        &format!("{s}records_per_s"),
     );
 }
 

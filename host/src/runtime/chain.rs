@@ -105,21 +105,32 @@ impl Chain {
     }
 
     /// Runs one source batch through every stage.
-    pub fn process(&mut self, source: SourceBatch) -> Result<ChainOutput, ChainError> {
+    pub fn process(&mut self, mut source: SourceBatch) -> Result<ChainOutput, ChainError> {
         let mut out = ChainOutput {
             records_in: source.len() as u64,
             ..Default::default()
         };
-        let values = Batch {
-            data: source.values.data.clone(),
-            ends: source.values.ends.clone(),
+        // The source's values are lent to the first step and given back right after its
+        // call (see `run_transform`), not copied; only a window reading the raw records
+        // (no transform before it) gets a copy, since its dead letters quote the records
+        // after the values have moved on.
+        let values = if self.pre.is_empty() && self.window.is_some() {
+            Batch {
+                data: source.values.data.clone(),
+                ends: source.values.ends.clone(),
+            }
+        } else {
+            Batch {
+                data: std::mem::take(&mut source.values.data),
+                ends: std::mem::take(&mut source.values.ends),
+            }
         };
         let mut flow = Flow {
             provenance: (0..source.len() as u32).collect(),
             rows: Rows::Packed(values),
         };
         for i in 0..self.pre.len() {
-            flow = self.run_transform(i, flow, &source, &mut out)?;
+            flow = self.run_transform(i, flow, &mut source, &mut out)?;
         }
         let mut results = BatchBuilder::default();
         let mut positions = Vec::new();
@@ -150,13 +161,21 @@ impl Chain {
         &mut self,
         i: usize,
         flow: Flow,
-        source: &SourceBatch,
+        source: &mut SourceBatch,
         out: &mut ChainOutput,
     ) -> Result<Flow, ChainError> {
         let stage = &mut self.pre[i];
         let called = Instant::now();
         let result = stage.process(&self.engine, &flow.rows);
         let (rows, bytes) = (flow.rows.len(), flow.rows.byte_len());
+        if i == 0
+            && let Rows::Packed(values) = flow.rows
+        {
+            // The first step read the source's own values: they go back for provenance.
+            source.values.data = values.data;
+            source.values.ends = values.ends;
+        }
+        let source = &*source;
         stage
             .counters
             .observe(rows, bytes, &result, called.elapsed());

@@ -15,6 +15,7 @@
 
 mod build;
 pub mod convert;
+mod intern;
 mod read;
 #[cfg(test)]
 mod tests;

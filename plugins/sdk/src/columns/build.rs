@@ -3,9 +3,7 @@
 //! per column that is reused across batches, dictionary-encodes the text columns it is told
 //! to, and lays everything out in one arena ([`ColumnsBuilder::finish`]).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
+use super::intern::Interner;
 use super::{Column, Columns, Dictionary};
 use crate::rows::{DecodeError, Field, FieldType, Value};
 
@@ -34,28 +32,6 @@ impl BitVec {
     }
 }
 
-/// FxHash: a fast hash for dictionary lookups (keys come from one batch, not an attacker
-/// with a stake in collisions; a collision costs time, never a wrong entry).
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// The buffers of one column.
 #[derive(Clone, Debug)]
 enum Buffers {
@@ -71,7 +47,7 @@ enum Buffers {
         keys: Vec<u32>,
         offsets: Vec<u32>,
         data: Vec<u8>,
-        index: HashMap<Box<[u8]>, u32, BuildHasherDefault<Fx>>,
+        index: Interner,
     },
 }
 
@@ -128,7 +104,7 @@ impl ColumnsBuilder {
                 keys: Vec::new(),
                 offsets: vec![0],
                 data: Vec::new(),
-                index: HashMap::default(),
+                index: Interner::default(),
             };
         }
         self
@@ -249,16 +225,7 @@ impl ColumnsBuilder {
                         return;
                     }
                 }
-                let key = match index.get(b) {
-                    Some(&key) => key,
-                    None => {
-                        let key = (offsets.len() - 1) as u32;
-                        data.extend_from_slice(b);
-                        offsets.push(end(data));
-                        index.insert(b.into(), key);
-                        key
-                    }
-                };
+                let key = index.intern(b, offsets, data);
                 keys.push(key);
             }
             _ => panic!("text or bytes for a column of another type"),
