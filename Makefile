@@ -61,6 +61,7 @@ test: tools test-tools
 
 lint:
 	cargo fmt --all --check
+	cargo fmt --manifest-path fuzz/Cargo.toml --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Fuzzing (fuzz/): nightly and cargo-fuzz, built outside the clone. `fuzz` grows each target's

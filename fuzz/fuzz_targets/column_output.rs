@@ -117,7 +117,11 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     assert_eq!(batch.ends.len(), rows);
-    assert!(batch.data.len() <= max_bytes, "{} > {max_bytes}", batch.data.len());
+    assert!(
+        batch.data.len() <= max_bytes,
+        "{} > {max_bytes}",
+        batch.data.len()
+    );
     let mut start = 0usize;
     for &end in &batch.ends {
         decode_row(&schema, &batch.data[start..end as usize]).expect("a packed row decodes");

@@ -69,7 +69,9 @@ fuzz_target!(|data: &[u8]| {
         batch.end_row();
     }
     let (mut arena, mut columns) = (Vec::new(), Vec::new());
-    let view = batch.view(&mut arena, &mut columns).expect("a built batch reads");
+    let view = batch
+        .view(&mut arena, &mut columns)
+        .expect("a built batch reads");
     let mut out = plugin.output(&schema);
     plugin
         .process(&view, &mut out)

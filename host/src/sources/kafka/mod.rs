@@ -149,14 +149,15 @@ pub fn consumer(settings: &KafkaSettings) -> anyhow::Result<Source> {
         // A broker may hold a fetch until this expires even with data ready (tansu does):
         // librdkafka's 500 ms default put up to half a second between batches.
         .set("fetch.wait.max.ms", "20")
-        // Prefetch: at most 16 MB of payload (librdkafka's default 64 MB, plus ~150 bytes of
-        // overhead per message, was the largest part of the host's heap in `make bench`).
-        // When the queue is full librdkafka pauses fetching for `fetch.queue.backoff.ms` (1 s
-        // by default, which stalled runs for a second at a time); 10 ms resumes as soon as
-        // there is room. (Fewer prefetched messages, `queued.min.messages` 30,000, saves
-        // another ~15 MB but fetches the partitions less evenly: the first result took 0.65 s
-        // instead of 0.25 s.)
-        .set("queued.max.messages.kbytes", "16384")
+        // Prefetch: at most 4 MB of payload and 20,000 messages per partition (librdkafka's
+        // defaults, 64 MB and 100,000, are for many topics on a large box). Each queued
+        // message costs ~250 bytes of librdkafka bookkeeping besides its payload: at 16 MB
+        // and the default count, the queue was 44 MB of a 93 MB heap peak at 10x (heaptrack),
+        // the largest part of the host's memory. When the queue is full librdkafka pauses
+        // fetching for `fetch.queue.backoff.ms` (1 s by default, which stalled runs for a
+        // second at a time); 10 ms resumes as soon as there is room.
+        .set("queued.max.messages.kbytes", "4096")
+        .set("queued.min.messages", "20000")
         .set("fetch.queue.backoff.ms", "10")
         .set("log_level", "3");
     if let Some(id) = settings.instance_id.as_deref().filter(|_| !settings.once) {
