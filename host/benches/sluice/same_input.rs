@@ -13,15 +13,15 @@ use crate::figures::{Figure, Report};
 
 const SECTION: &str = "Spark";
 
-/// The pipeline: pipelines/turnstile.yaml with the file source over `files`.
-fn spec(files: &[PathBuf], lake: &Path) -> String {
+/// Pipeline `name`: pipelines/turnstile.yaml with the file source over `files`.
+fn spec(name: &str, files: &[PathBuf], lake: &Path) -> String {
     let paths: Vec<String> = files
         .iter()
         .map(|f| serde_json::Value::from(f.display().to_string()).to_string())
         .collect();
     format!(
         r#"version: 1
-name: spark-input
+name: {name}
 source:
   file:
     paths: [{paths}]
@@ -41,6 +41,7 @@ errors:
     lake: {{ url: "file://{lake}", prefix: _dlq }}
 "#,
         paths = paths.join(", "),
+        name = name,
         lake = lake.display(),
     )
 }
@@ -56,7 +57,10 @@ pub fn run(weeks: &[PathBuf], replicas: usize, runs: usize, report: &mut Report)
         let lake = lakes.path().join(format!("lake-{i}"));
         std::fs::create_dir_all(&lake).expect("the lake folder");
         let pipeline = work.path().join(format!("spark-input-{i}.yaml"));
-        std::fs::write(&pipeline, spec(&files, &lake)).expect("the pipeline file");
+        // A pipeline of its own per run: the state folder (the warm compile cache) keeps each
+        // pipeline's checkpoint, from which a second run of the same name would resume.
+        let name = format!("spark-input-{replicas}x-{i}");
+        std::fs::write(&pipeline, spec(&name, &files, &lake)).expect("the pipeline file");
         let mut cmd = sluice(state.path());
         cmd.args(["run", "--once", "--pipelines"]).arg(&pipeline);
         let t = timed(cmd, "Processed the first batch");
