@@ -159,7 +159,7 @@ impl Chain {
         let (input, index) = (&window.input, window.event_time);
         let mut sort = |i: usize, ts: Result<i64, String>| match ts {
             Err(reason) => bad.push((origin(i), reason)),
-            Ok(ts) if ts.div_euclid(window.slide) * window.slide + window.size <= wm => {
+            Ok(ts) if last_window_end(ts, window.slide, window.size) <= wm => {
                 late.push((origin(i), ts))
             }
             Ok(ts) => kept.push((i as u32, ts)),
@@ -328,6 +328,15 @@ fn newest_open(rows: &BatchBuilder, schema: &[Field], watermark: i64) -> BatchBu
     kept
 }
 
+/// The end of the last window (of `size`, every `slide`) that holds event time `ts`: a record
+/// is late once the watermark has passed it. Saturates at the ends of time, so that an event
+/// time near `i64::MAX` or `i64::MIN` (a bad record) cannot overflow.
+fn last_window_end(ts: i64, slide: i64, size: i64) -> i64 {
+    ts.div_euclid(slide)
+        .saturating_mul(slide)
+        .saturating_add(size)
+}
+
 /// Reads the `timestamp` field at `index` of a row.
 fn event_time(row: &[u8], schema: &[Field], index: usize) -> Result<i64, String> {
     let mut reader = RowReader::new(row);
@@ -370,6 +379,17 @@ mod tests {
             origins: Vec::new(),
             failures: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_last_window_end_saturates_at_the_ends_of_time() {
+        let (slide, size) = (4 * 3_600_000, 4 * 3_600_000);
+        assert_eq!(last_window_end(1, slide, size), size);
+        assert_eq!(last_window_end(-1, slide, size), 0);
+        assert_eq!(last_window_end(i64::MAX, slide, size), i64::MAX);
+        assert_eq!(last_window_end(i64::MIN, slide, size), i64::MIN + size);
+        // Sliding windows: the last one starts at the slide at or before `ts`.
+        assert_eq!(last_window_end(90, 60, 120), 180);
     }
 
     #[test]
