@@ -1,8 +1,8 @@
-//! Running plugin instances: one wasmtime store per pipeline stage, with its memory cap,
-//! per-call epoch deadline, output-size cap and cap on what the host copies out of a call,
-//! and the calls of each world, for plugins of either contract version (`sluice:plugin@0.2`
-//! column batches, with the input laid out by [`super::adapt`]; `sluice:plugin@0.1` packed
-//! rows as they are).
+//! Running plugin instances: one wasmtime store per pipeline stage ([`Sandbox`]), with its
+//! memory cap, per-call epoch deadline, output-size cap and cap on what the host copies out of
+//! a call. The calls of each world, for plugins of either contract version
+//! (`sluice:plugin@0.2` column batches, with the input laid out by [`super::adapt`];
+//! `sluice:plugin@0.1` packed rows as they are), are in `transform` and `window`.
 
 use std::time::Duration;
 
@@ -17,6 +17,12 @@ use super::engine::{EPOCH_TICK, PluginEngine};
 use super::inspect::{Contract, contract};
 use super::rows::Rows;
 use super::schema;
+
+mod transform;
+mod window;
+
+pub use transform::TransformInstance;
+pub use window::WindowInstance;
 
 /// Linear memories one plugin instance may create: a component built from `wit/` has one.
 const MEMORIES: usize = 1;
@@ -383,234 +389,5 @@ fn trap_message(error: &wasmtime::Error) -> String {
             let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
             chain.join(": ").replace('\n', " ")
         }
-    }
-}
-
-/// The bindings of a `transform` instance.
-enum TransformWorld {
-    V0_1(v0_1::Transform),
-    V0_2(v0_2::Transform, Box<ColumnInput>),
-}
-
-/// A running `transform` plugin.
-pub struct TransformInstance {
-    sandbox: Sandbox,
-    world: TransformWorld,
-    output: Vec<RowField>,
-    /// Whether a 0.2 output stays columns (the next step is a 0.2 plugin).
-    columns: bool,
-}
-
-impl TransformInstance {
-    /// Instantiates the plugin and calls `init(config, input)`.
-    pub fn new(
-        engine: &PluginEngine,
-        component: &Component,
-        plugin: &str,
-        limits: &Limits,
-        config: &str,
-        input: &[RowField],
-    ) -> Result<Self, PluginError> {
-        let mut sandbox = Sandbox::new(engine, plugin, limits);
-        let (world, output) = match sandbox.contract(engine, component)? {
-            Contract::V0_1 => {
-                let bindings = sandbox.instantiate(engine, component, "transform", |s, c, l| {
-                    v0_1::Transform::instantiate(s, c, l)
-                })?;
-                let wit = schema::v0_1::to_wit(input);
-                let init = bindings.call_init(&mut sandbox.store, config, &wit);
-                let output = sandbox.schema(init, schema::v0_1::from_wit)?;
-                (TransformWorld::V0_1(bindings), output)
-            }
-            Contract::V0_2 => {
-                let bindings = sandbox.instantiate(engine, component, "transform", |s, c, l| {
-                    v0_2::Transform::instantiate(s, c, l)
-                })?;
-                let wit = schema::v0_2::to_wit(input);
-                let init = bindings.call_init(&mut sandbox.store, config, &wit);
-                let output = sandbox.schema(init, schema::v0_2::from_wit)?;
-                let columns = Box::new(ColumnInput::new(input));
-                (TransformWorld::V0_2(bindings, columns), output)
-            }
-        };
-        Ok(Self {
-            sandbox,
-            world,
-            output,
-            columns: false,
-        })
-    }
-
-    /// Whether it is built for `sluice:plugin@0.2` (it takes and returns column batches).
-    pub fn takes_columns(&self) -> bool {
-        matches!(self.world, TransformWorld::V0_2(..))
-    }
-
-    /// Keeps the output of a 0.2 plugin as columns (for a 0.2 step after it) instead of
-    /// packing it.
-    pub fn keep_columns(&mut self, keep: bool) {
-        self.columns = keep;
-    }
-
-    /// The schema of the rows this instance emits.
-    pub fn output_schema(&self) -> &[RowField] {
-        &self.output
-    }
-
-    /// Linear memory of the instance (bytes).
-    pub fn memory_bytes(&self) -> usize {
-        self.sandbox.store.data().memory
-    }
-
-    /// Processes one batch.
-    pub fn process(&mut self, input: &Rows) -> Result<PluginOutput, PluginError> {
-        let sandbox = &mut self.sandbox;
-        let out = match &mut self.world {
-            TransformWorld::V0_1(bindings) => {
-                let rows = sandbox.packed(input)?;
-                sandbox.arm();
-                out1(bindings.call_process(&mut sandbox.store, &rows))
-            }
-            TransformWorld::V0_2(bindings, buffers) => {
-                let batch = sandbox.columns(buffers, input)?;
-                sandbox.arm();
-                out2(bindings.call_process(&mut sandbox.store, batch))
-            }
-        };
-        sandbox.finish(out, Some(input.len()), &self.output, self.columns)
-    }
-}
-
-/// The bindings of a `window` instance.
-enum WindowWorld {
-    V0_1(v0_1::Window),
-    V0_2(v0_2::Window, Box<ColumnInput>),
-}
-
-/// A running `window` plugin.
-pub struct WindowInstance {
-    sandbox: Sandbox,
-    world: WindowWorld,
-    output: Vec<RowField>,
-}
-
-impl WindowInstance {
-    /// Instantiates the plugin and calls `init(config, input, window)`.
-    pub fn new(
-        engine: &PluginEngine,
-        component: &Component,
-        plugin: &str,
-        limits: &Limits,
-        config: &str,
-        input: &[RowField],
-        window: &WindowSpec,
-    ) -> Result<Self, PluginError> {
-        let mut sandbox = Sandbox::new(engine, plugin, limits);
-        let (world, output) = match sandbox.contract(engine, component)? {
-            Contract::V0_1 => {
-                let bindings = sandbox.instantiate(engine, component, "window", |s, c, l| {
-                    v0_1::Window::instantiate(s, c, l)
-                })?;
-                let wit = schema::v0_1::to_wit(input);
-                let init = bindings.call_init(&mut sandbox.store, config, &wit, window);
-                let output = sandbox.schema(init, schema::v0_1::from_wit)?;
-                (WindowWorld::V0_1(bindings), output)
-            }
-            Contract::V0_2 => {
-                let bindings = sandbox.instantiate(engine, component, "window", |s, c, l| {
-                    v0_2::Window::instantiate(s, c, l)
-                })?;
-                let wit = schema::v0_2::to_wit(input);
-                let spec = v0_2::WindowSpec {
-                    event_time: window.event_time.clone(),
-                    size: window.size,
-                    slide: window.slide,
-                };
-                let init = bindings.call_init(&mut sandbox.store, config, &wit, &spec);
-                let output = sandbox.schema(init, schema::v0_2::from_wit)?;
-                let columns = Box::new(ColumnInput::new(input));
-                (WindowWorld::V0_2(bindings, columns), output)
-            }
-        };
-        Ok(Self {
-            sandbox,
-            world,
-            output,
-        })
-    }
-
-    /// Whether it is built for `sluice:plugin@0.2` (it takes column batches).
-    pub fn takes_columns(&self) -> bool {
-        matches!(self.world, WindowWorld::V0_2(..))
-    }
-
-    /// The schema of the rows this instance emits.
-    pub fn output_schema(&self) -> &[RowField] {
-        &self.output
-    }
-
-    /// Linear memory of the instance (bytes).
-    pub fn memory_bytes(&self) -> usize {
-        self.sandbox.store.data().memory
-    }
-
-    /// Adds one batch of on-time rows.
-    pub fn process(&mut self, input: &Rows, watermark: i64) -> Result<PluginOutput, PluginError> {
-        let sandbox = &mut self.sandbox;
-        let out = match &mut self.world {
-            WindowWorld::V0_1(bindings) => {
-                let rows = sandbox.packed(input)?;
-                sandbox.arm();
-                out1(bindings.call_process(&mut sandbox.store, &rows, watermark))
-            }
-            WindowWorld::V0_2(bindings, buffers) => {
-                let batch = sandbox.columns(buffers, input)?;
-                sandbox.arm();
-                out2(bindings.call_process(&mut sandbox.store, batch, watermark))
-            }
-        };
-        sandbox.finish(out, Some(input.len()), &self.output, false)
-    }
-
-    /// Emits the windows that end at or before `watermark`.
-    pub fn advance(&mut self, watermark: i64) -> Result<PluginOutput, PluginError> {
-        let sandbox = &mut self.sandbox;
-        sandbox.arm();
-        let out = match &self.world {
-            WindowWorld::V0_1(bindings) => {
-                out1(bindings.call_advance(&mut sandbox.store, watermark))
-            }
-            WindowWorld::V0_2(bindings, _) => {
-                out2(bindings.call_advance(&mut sandbox.store, watermark))
-            }
-        };
-        sandbox.finish(out, None, &self.output, false)
-    }
-
-    /// Serialises the plugin's state.
-    pub fn snapshot(&mut self) -> Result<Vec<u8>, PluginError> {
-        let sandbox = &mut self.sandbox;
-        sandbox.arm();
-        let state = match &self.world {
-            WindowWorld::V0_1(bindings) => bindings.call_snapshot(&mut sandbox.store),
-            WindowWorld::V0_2(bindings, _) => bindings.call_snapshot(&mut sandbox.store),
-        };
-        state.map_err(|e| sandbox.trap(e))
-    }
-
-    /// Replaces the plugin's state.
-    pub fn restore(&mut self, state: &[u8]) -> Result<(), PluginError> {
-        let sandbox = &mut self.sandbox;
-        sandbox.arm();
-        let restored = match &self.world {
-            WindowWorld::V0_1(bindings) => bindings.call_restore(&mut sandbox.store, state),
-            WindowWorld::V0_2(bindings, _) => bindings.call_restore(&mut sandbox.store, state),
-        };
-        restored
-            .map_err(|e| sandbox.trap(e))?
-            .map_err(|message| PluginError::Guest {
-                plugin: sandbox.plugin.clone(),
-                message,
-            })
     }
 }
