@@ -20,7 +20,7 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-pub use build::ColumnsBuilder;
+pub use build::{ColumnsBuilder, bytes_eq};
 pub use read::{Bits, Fixed, Var};
 
 use crate::rows::{DecodeError, Field, FieldType};

@@ -6,6 +6,8 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+pub use sluice_plugin_sdk::columns::bytes_eq;
+
 /// The Fx hash (as in rustc): fast, good enough for keys an attacker does not choose freely.
 #[derive(Default, Clone, Copy)]
 pub struct FxHasher {
@@ -89,19 +91,6 @@ fn insert_new(map: &mut FxHashMap<u64, u32>, hash: u64, id: u32) -> Result<(), u
             Ok(())
         }
     }
-}
-
-/// Whether two byte strings are equal, comparing eight bytes at a time.
-#[inline]
-pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let load = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
-    let tail = |c: &[u8]| c.iter().fold(0u64, |w, &x| (w << 8) | u64::from(x));
-    (&mut ca).zip(&mut cb).all(|(x, y)| load(x) == load(y))
-        && tail(ca.remainder()) == tail(cb.remainder())
 }
 
 impl Interner {
