@@ -31,7 +31,8 @@ tools:
 	fi
 
 # What only the tests need: Debian's chromium and the browser driver (playwright-core), and
-# schemathesis (PyPI) for the OpenAPI test, in a venv outside the clone.
+# schemathesis (PyPI) for the OpenAPI test, and the lake tests' S3 server (moto) and readers
+# (deltalake, pyarrow), in a venv outside the clone.
 test-tools:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "Installing Debian's chromium for the dashboard browser test..."; \
@@ -43,6 +44,7 @@ test-tools:
 	  python3 -m venv "$(TEST_VENV)" && \
 	  "$(TEST_VENV)/bin/pip" install --quiet "schemathesis==$(SCHEMATHESIS_VERSION)"; \
 	fi
+	@"$(TEST_VENV)/bin/pip" install --quiet --disable-pip-version-check -r host/tests/lake/requirements.txt
 
 build: tools
 	cargo build --release -p sluice-host -p sluice-plugin-artifacts

@@ -411,8 +411,8 @@ async fn shutdown_signal() {
 fn results_in(loaded: &crate::spec::Loaded) -> String {
     let mut text = String::new();
     for sink in &loaded.spec.sinks {
-        if let crate::spec::SinkSpec::Lake(lake) = sink {
-            text.push_str(&format!("  results in:       {}\n", lake.url));
+        if let Some(url) = sink.config().lake_url() {
+            text.push_str(&format!("  results in:       {url}\n"));
         }
     }
     text

@@ -40,9 +40,14 @@ pub fn open(url: &str) -> anyhow::Result<Location> {
         });
     }
     let parsed = url::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
-    let options: Vec<(String, String)> = std::env::vars()
+    let mut options: Vec<(String, String)> = std::env::vars()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
+    // Put-if-absent (a Delta commit) with S3's native conditional writes (`If-None-Match`),
+    // unless the environment chooses another mode (AWS_CONDITIONAL_PUT=dynamo:...).
+    if parsed.scheme() == "s3" && !options.iter().any(|(k, _)| k == "aws_conditional_put") {
+        options.push(("aws_conditional_put".into(), "etag".into()));
+    }
     let (store, prefix) = object_store::parse_url_opts(&parsed, options).with_context(|| {
         format!(
             "`{url}` is not a supported object store URL (file://, s3://, gs://, az://, memory://)"

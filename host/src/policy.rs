@@ -18,7 +18,8 @@
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 
-use crate::spec::{DlqSpec, Loaded, SinkSpec, SourceSpec, SpecError};
+use crate::sinks::Endpoint;
+use crate::spec::{DlqSpec, Loaded, SpecError};
 
 /// Kafka properties an API spec may set by default: client tuning that changes neither
 /// where the client connects, nor who it is, nor how offsets are committed.
@@ -75,58 +76,22 @@ impl Policy {
         let mut refused = Vec::new();
         let mut refuse = |path: &[&str], message: String| refused.push(loaded.error(path, message));
         let spec = &loaded.spec;
-        match &spec.source {
-            SourceSpec::File(file) => {
-                for (i, p) in file.paths.iter().enumerate() {
-                    if let Err(m) = self.file(p) {
-                        refuse(&["source", "file", "paths", &i.to_string()], m);
-                    }
-                }
-            }
-            SourceSpec::Http(http) => {
-                if !http.listen.ip().is_loopback() && !self.public_listeners {
-                    refuse(
-                        &["source", "http", "listen"],
-                        format!(
-                            "listening on {} is refused for specs from the API: only loopback \
-                             addresses are granted (the operator allows others with \
-                             --api-grant-public-listeners)",
-                            http.listen
-                        ),
-                    );
-                }
-            }
-            SourceSpec::Kafka(kafka) => {
-                if let Err(m) = self.brokers(&kafka.brokers) {
-                    refuse(&["source", "kafka", "brokers"], m);
-                }
-                for key in kafka.properties.keys() {
-                    if !self.kafka_properties.iter().any(|k| k == key) {
-                        refuse(
-                            &["source", "kafka", "properties", key],
-                            format!(
-                                "the Kafka property `{key}` is refused for specs from the API \
-                                 (the operator allows it with --api-grant-kafka-property {key})"
-                            ),
-                        );
-                    }
-                }
-            }
-        }
+        spec.source.config().check_policy(self, &mut refuse);
         for (i, sink) in spec.sinks.iter().enumerate() {
             let i = i.to_string();
-            let result = match sink {
-                SinkSpec::Lake(lake) => self.url(&lake.url).map_err(|m| ("lake", "url", m)),
-                SinkSpec::Postgres(pg) => {
-                    self.postgres(&pg.url).map_err(|m| ("postgres", "url", m))
-                }
-                SinkSpec::Kafka(kafka) => match &kafka.brokers {
-                    Some(b) => self.brokers(b).map_err(|m| ("kafka", "brokers", m)),
-                    None => Ok(()),
-                },
-                SinkSpec::Stdout(_) | SinkSpec::Live(_) => Ok(()),
-            };
-            if let Err((kind, field, m)) = result {
+            let kind = sink.key();
+            let result = sink
+                .config()
+                .endpoints()
+                .into_iter()
+                .try_for_each(|e| match e {
+                    Endpoint::ObjectStore { field, url } => self.url(url).map_err(|m| (field, m)),
+                    Endpoint::Postgres { field, url } => self.postgres(url).map_err(|m| (field, m)),
+                    Endpoint::Brokers { field, brokers } => {
+                        self.brokers(brokers).map_err(|m| (field, m))
+                    }
+                });
+            if let Err((field, m)) = result {
                 refuse(&["sinks", &i, kind, field], m);
             }
         }
@@ -171,7 +136,7 @@ impl Policy {
     }
 
     /// A file path (relative to the working folder), resolved, inside a granted root.
-    fn file(&self, path: &str) -> Result<(), String> {
+    pub(crate) fn file(&self, path: &str) -> Result<(), String> {
         let wanted = resolve(Path::new(path));
         if self
             .file_roots
@@ -194,7 +159,7 @@ impl Policy {
     }
 
     /// Kafka bootstrap servers (`host:port,...` or `embedded`).
-    fn brokers(&self, brokers: &str) -> Result<(), String> {
+    pub(crate) fn brokers(&self, brokers: &str) -> Result<(), String> {
         if brokers.trim() == "embedded" {
             return Ok(());
         }

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::runtime::{DeadLetter, DeadLetterSink};
-use crate::spec::SourceSpec;
 
 /// `sluice dlq replay` arguments.
 #[derive(clap::Args, Debug, Clone)]
@@ -137,7 +136,7 @@ impl fmt::Display for Report {
 pub async fn replay(args: &ReplayArgs, state_dir: &Path) -> anyhow::Result<Report> {
     let loaded = crate::spec::load_file(&args.spec)?;
     let spec = &loaded.spec;
-    let SourceSpec::Kafka(source) = &spec.source else {
+    let Some(source) = spec.source.config().kafka() else {
         anyhow::bail!(
             "{}: pipeline `{}` does not read a Kafka topic, so there is nowhere to replay its \
              dead letters to; replay needs a `source: kafka` pipeline",

@@ -10,7 +10,7 @@ use serde_json::{Value as Json, json};
 
 use super::state::State;
 use super::{Manager, ManagerError};
-use crate::spec::{SinkSpec, SourceSpec};
+use crate::spec::SinkSpec;
 
 /// One connector of a pipeline.
 #[derive(Debug, Serialize)]
@@ -31,13 +31,7 @@ pub struct Connector {
 }
 
 fn sink_type(sink: &SinkSpec) -> &'static str {
-    match sink {
-        SinkSpec::Lake(_) => "lake",
-        SinkSpec::Stdout(_) => "stdout",
-        SinkSpec::Live(_) => "live",
-        SinkSpec::Postgres(_) => "postgres",
-        SinkSpec::Kafka(_) => "kafka",
-    }
+    sink.key()
 }
 
 impl Manager {
@@ -47,16 +41,10 @@ impl Manager {
             .loaded(name)
             .ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
         let state = self.state(name).unwrap_or(State::Stopped).as_str();
-        let (source_type, mut status) = match &loaded.spec.source {
-            SourceSpec::Kafka(k) => (
-                "kafka",
-                json!({ "topic": k.topic, "group": k.group.clone()
-                    .unwrap_or_else(|| format!("sluice-{name}")) }),
-            ),
-            SourceSpec::File(f) => ("file", json!({ "paths": f.paths })),
-            SourceSpec::Http(h) => ("http", json!({ "listen": h.listen, "path": h.path })),
-        };
-        if source_type == "kafka" {
+        let source = loaded.spec.source.config();
+        let source_type = loaded.spec.source.key();
+        let mut status = source.status(name);
+        if source.kafka().is_some() {
             status["lag"] = serde_json::to_value(self.lag(name).await).unwrap_or_default();
         }
         let mut all = vec![Connector {
@@ -83,7 +71,7 @@ impl Manager {
                 .filter(|s| s["sink"] == kind)
                 .nth(nth)
                 .cloned();
-            let disabled = matches!(sink, SinkSpec::Postgres(pg) if pg.url.trim().is_empty());
+            let disabled = sink.config().disabled();
             let degraded = status.as_ref().is_some_and(|s| !s["last_error"].is_null());
             let sink_state = if disabled {
                 "disabled"

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::state::{Lag, State};
 use super::{Manager, ManagerError};
 use crate::runtime::Host;
-use crate::spec::{Loaded, SourceSpec};
+use crate::spec::Loaded;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -68,7 +68,7 @@ pub struct KafkaGroup {
 
 /// The consumer group of `loaded`'s source, or `None` when it is not Kafka.
 pub fn kafka_group(host: &Host, loaded: &Loaded) -> anyhow::Result<Option<KafkaGroup>> {
-    let SourceSpec::Kafka(kafka) = &loaded.spec.source else {
+    let Some(kafka) = loaded.spec.source.config().kafka() else {
         return Ok(None);
     };
     Ok(Some(KafkaGroup {

@@ -6,7 +6,7 @@
 //! one task, and a spec that could run more (a Kafka source without `parallelism: 1`) is
 //! refused with both fixes named: wrong sums are never an option.
 
-use crate::spec::{Loaded, PipelineSpec, SourceSpec, SpecError, StepSpec};
+use crate::spec::{Loaded, PipelineSpec, SpecError, StepSpec};
 
 /// Where a pipeline's state lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +38,10 @@ fn window_group_by(spec: &PipelineSpec) -> Option<(usize, Option<Vec<String>>)> 
 
 /// The key the source declares (empty: none).
 fn declared_key(spec: &PipelineSpec) -> &[String] {
-    match &spec.source {
-        SourceSpec::Kafka(kafka) => &kafka.key,
-        _ => &[],
-    }
+    spec.source
+        .config()
+        .kafka()
+        .map_or(&[][..], |kafka| &kafka.key)
 }
 
 /// Where the state of `spec` lives.
@@ -80,8 +80,7 @@ pub fn check(loaded: &Loaded) -> Vec<SpecError> {
             "`parallelism` must be at least 1 (or left out: one task per core)",
         ));
     }
-    let could_be_parallel =
-        matches!(spec.source, SourceSpec::Kafka(_)) && spec.parallelism != Some(1);
+    let could_be_parallel = spec.source.config().kafka().is_some() && spec.parallelism != Some(1);
     if scope(spec) == StateScope::Partition || !could_be_parallel {
         return errors;
     }

@@ -45,7 +45,7 @@ pub use watermark::Watermarks;
 
 use crate::sinks::Sink;
 use crate::sources::{self, SourceHandle};
-use crate::spec::{self, DlqSpec, Loaded, SinkSpec, SourceSpec, SpecErrors};
+use crate::spec::{self, DlqSpec, Loaded, SourceSpec, SpecErrors};
 use crate::wasm::{PluginEngine, Registry};
 
 /// What every pipeline of a host shares.
@@ -197,7 +197,7 @@ impl Host {
                 started: Default::default(),
                 rewind: source.rewind.clone(),
                 stats: stats.clone(),
-                replayable: !matches!(spec.source, SourceSpec::Http(_)),
+                replayable: spec.source.config().replayable(),
             })
         });
         let mut sinks = Vec::new();
@@ -237,8 +237,7 @@ impl Host {
             ),
             checkpoints,
             swap: Default::default(),
-            commit_every_batch: matches!(spec.source, SourceSpec::Http(_))
-                && !acks_at_checkpoints(spec),
+            commit_every_batch: !spec.source.config().replayable() && !acks_at_checkpoints(spec),
             threshold: spec
                 .errors
                 .max_dead_letters
@@ -383,47 +382,14 @@ impl Host {
         resume: Option<std::collections::BTreeMap<i32, i64>>,
     ) -> anyhow::Result<(SourceHandle, Option<String>)> {
         let spec = &loaded.spec;
-        match &spec.source {
-            SourceSpec::Kafka(kafka) => {
-                let brokers = crate::broker::resolve(&kafka.brokers, &self.state_dir)?;
-                let settings = sources::kafka::KafkaSettings {
-                    brokers: brokers.clone(),
-                    group: kafka
-                        .group
-                        .clone()
-                        .unwrap_or_else(|| format!("sluice-{}", spec.name)),
-                    spec: kafka.clone(),
-                    max_records: spec.batch.max_records,
-                    max_wait: spec.batch.max_wait.0,
-                    once,
-                    resume,
-                    instance_id: Some(sources::kafka::instance_id(&self.state_dir, &spec.name)),
-                };
-                Ok((sources::kafka::start(settings, stop)?, Some(brokers)))
-            }
-            SourceSpec::Http(http) => {
-                let settings = sources::http::HttpSourceSettings {
-                    listen: http.listen,
-                    path: http.path.clone(),
-                    max_body_bytes: http.max_body.map_or(4 << 20, |b| b.0),
-                    max_records_per_s: http.max_records_per_s,
-                    max_records: spec.batch.max_records,
-                    max_wait: spec.batch.max_wait.0,
-                    ack_timeout: std::time::Duration::from_secs(30),
-                };
-                let (handle, bound) = sources::http::start(settings, stop)?;
-                tracing::info!(pipeline = %spec.name, "Accepting records on http://{bound}{}.", http.path);
-                Ok((handle, None))
-            }
-            SourceSpec::File(file) => {
-                let paths: Vec<PathBuf> = file.paths.iter().map(PathBuf::from).collect();
-                let skip = resume.and_then(|r| r.get(&0).copied()).unwrap_or(0);
-                Ok((
-                    sources::file::start(&paths, spec.batch.max_records, skip, stop)?,
-                    None,
-                ))
-            }
-        }
+        spec.source.config().start(sources::StartContext {
+            pipeline: &spec.name,
+            batch: &spec.batch,
+            once,
+            stop,
+            resume,
+            state_dir: &self.state_dir,
+        })
     }
 
     fn dead_letters(
@@ -458,9 +424,11 @@ pub fn dead_letter_sink(
             DeadLetterSink::kafka(&brokers, &kafka.topic)
         }
         None => {
-            let lake = loaded.spec.sinks.iter().find_map(|s| match s {
-                SinkSpec::Lake(lake) => Some((lake.url.clone(), lake.retry)),
-                _ => None,
+            let lake = loaded.spec.sinks.iter().find_map(|s| {
+                let config = s.config();
+                config
+                    .lake_url()
+                    .map(|url| (url.to_owned(), config.retry()))
             });
             let (url, retry) =
                 lake.unwrap_or_else(|| (format!("file://{}/dlq", state_dir.display()), None));
@@ -471,17 +439,7 @@ pub fn dead_letter_sink(
 
 /// What a checkpoint's offsets are positions in: a topic and consumer group, or files.
 fn source_identity(source: &SourceSpec, pipeline: &str) -> String {
-    match source {
-        SourceSpec::Kafka(k) => format!(
-            "kafka topic={} group={}",
-            k.topic,
-            k.group
-                .clone()
-                .unwrap_or_else(|| format!("sluice-{pipeline}"))
-        ),
-        SourceSpec::File(f) => format!("file {}", f.paths.join(",")),
-        SourceSpec::Http(h) => format!("http {}", h.path),
-    }
+    source.config().identity(pipeline)
 }
 
 /// Restarts from the last checkpoint allowed in a row before the pipeline fails.
@@ -544,7 +502,7 @@ fn fits(
     resume: Option<&std::collections::BTreeMap<i32, i64>>,
     store: &str,
 ) -> anyhow::Result<()> {
-    let (SourceSpec::Kafka(kafka), Some(resume)) = (&spec.source, resume) else {
+    let (Some(kafka), Some(resume)) = (spec.source.config().kafka(), resume) else {
         return Ok(());
     };
     let choices = format!(
@@ -593,7 +551,7 @@ pub const WEBHOOK_CHECKPOINT: std::time::Duration = std::time::Duration::from_se
 /// checkpoint holds that state. (Without a window, a request is answered once the sinks
 /// wrote its rows.)
 pub fn acks_at_checkpoints(spec: &spec::PipelineSpec) -> bool {
-    matches!(spec.source, SourceSpec::Http(_))
+    !spec.source.config().replayable()
         && spec
             .steps
             .iter()

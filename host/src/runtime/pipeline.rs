@@ -432,7 +432,7 @@ impl Writer<'_> {
                     let task_watermark = output.watermark;
                     watermarks.insert(task, output.watermark);
                     output.watermark = watermarks.values().copied().min().unwrap_or(i64::MIN);
-                    self.write(&mut output, &mut summary).await?;
+                    self.write(&mut output, task, &mut summary).await?;
                     #[cfg(feature = "failpoints")]
                     if output.rows.is_some() {
                         written += 1;
@@ -483,7 +483,12 @@ impl Writer<'_> {
         );
     }
 
-    async fn write(&self, output: &mut ChainOutput, summary: &mut Summary) -> anyhow::Result<()> {
+    async fn write(
+        &self,
+        output: &mut ChainOutput,
+        task: Option<i32>,
+        summary: &mut Summary,
+    ) -> anyhow::Result<()> {
         let (name, stats) = (self.name, self.stats);
         if let Some(rows) = &output.early {
             for sink in self.sinks.iter().filter(|s| s.wants_early()) {
@@ -492,7 +497,7 @@ impl Writer<'_> {
         }
         if let Some(rows) = &output.rows {
             let writes = self.sinks.iter().enumerate().map(|(i, sink)| async move {
-                sink.write_or_reject(rows, i)
+                sink.write_or_reject(rows, i, task)
                     .await
                     .with_context(|| format!("The {} sink could not write.", sink.name()))
             });
@@ -559,6 +564,22 @@ impl Writer<'_> {
             return Ok(());
         }
         let started = Instant::now();
+        // The sinks that stage their writes (a Delta table) commit them first: a crash
+        // between the two replays from the previous checkpoint, and the replay's writes are
+        // the ones already committed.
+        let at = crate::sinks::CommitPoint {
+            task: partition,
+            epoch: checkpoint.epoch,
+        };
+        for sink in self.sinks {
+            sink.commit(at).await.with_context(|| {
+                format!(
+                    "The {} sink could not commit checkpoint {}.",
+                    sink.name(),
+                    checkpoint.epoch
+                )
+            })?;
+        }
         let store = match partition {
             Some(p) => self.checkpoints.partition(p),
             None => self.checkpoints.clone(),

@@ -92,9 +92,7 @@ pub fn chain(
 /// An error when a field of the source's declared key is not in `schema` (the rows reaching
 /// the window).
 fn key_fields(loaded: &Loaded, schema: &[Field]) -> Option<SpecError> {
-    let crate::spec::SourceSpec::Kafka(kafka) = &loaded.spec.source else {
-        return None;
-    };
+    let kafka = loaded.spec.source.config().kafka()?;
     let missing = kafka
         .key
         .iter()
@@ -110,13 +108,7 @@ fn key_fields(loaded: &Loaded, schema: &[Field]) -> Option<SpecError> {
 
 /// The YAML key of a sink kind.
 pub fn sink_key(sink: &SinkSpec) -> &'static str {
-    match sink {
-        SinkSpec::Lake(_) => "lake",
-        SinkSpec::Stdout(_) => "stdout",
-        SinkSpec::Live(_) => "live",
-        SinkSpec::Postgres(_) => "postgres",
-        SinkSpec::Kafka(_) => "kafka",
-    }
+    sink.key()
 }
 
 fn check_sink(sink: &SinkSpec, schema: &[Field]) -> Result<(), String> {

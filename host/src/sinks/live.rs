@@ -6,11 +6,50 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use sluice_plugin_sdk::rows::{Field, Value, decode_row};
 use tokio::sync::broadcast;
 
-use super::RowBatch;
+use super::{RowBatch, SinkConfig, SinkContext, SinkFuture, SinkWriter};
+
+/// `- live: {}`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSinkSpec {}
+
+impl SinkConfig for LiveSinkSpec {
+    fn check(&self, _schema: &[Field], _pipeline: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn build<'a>(
+        &'a self,
+        _schema: &'a [Field],
+        ctx: &'a SinkContext<'a>,
+    ) -> SinkFuture<'a, Option<Box<dyn SinkWriter>>> {
+        let sink = LiveSink::new(ctx.pipeline, ctx.live);
+        Box::pin(async move { Ok(Some(Box::new(sink) as Box<dyn SinkWriter>)) })
+    }
+}
+
+impl SinkWriter for LiveSink {
+    fn write<'a>(
+        &'a self,
+        rows: &'a RowBatch,
+        _task: Option<i32>,
+    ) -> SinkFuture<'a, Vec<(usize, String)>> {
+        Box::pin(async move { self.publish(rows, true).map(|()| Vec::new()) })
+    }
+
+    fn wants_early(&self) -> bool {
+        true
+    }
+
+    fn write_early<'a>(&'a self, rows: &'a RowBatch) -> SinkFuture<'a, ()> {
+        Box::pin(async move { self.publish(rows, false) })
+    }
+}
 
 /// The recent events of a channel and a receiver for the next ones.
 pub type Subscription = (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>);
@@ -135,7 +174,7 @@ impl LiveSink {
     }
 
     /// Publishes `rows` as one `rows` event; `is_final` is false for early results.
-    pub fn write(&self, rows: &RowBatch, is_final: bool) -> anyhow::Result<()> {
+    pub fn publish(&self, rows: &RowBatch, is_final: bool) -> anyhow::Result<()> {
         let mut objects = Vec::with_capacity(rows.len());
         for row in rows.batch().rows() {
             objects.push(Json::Object(row_object(&rows.schema, row)?));

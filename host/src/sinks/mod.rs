@@ -1,19 +1,25 @@
-//! Sinks: where rows end. One module per sink kind, named after its YAML key; the [`Sink`]
-//! enum is the registry. A sink's `write` returns only once the rows are durably written,
+//! Sinks: where rows end. One module per sink kind, named after its YAML key, holding its
+//! spec struct, its checks, its builder and its status; [`registry`] lists them, and adding a
+//! kind is its module plus one line there. A sink's write returns only once the rows are
+//! durably written (or staged for the next checkpoint's commit, see [`SinkWriter::commit`]),
 //! which is what lets the runtime commit source offsets behind it.
 
+mod csv;
 pub mod kafka;
 pub mod lake;
 pub mod live;
 pub mod postgres;
+pub mod registry;
 pub mod retry;
 pub mod stdout;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use sluice_plugin_sdk::rows::{Batch, Field};
 
-use crate::spec::SinkSpec;
+pub use csv::{csv_header, csv_line, csv_value};
+pub use registry::SinkSpec;
 
 /// Rows with their schema, shared by every sink.
 #[derive(Debug)]
@@ -68,132 +74,166 @@ pub struct SinkContext<'a> {
     pub brokers: Option<&'a str>,
 }
 
-/// A configured sink.
-pub enum Sink {
-    /// `lake:`
-    Lake(lake::LakeSink),
-    /// `stdout:`
-    Stdout(stdout::StdoutSink),
-    /// `live:`
-    Live(live::LiveSink),
-    /// `postgres:`
-    Postgres(Box<postgres::PostgresSink>),
-    /// `kafka:`
-    Kafka(Box<kafka::KafkaSink>),
+/// A future of a sink call.
+pub type SinkFuture<'a, T> = BoxFuture<'a, anyhow::Result<T>>;
+
+/// A place a sink's spec reaches, for the host's policy on specs from the API.
+pub enum Endpoint<'a> {
+    /// An object store URL (`file://`, `s3://`, ...), in `field`.
+    ObjectStore { field: &'static str, url: &'a str },
+    /// A PostgreSQL URL, in `field`.
+    Postgres { field: &'static str, url: &'a str },
+    /// Kafka bootstrap servers, in `field`.
+    Brokers {
+        field: &'static str,
+        brokers: &'a str,
+    },
+}
+
+/// What a sink kind's spec provides. Implemented by each kind's spec struct.
+pub trait SinkConfig: Send + Sync {
+    /// Checks the sink's fields against the rows' `schema` without any I/O (`sluice
+    /// validate`, plans, API specs).
+    fn check(&self, schema: &[Field], pipeline: &str) -> Result<(), String>;
+
+    /// Builds (and connects) the sink for rows of `schema`. `Ok(None)`: the spec disables
+    /// it (a `postgres` sink with an empty URL).
+    fn build<'a>(
+        &'a self,
+        schema: &'a [Field],
+        ctx: &'a SinkContext<'a>,
+    ) -> SinkFuture<'a, Option<Box<dyn SinkWriter>>>;
+
+    /// The places the sink reaches (checked against the host's policy).
+    fn endpoints(&self) -> Vec<Endpoint<'_>> {
+        Vec::new()
+    }
+
+    /// True when the spec turns the sink off (shown as `disabled` in its status).
+    fn disabled(&self) -> bool {
+        false
+    }
+
+    /// The object store URL results land in, where the sink is a lake: named in the report of
+    /// a `--once` run, and the default home of dead letters.
+    fn lake_url(&self) -> Option<&str> {
+        None
+    }
+
+    /// How long writes retry while the store is unavailable (the dead letters' default).
+    fn retry(&self) -> Option<crate::spec::RetrySpec> {
+        None
+    }
+}
+
+/// A checkpoint the sinks commit before it is saved.
+#[derive(Clone, Copy, Debug)]
+pub struct CommitPoint {
+    /// The task (source partition) whose checkpoint it is; `None` for a pipeline-wide one.
+    pub task: Option<i32>,
+    /// The checkpoint's epoch: increasing over the life of the task's checkpoints.
+    pub epoch: u64,
+}
+
+/// A running sink. Implemented by each kind's sink.
+pub trait SinkWriter: Send + Sync {
+    /// Writes final `rows` of `task` durably, except rows the sink rejects for good, which
+    /// are returned with the reason (only the postgres sink rejects single rows; the others
+    /// write all or fail).
+    fn write<'a>(
+        &'a self,
+        rows: &'a RowBatch,
+        task: Option<i32>,
+    ) -> SinkFuture<'a, Vec<(usize, String)>>;
+
+    /// True for sinks that also take early (not yet final) results.
+    fn wants_early(&self) -> bool {
+        false
+    }
+
+    /// Writes early results (only sinks that [`SinkWriter::wants_early`]).
+    fn write_early<'a>(&'a self, _rows: &'a RowBatch) -> SinkFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Makes what was written for `at.task` since its last checkpoint visible as one unit,
+    /// before the checkpoint is saved (the Delta table's transaction). Writing again what a
+    /// commit already holds (a replay after a crash) must add nothing.
+    fn commit<'a>(&'a self, _at: CommitPoint) -> SinkFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The sink's status as a JSON object: rows written, retries, last error, where the sink
+    /// tracks them.
+    fn status(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+/// A configured sink of a pipeline: its kind and its writer.
+pub struct Sink {
+    kind: &'static str,
+    writer: Box<dyn SinkWriter>,
 }
 
 impl Sink {
     /// Checks the sink's fields against `schema` without any I/O (`sluice validate`).
     pub fn check(spec: &SinkSpec, schema: &[Field], pipeline: &str) -> Result<(), String> {
-        match spec {
-            SinkSpec::Lake(lake) => lake::LakeSink::check(lake, schema),
-            SinkSpec::Postgres(pg) => {
-                postgres::PostgresSink::check(&postgres_settings(pg, pipeline), schema)
-            }
-            SinkSpec::Kafka(k) => kafka::KafkaSink::check(&kafka_settings(k, "", pipeline), schema),
-            SinkSpec::Stdout(_) | SinkSpec::Live(_) => Ok(()),
-        }
+        spec.config().check(schema, pipeline)
     }
 
     /// Builds (and connects) the sink for rows of `schema`. `Ok(None)`: the sink is disabled
-    /// by its spec (a `postgres` sink with an empty URL).
+    /// by its spec.
     pub async fn build(
         spec: &SinkSpec,
         schema: &[Field],
         ctx: &SinkContext<'_>,
     ) -> anyhow::Result<Option<Self>> {
-        Self::check(spec, schema, ctx.pipeline).map_err(anyhow::Error::msg)?;
-        Ok(Some(match spec {
-            SinkSpec::Lake(lake) => {
-                Sink::Lake(lake::LakeSink::new(lake, schema).map_err(anyhow::Error::msg)?)
-            }
-            SinkSpec::Stdout(_) => Sink::Stdout(stdout::StdoutSink::new(schema)),
-            SinkSpec::Live(_) => Sink::Live(live::LiveSink::new(ctx.pipeline, ctx.live)),
-            SinkSpec::Postgres(pg) if pg.url.trim().is_empty() => {
-                tracing::info!(pipeline = ctx.pipeline, table = %pg.table,
-                    "The postgres sink is skipped: its url is empty (set WAREHOUSE_URL to enable it).");
-                return Ok(None);
-            }
-            SinkSpec::Postgres(pg) => {
-                let settings = postgres_settings(pg, ctx.pipeline);
-                Sink::Postgres(Box::new(
-                    postgres::PostgresSink::connect(settings, schema).await?,
-                ))
-            }
-            SinkSpec::Kafka(k) => {
-                let brokers = match (&k.brokers, ctx.brokers) {
-                    (Some(b), _) => b.clone(),
-                    (None, Some(b)) => b.to_owned(),
-                    (None, None) => {
-                        anyhow::bail!("a kafka sink needs `brokers:` when the source is not Kafka")
-                    }
-                };
-                let settings = kafka_settings(k, &brokers, ctx.pipeline);
-                Sink::Kafka(Box::new(kafka::KafkaSink::connect(settings, schema).await?))
-            }
+        let config = spec.config();
+        config
+            .check(schema, ctx.pipeline)
+            .map_err(anyhow::Error::msg)?;
+        let writer = config.build(schema, ctx).await?;
+        Ok(writer.map(|writer| Sink {
+            kind: spec.key(),
+            writer,
         }))
     }
 
-    /// A short name for logs.
+    /// The sink's kind (its YAML key), for logs.
     pub fn name(&self) -> &'static str {
-        match self {
-            Sink::Lake(_) => "lake",
-            Sink::Stdout(_) => "stdout",
-            Sink::Live(_) => "live",
-            Sink::Postgres(_) => "postgres",
-            Sink::Kafka(_) => "kafka",
-        }
+        self.kind
     }
 
-    /// The sink's status as JSON (`{"sink": kind, ...}`): rows written, retries, last error
-    /// where the sink tracks them.
+    /// The sink's status as JSON (`{"sink": kind, ...}`).
     pub fn status(&self) -> serde_json::Value {
-        let mut status = match self {
-            Sink::Postgres(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
-            Sink::Lake(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
-            Sink::Kafka(sink) => serde_json::to_value(sink.status()).unwrap_or_default(),
-            _ => serde_json::json!({}),
-        };
+        let mut status = self.writer.status();
         if let serde_json::Value::Object(map) = &mut status {
-            map.insert("sink".into(), self.name().into());
+            map.insert("sink".into(), self.kind.into());
         }
         status
     }
 
     /// True for sinks that also take early (not yet final) results.
     pub fn wants_early(&self) -> bool {
-        matches!(self, Sink::Live(_))
+        self.writer.wants_early()
     }
 
-    /// Writes `rows` durably.
-    pub async fn write(&self, rows: &RowBatch) -> anyhow::Result<()> {
-        match self {
-            Sink::Lake(sink) => sink.write(rows).await,
-            Sink::Stdout(sink) => sink.write(rows),
-            Sink::Live(sink) => sink.write(rows, true),
-            Sink::Postgres(sink) => sink.write(rows).await,
-            Sink::Kafka(sink) => sink.write(rows).await,
-        }
-    }
-
-    /// Writes `rows` durably, except rows the sink rejects for good, which are returned
-    /// (only the postgres sink rejects single rows; the others write all or fail). `index`
-    /// is the sink's place in `sinks:`, for the dead letters' stage.
+    /// Writes `rows` of `task` durably, except rows the sink rejects for good, which are
+    /// returned as dead letters. `index` is the sink's place in `sinks:`, for their stage.
     pub async fn write_or_reject(
         &self,
         rows: &RowBatch,
         index: usize,
+        task: Option<i32>,
     ) -> anyhow::Result<Vec<RejectedRow>> {
-        let Sink::Postgres(sink) = self else {
-            return self.write(rows).await.map(|()| Vec::new());
-        };
         let mut rejected = Vec::new();
-        for (row, reason) in sink.write_or_reject(rows).await? {
+        for (row, reason) in self.writer.write(rows, task).await? {
             let mut record = String::new();
             csv_line(&mut record, &rows.schema, rows.batch().row(row))?;
             record.pop();
             rejected.push(RejectedRow {
-                stage: format!("sinks[{index}] {}", self.name()),
+                stage: format!("sinks[{index}] {}", self.kind),
                 reason,
                 record,
             });
@@ -203,93 +243,11 @@ impl Sink {
 
     /// Writes early results (only sinks that [`Sink::wants_early`]).
     pub async fn write_early(&self, rows: &RowBatch) -> anyhow::Result<()> {
-        match self {
-            Sink::Live(sink) => sink.write(rows, false),
-            _ => Ok(()),
-        }
+        self.writer.write_early(rows).await
     }
-}
 
-fn postgres_settings(
-    spec: &crate::spec::PostgresSinkSpec,
-    pipeline: &str,
-) -> postgres::PostgresSettings {
-    postgres::PostgresSettings {
-        url: spec.url.clone(),
-        table: spec.table.clone(),
-        key: spec.key.clone(),
-        pipeline: pipeline.to_owned(),
+    /// Commits what was written for `at.task` since its last checkpoint.
+    pub async fn commit(&self, at: CommitPoint) -> anyhow::Result<()> {
+        self.writer.commit(at).await
     }
-}
-
-fn kafka_settings(
-    spec: &crate::spec::KafkaSinkSpec,
-    brokers: &str,
-    pipeline: &str,
-) -> kafka::KafkaSinkSettings {
-    kafka::KafkaSinkSettings {
-        brokers: brokers.to_owned(),
-        topic: spec.topic.clone(),
-        format: match spec.format {
-            crate::spec::KafkaFormatSpec::Json => kafka::KafkaFormat::Json,
-            crate::spec::KafkaFormatSpec::Csv => kafka::KafkaFormat::Csv,
-        },
-        key: spec.key.clone(),
-        pipeline: pipeline.to_owned(),
-    }
-}
-
-/// CSV text of one value: RFC 4180 quoting, timestamps as `YYYY-MM-DD HH:MM:SS` UTC.
-pub fn csv_value(out: &mut String, value: sluice_plugin_sdk::rows::Value<'_>) {
-    use sluice_plugin_sdk::rows::Value;
-    use std::fmt::Write;
-    match value {
-        Value::Null => {}
-        Value::Str(s) => csv_text(out, s),
-        Value::Bytes(b) => csv_text(out, &String::from_utf8_lossy(b)),
-        Value::Int64(v) => {
-            let _ = write!(out, "{v}");
-        }
-        Value::Float64(v) => {
-            let _ = write!(out, "{v}");
-        }
-        Value::Boolean(v) => out.push_str(if v { "true" } else { "false" }),
-        Value::Timestamp(ms) => out.push_str(&sluice_plugin_sdk::time::format_timestamp(ms)),
-    }
-}
-
-fn csv_text(out: &mut String, s: &str) {
-    if s.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(s);
-    }
-}
-
-/// Appends `row` as one CSV line.
-pub fn csv_line(out: &mut String, schema: &[Field], row: &[u8]) -> anyhow::Result<()> {
-    let values = sluice_plugin_sdk::rows::decode_row(schema, row)?;
-    for (i, value) in values.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        csv_value(out, value);
-    }
-    out.push('\n');
-    Ok(())
-}
-
-/// The CSV header line of `schema`.
-pub fn csv_header(schema: &[Field]) -> String {
-    let mut line = String::new();
-    for (i, field) in schema.iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        csv_text(&mut line, &field.name);
-    }
-    line.push('\n');
-    line
 }

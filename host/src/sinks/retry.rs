@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 use serde::Serialize;
 
 /// How long a write keeps retrying unless the spec says otherwise.
@@ -124,17 +124,49 @@ impl Health {
         body: PutPayload,
         what: &str,
     ) -> anyhow::Result<()> {
+        self.put_mode(store, path, body, PutMode::Overwrite, what)
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates `path` with `body` unless it exists (an atomic put-if-absent, as a Delta
+    /// commit needs), retrying transient errors with backoff; false when it existed (also
+    /// when an attempt that timed out had in fact created it).
+    pub async fn create(
+        &self,
+        store: &dyn ObjectStore,
+        path: &Path,
+        body: PutPayload,
+        what: &str,
+    ) -> anyhow::Result<bool> {
+        self.put_mode(store, path, body, PutMode::Create, what)
+            .await
+    }
+
+    async fn put_mode(
+        &self,
+        store: &dyn ObjectStore,
+        path: &Path,
+        body: PutPayload,
+        mode: PutMode,
+        what: &str,
+    ) -> anyhow::Result<bool> {
         let started = Instant::now();
         let mut delay = FIRST_DELAY;
         let mut attempt = 1u32;
         loop {
-            let error = match store.put(path, body.clone()).await {
+            let options = PutOptions::from(mode.clone());
+            let error = match store.put_opts(path, body.clone(), options).await {
                 Ok(_) => {
                     let mut status = self.lock();
                     status.state = "ok";
                     status.objects_written += 1;
-                    return Ok(());
+                    return Ok(true);
                 }
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) if mode == PutMode::Create => return Ok(false),
                 Err(e) => e,
             };
             let why = error.to_string();

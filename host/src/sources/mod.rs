@@ -5,9 +5,62 @@
 pub mod file;
 pub mod http;
 pub mod kafka;
+pub mod registry;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use sluice_plugin_sdk::rows::BatchBuilder;
 use tokio::sync::mpsc;
+
+pub use registry::SourceSpec;
+
+/// What starting a source needs besides its own spec.
+pub struct StartContext<'a> {
+    /// The pipeline's name.
+    pub pipeline: &'a str,
+    /// `batch:` of the pipeline.
+    pub batch: &'a crate::spec::BatchSpec,
+    /// Stop at the end of what is there now (`--once`).
+    pub once: bool,
+    /// Set to stop the source.
+    pub stop: Arc<AtomicBool>,
+    /// Where to continue per partition (a checkpoint's offsets).
+    pub resume: Option<BTreeMap<i32, i64>>,
+    /// The host's state folder.
+    pub state_dir: &'a Path,
+}
+
+/// What a source kind's spec provides. Implemented by each kind's spec struct; the kinds are
+/// listed in [`registry`].
+pub trait SourceConfig: Send + Sync {
+    /// Starts the source's thread; also returns the resolved Kafka brokers, where it has
+    /// some (the default of Kafka sinks and dead-letter topics).
+    fn start(&self, ctx: StartContext<'_>) -> anyhow::Result<(SourceHandle, Option<String>)>;
+
+    /// What a checkpoint's offsets are positions in (`kafka topic=... group=...`).
+    fn identity(&self, pipeline: &str) -> String;
+
+    /// The source's connector status: what it reads.
+    fn status(&self, pipeline: &str) -> serde_json::Value;
+
+    /// Whether records can be read again from an offset (a restart replays from a
+    /// checkpoint). A webhook's cannot: its offsets are committed after every batch.
+    fn replayable(&self) -> bool {
+        true
+    }
+
+    /// Refuses, through `refuse(path, message)`, what the host's policy does not grant to
+    /// specs from the API.
+    fn check_policy(&self, policy: &crate::policy::Policy, refuse: &mut dyn FnMut(&[&str], String));
+
+    /// The Kafka spec, where the source is a consumer group (keys, offsets, lag).
+    fn kafka(&self) -> Option<&kafka::KafkaSourceSpec> {
+        None
+    }
+}
 
 /// A batch of raw records, packed as rows of the schema `[value: bytes]`.
 #[derive(Debug, Default)]

@@ -1,11 +1,19 @@
 //! The pipeline spec as typed YAML. Every struct denies unknown fields; enums are externally
 //! tagged (`- lake: {...}`) so parse errors keep their line and column.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 use super::units::{ByteSize, Dur};
+pub use crate::sinks::SinkSpec;
+pub use crate::sinks::kafka::{KafkaFormatSpec, KafkaSinkSpec};
+pub use crate::sinks::lake::{Compression, LakeFormat, LakeSinkSpec};
+pub use crate::sinks::live::LiveSinkSpec;
+pub use crate::sinks::postgres::PostgresSinkSpec;
+pub use crate::sinks::stdout::StdoutSinkSpec;
+pub use crate::sources::SourceSpec;
+pub use crate::sources::file::FileSourceSpec;
+pub use crate::sources::http::HttpSourceSpec;
+pub use crate::sources::kafka::{KafkaSourceSpec, StartFrom};
 
 /// One pipeline file.
 #[derive(Clone, Debug, Deserialize)]
@@ -63,83 +71,6 @@ impl Default for CheckpointSpec {
 
 fn default_checkpoint_interval() -> Dur {
     Dur(std::time::Duration::from_secs(10))
-}
-
-/// `source:` — exactly one kind.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum SourceSpec {
-    /// `kafka: {...}`
-    Kafka(KafkaSourceSpec),
-    /// `file: {...}`
-    File(FileSourceSpec),
-    /// `http: {...}` (webhook ingest)
-    Http(HttpSourceSpec),
-}
-
-/// `source: { http: { listen: 127.0.0.1:8090, path: /ingest/turnstile } }` — records POSTed
-/// one per line or as a JSON array; answered only once processed and written.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSourceSpec {
-    /// `listen: 127.0.0.1:8090`
-    #[serde(default = "default_http_listen")]
-    pub listen: std::net::SocketAddr,
-    /// `path: /ingest/turnstile`
-    pub path: String,
-    /// `max_body: 4MiB`
-    #[serde(default)]
-    pub max_body: Option<ByteSize>,
-    /// `max_records_per_s: 50000` (over it: 429)
-    #[serde(default)]
-    pub max_records_per_s: Option<u64>,
-}
-
-fn default_http_listen() -> std::net::SocketAddr {
-    std::net::SocketAddr::from(([127, 0, 0, 1], 8090))
-}
-
-/// `source: { kafka: {...} }`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaSourceSpec {
-    /// `brokers: "host:9092,host2:9092"` or `brokers: embedded`
-    pub brokers: String,
-    /// `topic: turnstile-stream`
-    pub topic: String,
-    /// `group: sluice-turnstile` (consumer group; default `sluice-<pipeline name>`)
-    #[serde(default)]
-    pub group: Option<String>,
-    /// `start: earliest | latest` (where a group without committed offsets starts)
-    #[serde(default)]
-    pub start: StartFrom,
-    /// `properties: { "fetch.max.bytes": "52428800" }` (extra librdkafka settings)
-    #[serde(default)]
-    pub properties: BTreeMap<String, String>,
-    /// `key: [station]`: the parsed fields the topic's messages are keyed by, so that every
-    /// record with the same values is in the same partition (what `sluice produce --key`
-    /// writes). A window may then run as parallel tasks when its `group_by` covers this key.
-    #[serde(default)]
-    pub key: Vec<String>,
-}
-
-/// `start: earliest | latest`
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum StartFrom {
-    /// From the beginning of each partition.
-    #[default]
-    Earliest,
-    /// Only records produced after the pipeline starts.
-    Latest,
-}
-
-/// `source: { file: {...} }` — replays files, one record per line.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSourceSpec {
-    /// `paths: [data/week.csv.gz]` (plain or gzip text, read in order)
-    pub paths: Vec<String>,
 }
 
 /// One step of the chain.
@@ -249,112 +180,6 @@ pub enum OnViolation {
     /// `fail`: the pipeline stops, failed, naming the stage, plugin, limit and record.
     Fail,
 }
-
-/// One sink.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum SinkSpec {
-    /// `lake: {...}`
-    Lake(LakeSinkSpec),
-    /// `stdout: {...}`
-    Stdout(StdoutSinkSpec),
-    /// `live: {}` (the dashboard and `/api/v1/pipelines/{name}/live`)
-    Live(LiveSinkSpec),
-    /// `postgres: {...}` (the warehouse)
-    Postgres(PostgresSinkSpec),
-    /// `kafka: {...}`
-    Kafka(KafkaSinkSpec),
-}
-
-/// `- postgres: { url: "${WAREHOUSE_URL:-}", table: turnstile_windows, key: [station, window_start] }`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresSinkSpec {
-    /// `url: postgres://user@host:5432/db` (empty: the sink is skipped, with a log line)
-    pub url: String,
-    /// `table: turnstile_windows` (created if missing)
-    pub table: String,
-    /// `key: [station, window_start]` (upsert key: a replay never duplicates a row)
-    pub key: Vec<String>,
-}
-
-/// `- kafka: { topic: turnstile-windows, format: json }`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaSinkSpec {
-    /// `brokers: ...` (default: the source's)
-    #[serde(default)]
-    pub brokers: Option<String>,
-    /// `topic: turnstile-windows` (created if missing)
-    pub topic: String,
-    /// `format: json | csv`
-    #[serde(default)]
-    pub format: KafkaFormatSpec,
-    /// `key: [station, window_start]` (message key fields; default: text fields + window_start)
-    #[serde(default)]
-    pub key: Vec<String>,
-}
-
-/// `format: json | csv`
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum KafkaFormatSpec {
-    /// One JSON object per row.
-    #[default]
-    Json,
-    /// One CSV line per row.
-    Csv,
-}
-
-/// `- live: {}`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LiveSinkSpec {}
-
-/// `- lake: { url: file://./lake, format: csv, compression: gzip, partition_by: [...] }`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LakeSinkSpec {
-    /// `url: file://./lake` (also `s3://`, `gs://`, `az://`, `memory://`)
-    pub url: String,
-    /// `format: csv`
-    #[serde(default)]
-    pub format: LakeFormat,
-    /// `compression: gzip | none`
-    #[serde(default)]
-    pub compression: Compression,
-    /// `partition_by: [station, window_start]` (Hive-style `field=value/` folders)
-    #[serde(default)]
-    pub partition_by: Vec<String>,
-    /// `retry: { max_elapsed: 5m }` (default 5m)
-    #[serde(default)]
-    pub retry: Option<RetrySpec>,
-}
-
-/// `format: csv`
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum LakeFormat {
-    /// RFC 4180 CSV with a header line.
-    #[default]
-    Csv,
-}
-
-/// `compression: gzip | none`
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    /// gzip (`.csv.gz`).
-    #[default]
-    Gzip,
-    /// None (`.csv`).
-    None,
-}
-
-/// `- stdout: { format: csv }`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StdoutSinkSpec {}
 
 /// `errors: { dlq: {...} }`
 #[derive(Clone, Debug, Default, Deserialize)]

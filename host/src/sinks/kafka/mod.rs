@@ -20,6 +20,7 @@
 mod admin;
 mod encode;
 mod producer;
+mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,7 @@ use super::RowBatch;
 use encode::Encoder;
 pub use producer::KafkaStatus;
 use producer::{Deliveries, start_producer};
+pub use spec::{KafkaFormatSpec, KafkaSinkSpec};
 
 /// How long librdkafka may try to deliver one message.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -36,6 +36,7 @@
 
 mod conn;
 mod copy;
+mod spec;
 mod sql;
 mod status;
 mod table;
@@ -49,6 +50,7 @@ use sluice_plugin_sdk::rows::Field;
 use tokio_postgres::{Client, Config};
 
 use self::conn::Conn;
+pub use self::spec::PostgresSinkSpec;
 use self::sql::Layout;
 pub use self::status::PostgresStatus;
 use super::RowBatch;

@@ -25,9 +25,11 @@
 mod handler;
 mod ingest;
 mod records;
+mod spec;
 
 pub use handler::RequestError;
 pub use records::{BodyKind, RecordsError, parse as parse_body};
+pub use spec::HttpSourceSpec;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,6 +9,7 @@
 
 mod end;
 mod group;
+mod spec;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use tokio::sync::mpsc;
 pub use group::{Change, Membership, Positions, SourceContext, instance_id};
 
 use super::{Origin, SourceBatch, SourceHandle};
-use crate::spec::{KafkaSourceSpec, StartFrom};
+pub use spec::{KafkaSourceSpec, StartFrom};
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
