@@ -127,3 +127,70 @@ fn brackets_in_quotes_and_comments_do_not_count_as_nesting() {
     let err = load_str("t.yaml", &text, &no_env).unwrap_err().to_string();
     assert!(err.contains("recursion limit exceeded"), "{err}");
 }
+
+#[test]
+fn lake_formats_take_their_compressions_and_name_the_mismatch() {
+    use crate::sinks::SinkConfig;
+    use sluice_plugin_sdk::rows::{Field, FieldType};
+    let schema = [
+        Field::new("station", FieldType::Str),
+        Field::new("window_start", FieldType::Timestamp),
+    ];
+    let lake = |extra: &str| {
+        let text = GOOD.replace("partition_by: [station, window_start]", extra);
+        let loaded = load_str("t.yaml", &text, &no_env).unwrap();
+        let SinkSpec::Lake(lake) = loaded.spec.sinks[0].clone() else {
+            panic!("lake sink")
+        };
+        lake
+    };
+    let parquet = lake("format: parquet, partition_by: [window_start]");
+    assert_eq!(parquet.compression(), Compression::Zstd);
+    parquet.check(&schema, "p").unwrap();
+    assert_eq!(lake("format: csv").compression(), Compression::Gzip);
+    let err = lake("format: csv, compression: zstd")
+        .check(&schema, "p")
+        .unwrap_err();
+    assert!(err.contains("csv takes gzip or none"), "{err}");
+    let err = lake("format: delta, compression: gzip")
+        .check(&schema, "p")
+        .unwrap_err();
+    assert!(
+        err.contains("parquet and delta take zstd, snappy or none"),
+        "{err}"
+    );
+    let err = lake("format: delta, partition_by: [station, window_start]")
+        .check(&schema, "p")
+        .unwrap_err();
+    assert!(err.contains("at least one column besides"), "{err}");
+    let text = GOOD.replace("partition_by: [station, window_start]", "format: iceberg");
+    let err = load_str("t.yaml", &text, &no_env).unwrap_err().to_string();
+    assert!(err.starts_with("t.yaml:14:"), "{err}");
+    assert!(
+        err.contains("unknown variant `iceberg`, expected one of `csv`, `parquet`, `delta`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_registered_kind_is_a_key_of_the_spec() {
+    for (kind, body) in [
+        ("lake", "{ url: \"memory://\" }"),
+        ("stdout", "{}"),
+        ("live", "{}"),
+        ("postgres", "{ url: \"\", table: t, key: [station] }"),
+        ("kafka", "{ topic: t }"),
+    ] {
+        assert!(crate::sinks::registry::KINDS.contains(&kind));
+        let text = GOOD.replace(
+            "- lake: { url: \"file://./lake\", partition_by: [station, window_start] }",
+            &format!("- {kind}: {body}"),
+        );
+        let loaded = load_str("t.yaml", &text, &no_env).unwrap();
+        assert_eq!(loaded.spec.sinks[0].key(), kind);
+    }
+    assert_eq!(crate::sinks::registry::KINDS.len(), 5);
+    assert_eq!(crate::sources::registry::KINDS, ["kafka", "file", "http"]);
+    let loaded = load_str("t.yaml", GOOD, &no_env).unwrap();
+    assert_eq!(loaded.spec.source.key(), "kafka");
+}

@@ -286,6 +286,7 @@ impl LakeSink {
                 size: body.len(),
                 stats: stats.unwrap_or_default(),
                 key: key.clone(),
+                written_ms: delta::now_ms(),
             }),
             None => None,
         };

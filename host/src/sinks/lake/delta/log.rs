@@ -40,6 +40,9 @@ pub struct Add {
     pub size: usize,
     /// Statistics (`numRecords`, ...).
     pub stats: Json,
+    /// When it was written (ms since the epoch), to report how long rows wait for their
+    /// commit.
+    pub written_ms: i64,
 }
 
 impl Add {
@@ -296,6 +299,7 @@ mod tests {
             partition_values: [("window_start".into(), Some("2024-01-01 08:00:00".into()))].into(),
             size: 10,
             stats: json!({ "numRecords": 1 }),
+            written_ms: 0,
         };
         let text = append(&[&add], "sluice-turnstile-0", 7, 2);
         assert!(

@@ -150,7 +150,9 @@ impl Table {
                 return Ok(());
             }
             let version = snapshot.version.map_or(0, |v| v + 1);
-            let body = log::append(&new, &app, epoch, now_ms());
+            let now = now_ms();
+            let body = log::append(&new, &app, epoch, now);
+            let oldest = new.iter().map(|a| a.written_ms).min().unwrap_or(now);
             let path = self.location.path(&log::commit_name(version))?;
             if health
                 .create(
@@ -162,8 +164,9 @@ impl Table {
                 .await?
             {
                 snapshot.apply(version, &body).map_err(anyhow::Error::msg)?;
+                let waited_ms = now_ms() - oldest;
                 tracing::debug!(table = %self.what, version, files = new.len(), app, epoch,
-                    "Committed to the Delta table.");
+                    waited_ms, "Committed to the Delta table: its oldest file waited this long.");
                 return Ok(());
             }
             // Another writer took the version (or our own earlier attempt did): read it
@@ -218,7 +221,8 @@ impl Table {
     }
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -237,4 +241,73 @@ fn table_id(url: &str, pipeline: &str) -> String {
         &h[17..20],
         &h[20..32]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+    use sluice_plugin_sdk::rows::FieldType;
+
+    use super::*;
+
+    fn add(key: &str) -> Add {
+        Add {
+            key: key.into(),
+            partition_values: BTreeMap::new(),
+            size: 1,
+            stats: serde_json::json!({ "numRecords": 1 }),
+            written_ms: 0,
+        }
+    }
+
+    async fn open(store: &Arc<InMemory>, fields: &[Field]) -> anyhow::Result<Table> {
+        let location = Location {
+            store: store.clone(),
+            prefix: vec!["t".into()],
+        };
+        Table::open(location, "memory://t", "p", fields, &[], &Health::new(None)).await
+    }
+
+    #[tokio::test]
+    async fn two_writers_commit_in_turn_and_a_file_is_added_once() {
+        let store = Arc::new(InMemory::new());
+        let fields = [Field::new("station", FieldType::Str)];
+        let (a, b) = (
+            open(&store, &fields).await.unwrap(),
+            open(&store, &fields).await.unwrap(),
+        );
+        let health = Health::new(None);
+        a.stage(Some(0), add("part-a.parquet"));
+        b.stage(Some(1), add("part-b.parquet"));
+        // b read the log at version 0; a takes version 1 first, so b's put-if-absent of
+        // version 1 fails and it commits as version 2.
+        a.commit(Some(0), 1, &health).await.unwrap();
+        b.commit(Some(1), 1, &health).await.unwrap();
+        // A replay stages a file the table holds: nothing is committed.
+        a.stage(Some(0), add("part-b.parquet"));
+        a.commit(Some(0), 2, &health).await.unwrap();
+        let reader = open(&store, &fields).await.unwrap();
+        let log = reader.log.lock().await;
+        assert_eq!(log.version, Some(2));
+        assert_eq!(log.files.len(), 2);
+        assert_eq!((log.txns["sluice-p-0"], log.txns["sluice-p-1"]), (1, 1));
+        assert!(reader.holds("part-a.parquet") && reader.holds("part-b.parquet"));
+    }
+
+    #[tokio::test]
+    async fn another_schema_is_refused_with_both() {
+        let store = Arc::new(InMemory::new());
+        open(&store, &[Field::new("station", FieldType::Str)])
+            .await
+            .unwrap();
+        let other = [Field::new("station", FieldType::Int64)];
+        let err = open(&store, &other).await.err().unwrap().to_string();
+        assert!(
+            err.contains("has the columns (station string not null)"),
+            "{err}"
+        );
+        assert!(err.contains("are (station long not null)"), "{err}");
+    }
 }
