@@ -207,7 +207,7 @@ fn a_table_whose_schema_differs_is_refused_with_both_schemas() {
     );
     let window = format!(
         "{parse}  - window: {{ plugin: turnstile-window@^0.1, event_time: timestamp, size: 4h, \
-         delay: 4h, config: {{ group_by: [station] }} }}\n"
+         delay: 4h, config: {{ counters: cumulative, group_by: [station] }} }}\n"
     );
     let out = write("s3://lake/t", &window);
     let stderr = plain(&String::from_utf8_lossy(&out.stderr));
