@@ -32,39 +32,64 @@ pub struct S3Server {
 }
 
 impl S3Server {
-    /// Starts the server and creates `bucket`.
+    /// Starts the server and creates `bucket`. A port another process took between our
+    /// probe and moto's bind makes moto exit; the start is then retried on another port.
     pub fn start(bucket: &str) -> Self {
         let venv = venv();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(venv.join("bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        let server = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            venv,
-        };
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new(venv.join("bin/moto_server"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto_server starts");
+            let mut server = Self {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                venv: venv.clone(),
+            };
+            match server.wait_ready(port) {
+                Ok(()) => {
+                    server.create_bucket(bucket);
+                    return server;
+                }
+                Err(why) => last = why,
+            }
+        }
+        panic!("moto did not start: {last}")
+    }
+
+    /// Waits until the server answers HTTP on `port`. A bare TCP connect is not enough: a
+    /// connect to a free port of the ephemeral range can connect to itself (TCP
+    /// simultaneous open) before moto listens, which once sent the bucket's creation to
+    /// nothing.
+    fn wait_ready(&mut self, port: u16) -> Result<(), String> {
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto did not start"
-            );
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("moto_server on port {port} exited: {status}"));
+            }
+            if answers_http(port) {
+                return Ok(());
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        Err(format!("moto_server on port {port} did not answer in 30 s"))
+    }
+
+    fn create_bucket(&self, bucket: &str) {
         let create = format!(
             "import boto3; boto3.client('s3', endpoint_url='{}', region_name='us-east-1', \
              aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='{bucket}')",
-            server.endpoint
+            self.endpoint
         );
-        let out = Command::new(server.venv.join("bin/python"))
+        let out = Command::new(self.venv.join("bin/python"))
             .args(["-c", &create])
             .output()
             .unwrap();
@@ -73,7 +98,6 @@ impl S3Server {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        server
     }
 
     /// Points `cmd` at the server with the standard variables.
@@ -106,6 +130,24 @@ impl S3Server {
         rows.sort();
         (rows, stderr)
     }
+}
+
+/// Whether an HTTP server answers `GET /` on 127.0.0.1:`port` with a status line.
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/")
 }
 
 impl Drop for S3Server {
