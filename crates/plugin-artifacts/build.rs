@@ -1,19 +1,18 @@
 //! Builds every plugin crate under `plugins/` (each folder with a `Cargo.toml`, except the SDKs)
 //! for `wasm32-unknown-unknown` with the `release-wasm` profile, in its own target folder
-//! (`target/wasm-build`), wraps each core module into a component with `wit-component` (zero
+//! (`target/wasm-build`), wraps each core module into a component with `sluice-componentize` (zero
 //! imports: the plugins use no WASI), and writes `target/plugins/<crate>.wasm` atomically.
 //! A crate whose manifest says `test-only = true` (under `[package.metadata.sluice]`, the
 //! misbehaving plugins of the tests) goes to `target/plugins/test/`, which the host does
 //! not search by default. Generates `plugins.rs` in `OUT_DIR` with the paths, for `src/lib.rs` to include.
 
 use anyhow::{Context, Result, bail};
+use sluice_componentize::Contracts;
 use std::env;
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wit_component::StringEncoding;
-use wit_parser::{PackageId, Resolve};
 
 const TARGET: &str = "wasm32-unknown-unknown";
 const PROFILE: &str = "release-wasm";
@@ -107,19 +106,15 @@ fn run() -> Result<()> {
     fs::create_dir_all(&test_dir).with_context(|| format!("creating {}", test_dir.display()))?;
     let modules = build_dir.join(TARGET).join(PROFILE);
     // The contract versions a plugin may be built against: wit/ (the current one) and the
-    // earlier ones kept in wit/<major.minor>/.
-    let mut contracts = Vec::new();
-    for dir in [workspace.join("wit"), workspace.join("wit/0.1")] {
-        let mut resolve = Resolve::default();
-        let (package, _) = resolve
-            .push_dir(&dir)
-            .with_context(|| format!("reading {}", dir.display()))?;
-        contracts.push((resolve, package));
-    }
+    // earlier ones kept in wit/<major.minor>/, compiled into sluice-componentize.
+    let contracts = Contracts::builtin()?;
     for plugin in &plugins {
-        let component = componentize(&modules.join(plugin.module_file()), &contracts)
+        let module = modules.join(plugin.module_file());
+        let bytes = fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
+        let made = contracts
+            .componentize(&bytes)
             .with_context(|| format!("making a component of plugin {}", plugin.name))?;
-        write_atomically(&plugin.component_path(&out_dir), &component)?;
+        write_atomically(&plugin.component_path(&out_dir), &made.bytes)?;
     }
     let generated = PathBuf::from(env::var("OUT_DIR")?).join("plugins.rs");
     fs::write(&generated, constants(&out_dir, &plugins)).context("writing plugins.rs")?;
@@ -214,61 +209,6 @@ fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[Plugin]) -> Resu
         );
     }
     Ok(())
-}
-
-/// Wraps a core module into a component of exactly its world of `wit/` (or of the earlier
-/// contract version in `wit/0.1/` it was built against).
-///
-/// Every plugin module carries the `component-type` sections of both SDK bindgen sites (their
-/// imports only) besides the full world its export macro embeds; merged as they are, a
-/// transform plugin would also declare the window world's types. So the sections are
-/// replaced by the plugin's own world, read from `wit/`.
-fn componentize(module: &Path, contracts: &[(Resolve, PackageId)]) -> Result<Vec<u8>> {
-    let bytes = fs::read(module).with_context(|| format!("reading {}", module.display()))?;
-    let (stripped, bindgen) = wit_component::metadata::decode(&bytes)?;
-    let mut stripped = stripped.context("the module has no component-type section")?;
-    let (name, version) = plugin_world(&bindgen.resolve)?;
-    let (resolve, package) = contracts
-        .iter()
-        .find(|(resolve, package)| {
-            let have = resolve.packages[*package].name.version.as_ref();
-            have.map(ToString::to_string) == version
-        })
-        .with_context(|| {
-            format!("the plugin is built for sluice:plugin@{version:?}, not in wit/")
-        })?;
-    let world = resolve.select_world(&[*package], Some(name))?;
-    wit_component::embed_component_metadata(
-        &mut stripped,
-        resolve,
-        world,
-        StringEncoding::UTF8,
-        false,
-    )?;
-    wit_component::ComponentEncoder::default()
-        .validate(true)
-        .module(&stripped)?
-        .encode()
-}
-
-/// The world a plugin module exports, from the worlds named in its sections, and the
-/// contract version of its package.
-fn plugin_world(resolve: &Resolve) -> Result<(&'static str, Option<String>)> {
-    let find = |name: &str| {
-        resolve.worlds.iter().find_map(|(_, w)| {
-            let package = w.package.map(|p| &resolve.packages[p].name);
-            (w.name == name && package.is_some_and(|p| p.namespace == "sluice"))
-                .then(|| package.and_then(|p| p.version.as_ref().map(ToString::to_string)))
-        })
-    };
-    match (find("transform"), find("window")) {
-        (Some(version), None) => Ok(("transform", version)),
-        (None, Some(version)) => Ok(("window", version)),
-        (Some(_), Some(_)) => bail!("the plugin exports both the transform and the window world"),
-        (None, None) => {
-            bail!("the plugin exports no world: call export_transform! or export_window!")
-        }
-    }
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place.

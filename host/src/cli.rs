@@ -103,6 +103,12 @@ pub enum Command {
         /// `start`, `stop` or `address`.
         action: String,
     },
+    /// Writes, builds and tests plugins: `sluice plugin new | build | test`.
+    Plugin {
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::kit::PluginCommand,
+    },
     /// Works on the dead letters of a pipeline.
     Dlq {
         /// What to do.
@@ -121,6 +127,12 @@ pub enum DlqCommand {
 
 /// The exit code of `sluice run` when a pipeline was paused by its dead-letter threshold.
 pub const PAUSED_EXIT: i32 = 3;
+
+/// `sluice plugin test` found a case whose output differs from its golden file: exit code 1,
+/// the differences already printed.
+#[derive(Debug, thiserror::Error)]
+#[error("a plugin test failed: its output differs from the golden file (diff above)")]
+pub struct TestsFailed;
 
 /// A failure caused by the user's input: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +206,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validate { ref paths } => validate(&cli, paths),
         Command::Broker { ref action } => broker(&cli.state_dir, action),
+        Command::Plugin { action } => {
+            let code = tokio::task::spawn_blocking(move || crate::kit::run(action)).await??;
+            if code != 0 {
+                return Err(TestsFailed.into());
+            }
+            Ok(())
+        }
         Command::Dlq {
             action: DlqCommand::Replay(ref args),
         } => {

@@ -11,6 +11,7 @@ pub mod broker;
 pub mod cli;
 pub mod cluster;
 pub mod dlq;
+pub mod kit;
 pub mod manager;
 pub mod objects;
 pub mod policy;

@@ -174,6 +174,7 @@ pub fn view(state: &ApiState, plugin: &Plugin) -> Json {
         "version": plugin.version.to_string(),
         "kind": plugin.kind,
         "contract": plugin.contract,
+        "capabilities": plugin.capabilities,
         "description": plugin.description,
         "config_schema": as_json(&plugin.config_schema),
         "sample_config": as_json(&plugin.sample_config),

@@ -105,11 +105,29 @@ impl Chain {
     }
 
     /// Runs one source batch through every stage.
-    pub fn process(&mut self, mut source: SourceBatch) -> Result<ChainOutput, ChainError> {
-        let mut out = ChainOutput {
+    pub fn process(&mut self, source: SourceBatch) -> Result<ChainOutput, ChainError> {
+        self.process_rows(source, None)
+    }
+
+    /// Runs one source batch through every stage; with `rows`, the first stage gets those
+    /// rows (one per source record, in the chain's input schema, see `plan::chain_over`)
+    /// instead of the records' raw values, which then serve only to quote dead letters.
+    pub fn process_rows(
+        &mut self,
+        mut source: SourceBatch,
+        rows: Option<Batch>,
+    ) -> Result<ChainOutput, ChainError> {
+        let out = ChainOutput {
             records_in: source.len() as u64,
             ..Default::default()
         };
+        if let Some(rows) = rows {
+            let flow = Flow {
+                provenance: (0..source.len() as u32).collect(),
+                rows: Rows::Packed(rows),
+            };
+            return self.run_flow(flow, source, out, false);
+        }
         // The source's values are lent to the first step and given back right after its
         // call (see `run_transform`), not copied; only a window reading the raw records
         // (no transform before it) gets a copy, since its dead letters quote the records
@@ -125,12 +143,24 @@ impl Chain {
                 ends: std::mem::take(&mut source.values.ends),
             }
         };
-        let mut flow = Flow {
+        let flow = Flow {
             provenance: (0..source.len() as u32).collect(),
             rows: Rows::Packed(values),
         };
+        self.run_flow(flow, source, out, true)
+    }
+
+    /// Runs `flow` (the rows of `source`'s records) through every stage; `lent`: the flow
+    /// holds the source's own values, which the first step gives back.
+    fn run_flow(
+        &mut self,
+        mut flow: Flow,
+        mut source: SourceBatch,
+        mut out: ChainOutput,
+        lent: bool,
+    ) -> Result<ChainOutput, ChainError> {
         for i in 0..self.pre.len() {
-            flow = self.run_transform(i, flow, &mut source, &mut out)?;
+            flow = self.run_transform(i, flow, &mut source, &mut out, lent)?;
         }
         let mut results = BatchBuilder::default();
         let mut positions = Vec::new();
@@ -163,12 +193,14 @@ impl Chain {
         flow: Flow,
         source: &mut SourceBatch,
         out: &mut ChainOutput,
+        lent: bool,
     ) -> Result<Flow, ChainError> {
         let stage = &mut self.pre[i];
         let called = Instant::now();
         let result = stage.process(&self.engine, &flow.rows);
         let (rows, bytes) = (flow.rows.len(), flow.rows.byte_len());
         if i == 0
+            && lent
             && let Rows::Packed(values) = flow.rows
         {
             // The first step read the source's own values: they go back for provenance.

@@ -134,6 +134,17 @@ impl Host {
         plan::chain(self, loaded, topic, partitions, once)
     }
 
+    /// [`Host::chain`] over rows of `input` instead of raw source records (`sluice plugin
+    /// test`'s typed fixtures; feed it with [`Chain::process_rows`]).
+    pub fn chain_over(
+        &self,
+        loaded: &Loaded,
+        input: Vec<sluice_plugin_sdk::rows::Field>,
+        partitions: &[i32],
+    ) -> Result<Chain, SpecErrors> {
+        plan::chain_over(self, loaded, input, "", partitions, true)
+    }
+
     /// Builds the pipeline of `loaded`, connects its sinks and starts its source. When the
     /// pipeline has a checkpoint, its window state and watermarks are restored and the source
     /// continues from the checkpoint's offsets.

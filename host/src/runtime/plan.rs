@@ -36,8 +36,21 @@ pub fn chain(
     partitions: &[i32],
     once: bool,
 ) -> Result<Chain, SpecErrors> {
+    chain_over(host, loaded, source_schema(), topic, partitions, once)
+}
+
+/// [`chain`] for rows of `input` rather than raw source records: what `sluice plugin test`
+/// runs a window plugin's typed fixture rows through (see [`Chain::process_rows`]).
+pub fn chain_over(
+    host: &Host,
+    loaded: &Loaded,
+    input: Vec<Field>,
+    topic: &str,
+    partitions: &[i32],
+    once: bool,
+) -> Result<Chain, SpecErrors> {
     let mut errors = super::keys::check(loaded);
-    let mut schema = source_schema();
+    let mut schema = input;
     let mut chain = Chain {
         pipeline: loaded.spec.name.clone(),
         topic: topic.to_owned(),

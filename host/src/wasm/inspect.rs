@@ -88,7 +88,7 @@ pub fn inspect(
     size: u64,
     path: &Path,
 ) -> Result<Plugin, LoadError> {
-    super::sandbox::check_imports(engine, &component).map_err(LoadError::Denied)?;
+    let imports = super::sandbox::check_imports(engine, &component).map_err(LoadError::Denied)?;
     let contract = contract(engine, &component)?;
     let kind = world(engine, &component)?;
     let meta = read_metadata(engine, &component, kind, contract)?;
@@ -112,6 +112,7 @@ pub fn inspect(
         description: meta.description,
         config_schema: meta.config_schema,
         sample_config: meta.sample_config,
+        capabilities: imports.capabilities,
         hash,
         size,
         path: path.to_owned(),
@@ -200,6 +201,18 @@ fn world(engine: &PluginEngine, component: &Component) -> Result<Kind, LoadError
     }
 }
 
+/// The store of the `metadata` call made when a plugin is checked.
+struct MetadataState {
+    limits: wasmtime::StoreLimits,
+    wasi: super::wasi::WasiState,
+}
+
+impl wasmtime_wasi::WasiView for MetadataState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.wasi.view()
+    }
+}
+
 fn read_metadata(
     engine: &PluginEngine,
     component: &Component,
@@ -210,15 +223,16 @@ fn read_metadata(
         .memory_size(super::Limits::default().memory_bytes)
         .trap_on_grow_failure(true)
         .build();
-    let mut store = Store::new(engine.engine(), limits);
-    store.limiter(|l| l);
+    let state = MetadataState {
+        limits,
+        wasi: super::wasi::WasiState::new("(being checked)"),
+    };
+    let mut store = Store::new(engine.engine(), state);
+    store.limiter(|s| &mut s.limits);
     store.set_epoch_deadline(1000);
     let linker = super::sandbox::linker(engine, component)
         .map_err(|e| LoadError::Denied(format!("{e:#}")))?;
-    let world = match kind {
-        Kind::Transform => "transform",
-        Kind::Window => "window",
-    };
+    let world = kind.world();
     let incompatible = |e: wasmtime::Error| {
         LoadError::Incompatible(format!(
             "it does not match the `{world}` world of {WIT_PACKAGE}@{}: {e:#}",

@@ -136,6 +136,14 @@ struct HostState {
     limits: StoreLimits,
     /// Linear memory granted to the instance so far (bytes), for status and metrics.
     memory: usize,
+    /// Deny-all WASI, used only by plugins that import it.
+    wasi: super::wasi::WasiState,
+}
+
+impl wasmtime_wasi::WasiView for HostState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.wasi.view()
+    }
 }
 
 /// The store's limits, noting the memory they grant.
@@ -202,6 +210,7 @@ impl Sandbox {
                 .trap_on_grow_failure(true)
                 .build(),
             memory: 0,
+            wasi: super::wasi::WasiState::new(plugin),
         };
         let mut store = Store::new(engine.engine(), state);
         if engine.enforces_limits() {

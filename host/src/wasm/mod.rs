@@ -1,5 +1,6 @@
 //! The wasm runtime: the only host bindings of `wit/`, the engine and compile cache, the
-//! plugin registry, and sandboxed instances with memory, time and output limits.
+//! plugin registry, and sandboxed instances with memory, time and output limits (and, for
+//! plugins whose language runtime needs it, a deny-all WASI).
 
 mod adapt;
 mod bindings;
@@ -12,6 +13,7 @@ mod registry;
 mod rows;
 mod sandbox;
 mod schema;
+mod wasi;
 
 pub use bindings::{Batch, WindowSpec};
 /// What a plugin call returns, and its check at the boundary (public for the fuzz targets).
@@ -25,6 +27,7 @@ pub use output::{MAX_REASON_BYTES, check as check_output, check_columns as check
 pub use registry::{Kind, Plugin, Registry, check_bytes, load_bytes, load_file};
 pub use rows::{ColumnRows, Rows};
 pub use schema::describe as describe_schema;
+pub use wasi::{GRANTED as GRANTED_WASI, OUTPUT_CAP as WASI_OUTPUT_CAP};
 
 /// What can go wrong with a plugin. `Trap` is a bug in the plugin; `Guest` is an error it
 /// returned; `Limit` is a sandbox limit it ran into.

@@ -23,6 +23,16 @@ pub enum Kind {
     Window,
 }
 
+impl Kind {
+    /// The world's name: `transform` or `window`.
+    pub fn world(self) -> &'static str {
+        match self {
+            Kind::Transform => "transform",
+            Kind::Window => "window",
+        }
+    }
+}
+
 /// A loaded, compiled plugin.
 #[derive(Clone)]
 pub struct Plugin {
@@ -40,6 +50,9 @@ pub struct Plugin {
     pub config_schema: String,
     /// Sample config `init` accepts.
     pub sample_config: String,
+    /// The host capabilities it imports (WASI interfaces such as `wasi:clocks/wall-clock`),
+    /// each granted deny-all; empty for a plugin that imports none.
+    pub capabilities: Vec<String>,
     /// Hex SHA-256 of the component bytes.
     pub hash: String,
     /// Size of the component file, in bytes.

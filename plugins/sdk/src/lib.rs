@@ -5,7 +5,9 @@
 //!   dependencies), with conversions to and from rows.
 //! - [`time`]: calendar arithmetic and timestamp parsing/formatting (no dependencies).
 //! - [`json`]: a small JSON reader for plugin configs (no dependencies); [`config`]: a
-//!   plugin's config keys declared in Rust, with the JSON Schema generated from them.
+//!   plugin's config keys declared in Rust, with the JSON Schema generated from them;
+//!   [`typed`]: the config as a typed struct ([`config_struct!`]) and schemas written as
+//!   `name: Type` pairs ([`schema!`]).
 //! - [`Transform`] / [`Window`]: the plain-Rust plugin traits of `sluice:plugin@0.2`
 //!   (column batches in, [`Output`] out), and [`metadata!`]; [`v0_1`]: the traits of
 //!   `sluice:plugin@0.1` (packed rows), for plugins not yet moved (exported with the
@@ -25,9 +27,9 @@
 //!         let names = input.str("name").map_err(|e| e.to_string())?;
 //!         for i in 0..input.len() {
 //!             match names.str(i) {
+//!                 // The row ends, with its origin, at the end of the statement.
 //!                 Some(name) => {
-//!                     out.rows.push_str(&name.to_uppercase());
-//!                     out.end_row(i as u32);
+//!                     out.emit(i as u32).str(&name.to_uppercase());
 //!                 }
 //!                 None => out.fail(i as u32, "no name"),
 //!             }
@@ -47,13 +49,14 @@ pub mod json;
 mod plugin;
 pub mod rows;
 pub mod time;
+pub mod typed;
 pub mod v0_1;
 
 #[cfg(feature = "guest")]
 pub mod bindings;
 
 pub use columns::{Columns, ColumnsBuilder};
-pub use plugin::{Metadata, Output, Transform, Window, WindowSpec};
+pub use plugin::{Metadata, Output, RowWriter, Transform, Window, WindowSpec};
 pub use rows::{Batch, BatchBuilder, DecodeError, Field, FieldType, RowReader, Value};
 
 /// Re-exports for the code the export macros generate; not part of the API.

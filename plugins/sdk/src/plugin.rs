@@ -79,6 +79,26 @@ impl Output {
         self.rows.end_row();
     }
 
+    /// Starts a row made from input row `origin`: write one value per column in schema
+    /// order; the row ends (with its origin) when the writer is dropped, so rows and origins
+    /// cannot get out of step: `out.emit(i).str(station).i64(total);`
+    #[inline]
+    pub fn emit(&mut self, origin: u32) -> RowWriter<'_> {
+        RowWriter {
+            out: self,
+            origin: Some(origin),
+        }
+    }
+
+    /// Starts a row made from state (a window result); it ends when the writer is dropped.
+    #[inline]
+    pub fn emit_result(&mut self) -> RowWriter<'_> {
+        RowWriter {
+            out: self,
+            origin: None,
+        }
+    }
+
     /// Records that input row `index` failed for `reason`.
     pub fn fail(&mut self, index: u32, reason: impl Into<String>) {
         self.failures.push((index, reason.into()));
@@ -101,6 +121,83 @@ impl Output {
                 self.origins.len(),
                 self.rows.len() - self.origins.len().min(self.rows.len())
             ))
+        }
+    }
+}
+
+/// One output row being written (see [`Output::emit`]): one value per column, in schema
+/// order; the row ends when the writer goes out of scope. Too few or too many values, or a
+/// value of the wrong type, panic with the reason (a plugin bug, found where it happens).
+pub struct RowWriter<'a> {
+    out: &'a mut Output,
+    origin: Option<u32>,
+}
+
+impl RowWriter<'_> {
+    /// A `str` value.
+    #[inline]
+    pub fn str(self, v: &str) -> Self {
+        self.out.rows.push_str(v);
+        self
+    }
+
+    /// A `bytes` value.
+    #[inline]
+    pub fn bytes(self, v: &[u8]) -> Self {
+        self.out.rows.push_bytes(v);
+        self
+    }
+
+    /// An `int64` value.
+    #[inline]
+    pub fn i64(self, v: i64) -> Self {
+        self.out.rows.push_i64(v);
+        self
+    }
+
+    /// A `timestamp` value (ms since the epoch, UTC).
+    #[inline]
+    pub fn timestamp(self, ms: i64) -> Self {
+        self.out.rows.push_i64(ms);
+        self
+    }
+
+    /// A `float64` value.
+    #[inline]
+    pub fn f64(self, v: f64) -> Self {
+        self.out.rows.push_f64(v);
+        self
+    }
+
+    /// A `boolean` value.
+    #[inline]
+    pub fn bool(self, v: bool) -> Self {
+        self.out.rows.push_bool(v);
+        self
+    }
+
+    /// A null (the column must be nullable).
+    #[inline]
+    pub fn null(self) -> Self {
+        self.out.rows.push_null();
+        self
+    }
+
+    /// A value, or null for `None`.
+    #[inline]
+    pub fn opt<T>(self, v: Option<T>, put: impl FnOnce(Self, T) -> Self) -> Self {
+        match v {
+            Some(v) => put(self, v),
+            None => self.null(),
+        }
+    }
+}
+
+impl Drop for RowWriter<'_> {
+    fn drop(&mut self) {
+        match self.origin {
+            Some(origin) => self.out.end_row(origin),
+            None => self.out.end_result_row(),
         }
     }
 }
