@@ -39,7 +39,10 @@ fn a_rust_transform_scaffolds_builds_and_passes_its_fixtures_and_a_wrong_golden_
     let out = plugin(tmp.path(), &["test", "station-filter"]);
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("ok     basic (5 lines)"), "{log}");
+    assert!(
+        log.contains("ok     basic (5 lines; 5 records in "),
+        "{log}"
+    );
     assert!(log.contains("2 case(s): 2 passed, 0 failed"), "{log}");
     // `build` printed what it made: path, name, version, world, no capabilities.
     for needle in [

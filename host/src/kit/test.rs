@@ -48,7 +48,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
     let reference = format!("{}@={}", plugin.name, plugin.version);
     let (mut passed, mut failed) = (0, 0);
     for case in &cases {
-        let actual = run_case(&host, case, &reference)?;
+        let (actual, speed) = run_case(&host, case, &reference)?;
         let golden = case.dir.join("expected.jsonl");
         if args.bless {
             let mut text = actual.join("\n");
@@ -75,7 +75,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         };
         match golden::diff(&expected, &actual) {
             None => {
-                println!("ok     {} ({} lines)", case.name, actual.len());
+                println!("ok     {} ({} lines; {speed})", case.name, actual.len());
                 passed += 1;
             }
             Some(diff) => {
@@ -111,8 +111,8 @@ fn test_host(dir: &Path, component: &Path) -> anyhow::Result<Host> {
     Ok(host)
 }
 
-/// The output lines of one case.
-fn run_case(host: &Host, case: &Case, reference: &str) -> anyhow::Result<Vec<String>> {
+/// The output lines of one case, and how fast the engine ran it (`N records in T ms`).
+fn run_case(host: &Host, case: &Case, reference: &str) -> anyhow::Result<(Vec<String>, String)> {
     let yaml = case.pipeline(reference)?;
     let file = format!(
         "{} (the step of case.yaml)",
@@ -132,7 +132,9 @@ fn run_case(host: &Host, case: &Case, reference: &str) -> anyhow::Result<Vec<Str
         window.early = Some(Duration::ZERO);
     }
     let mut golden = Golden::default();
-    for (batch, rows) in case.batches()? {
+    let batches = case.batches()?;
+    let started = std::time::Instant::now();
+    for (batch, rows) in batches {
         match chain.process_rows(batch, rows) {
             Ok(out) => golden.add(&out)?,
             Err(e) => {
@@ -145,5 +147,11 @@ fn run_case(host: &Host, case: &Case, reference: &str) -> anyhow::Result<Vec<Str
             }
         }
     }
-    Ok(golden.finish())
+    let elapsed = started.elapsed();
+    let records = case.lines.len();
+    let mut speed = format!("{records} records in {:.1} ms", elapsed.as_secs_f64() * 1e3);
+    if records >= 1000 {
+        speed += &format!(", {:.0} records/s", records as f64 / elapsed.as_secs_f64());
+    }
+    Ok((golden.finish(), speed))
 }

@@ -5,6 +5,8 @@ real stdout) would trap. This module makes the common ones safe:
 
 - `print()` and writes to stderr go to a bounded in-memory buffer, dropped, instead of
   trapping (use failures or output fields to say something to the pipeline);
+- `open`, the `os` file calls and sockets raise `PermissionError` (the plugin can catch it)
+  instead of trapping;
 - `@guarded` turns an unexpected exception in `init` / `process` into `Err("plugin error:
   ValueError: ... (at app.py:42 in process)")`, a clear refusal instead of a trap. It formats
   the frames itself: `traceback` reads source files, which would trap.
@@ -13,8 +15,11 @@ Import every module you need at the top of app.py: imports run when the componen
 (the interpreter's state is snapshotted); importing later would need the filesystem.
 """
 
+import builtins
 import functools
 import io
+import os
+import socket
 import sys
 
 from componentize_py_types import Err
@@ -36,6 +41,25 @@ class _Bounded(io.TextIOBase):
 
 sys.stdout = _Bounded()
 sys.stderr = _Bounded()
+
+
+def _denied(what):
+    def refuse(*args, **kwargs):
+        raise PermissionError("sluice plugins have no %s access" % what)
+
+    return refuse
+
+
+# The component imports no filesystem and no network: the calls that would reach them raise
+# PermissionError here, an error the plugin can handle, instead of reaching a trapping stub.
+builtins.open = io.open = _denied("filesystem")
+for _name in ("open", "listdir", "scandir", "stat", "lstat", "mkdir", "remove", "unlink",
+              "rename", "rmdir", "chdir", "getcwd"):
+    if hasattr(os, _name):
+        setattr(os, _name, _denied("filesystem"))
+socket.socket = _denied("network")
+socket.create_connection = _denied("network")
+socket.getaddrinfo = _denied("network")
 
 
 def describe(exc, limit=6):

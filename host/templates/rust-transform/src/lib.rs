@@ -66,13 +66,20 @@ fn parse(line: &[u8]) -> Result<(&str, i64, i64), String> {
     let line = std::str::from_utf8(line).map_err(|_| "the line is not UTF-8".to_string())?;
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
     let [station, entries, exits] = fields[..] else {
-        return Err(format!("expected 3 fields (station,entries,exits), found {}", fields.len()));
+        return Err(format!(
+            "expected 3 fields (station,entries,exits), found {}",
+            fields.len()
+        ));
     };
     let number = |name: &str, text: &str| {
         text.parse::<i64>()
             .map_err(|_| format!("{name} `{text}` is not a whole number"))
     };
-    Ok((station, number("entries", entries)?, number("exits", exits)?))
+    Ok((
+        station,
+        number("entries", entries)?,
+        number("exits", exits)?,
+    ))
 }
 
 sluice_plugin_sdk::export_transform!(Plugin);

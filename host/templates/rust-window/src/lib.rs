@@ -44,7 +44,10 @@ impl Window for Plugin {
         window: &WindowSpec,
     ) -> Result<(Self, Vec<Field>), String> {
         let config = Config::parse(config)?;
-        for (name, ty) in [(&config.key, FieldType::Str), (&config.value, FieldType::Int64)] {
+        for (name, ty) in [
+            (&config.key, FieldType::Str),
+            (&config.value, FieldType::Int64),
+        ] {
             if !input.iter().any(|f| &f.name == name && f.ty == ty) {
                 return Err(format!("the input has no `{}` field `{name}`", ty.name()));
             }
@@ -65,7 +68,12 @@ impl Window for Plugin {
         Ok((plugin, output))
     }
 
-    fn process(&mut self, input: &Columns<'_>, _watermark: i64, out: &mut Output) -> Result<(), String> {
+    fn process(
+        &mut self,
+        input: &Columns<'_>,
+        _watermark: i64,
+        out: &mut Output,
+    ) -> Result<(), String> {
         let err = |e: sluice_plugin_sdk::DecodeError| e.to_string();
         let keys = input.str(&self.config.key).map_err(err)?;
         let values = input.i64(&self.config.value).map_err(err)?;
@@ -129,9 +137,14 @@ impl Window for Plugin {
             let mut parts = line.splitn(3, '\t');
             let (Some(start), Some(total), Some(key)) = (parts.next(), parts.next(), parts.next())
             else {
-                return Err(format!("a state line `{line}` is not `start\\ttotal\\tkey`"));
+                return Err(format!(
+                    "a state line `{line}` is not `start\\ttotal\\tkey`"
+                ));
             };
-            let number = |s: &str| s.parse::<i64>().map_err(|_| format!("`{s}` is not a number"));
+            let number = |s: &str| {
+                s.parse::<i64>()
+                    .map_err(|_| format!("`{s}` is not a number"))
+            };
             open.insert((number(start)?, key.to_string()), number(total)?);
         }
         self.open = open;
