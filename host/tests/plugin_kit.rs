@@ -139,13 +139,12 @@ fn mistakes_are_named() {
     );
     let out = plugin(tmp.path(), &["test", "nowhere"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let out = plugin(
-        tmp.path(),
-        &["new", "py-window", "--lang", "python", "--kind", "window"],
-    );
+    let out = plugin(tmp.path(), &["new", "dup"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = plugin(tmp.path(), &["new", "dup"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("window plugins have a Rust template only"),
+        text(&out).contains("exists and is not empty"),
         "{}",
         text(&out)
     );

@@ -35,35 +35,51 @@ fn text(out: &Output) -> String {
     )
 }
 
-const RUST_GOLDEN: &str = include_str!("../templates/rust-transform/tests/basic/expected.jsonl");
+const RUST_TRANSFORM_GOLDEN: &str =
+    include_str!("../templates/rust-transform/tests/basic/expected.jsonl");
+const RUST_WINDOW_GOLDEN: &str =
+    include_str!("../templates/rust-window/tests/hourly/expected.jsonl");
 
-/// Scaffolds and tests the `lang` template; returns the test's output.
-fn template_passes(lang: &str) -> String {
+/// Scaffolds and tests the `lang` template of `kind`, whose golden files are the Rust
+/// template's; returns the test's output.
+fn template_passes(lang: &str, kind: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
-    let name = format!("{lang}-filter");
-    let out = plugin(tmp.path(), &["new", &name, "--lang", lang]);
+    let name = format!("{lang}-{kind}");
+    let out = plugin(tmp.path(), &["new", &name, "--lang", lang, "--kind", kind]);
     assert!(out.status.success(), "{}", text(&out));
-    let golden = tmp.path().join(&name).join("tests/basic/expected.jsonl");
-    assert_eq!(std::fs::read_to_string(&golden).unwrap(), RUST_GOLDEN);
+    let (case, rust, cases) = match kind {
+        "window" => ("hourly", RUST_WINDOW_GOLDEN, 1),
+        _ => ("basic", RUST_TRANSFORM_GOLDEN, 2),
+    };
+    let golden = tmp
+        .path()
+        .join(&name)
+        .join(format!("tests/{case}/expected.jsonl"));
+    assert_eq!(std::fs::read_to_string(&golden).unwrap(), rust);
     let out = plugin(tmp.path(), &["test", &name]);
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("2 case(s): 2 passed, 0 failed"), "{log}");
+    assert!(
+        log.contains(&format!("{cases} case(s): {cases} passed, 0 failed")),
+        "{log}"
+    );
     log
 }
 
 #[test]
-fn the_python_template_gives_the_rust_template_s_rows() {
-    let log = template_passes("python");
+fn the_python_templates_give_the_rust_templates_rows() {
+    let log = template_passes("python", "transform");
     assert!(
         log.contains("capabilities  none"),
         "built with --stub-wasi:\n{log}"
     );
+    template_passes("python", "window");
 }
 
 #[test]
-fn the_js_template_gives_the_rust_template_s_rows_under_deny_all_wasi() {
-    let log = template_passes("js");
+fn the_js_templates_give_the_rust_templates_rows_under_deny_all_wasi() {
+    template_passes("js", "window");
+    let log = template_passes("js", "transform");
     for granted in [
         "wasi:clocks/wall-clock",
         "wasi:random/random",
@@ -209,4 +225,51 @@ fn tools_dir() -> PathBuf {
         || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/sluice/plugin-tools"),
         PathBuf::from,
     )
+}
+
+#[test]
+fn a_python_plugin_that_opens_a_file_or_a_socket_gets_an_error_and_the_host_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = plugin(tmp.path(), &["new", "py-probe", "--lang", "python"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = tmp.path().join("py-probe");
+    // Records naming a file or `socket` make the plugin try it and report what it got.
+    let app = std::fs::read_to_string(dir.join("app.py"))
+        .unwrap()
+        .replace("def parse(line):\n", "def parse(line):\n    probe(line)\n")
+        + r#"
+
+def probe(line):
+    import socket
+    try:
+        if line.startswith(b"/"):
+            open(line.decode()).read()
+        elif line == b"socket":
+            socket.socket().connect(("127.0.0.1", 5432))
+        else:
+            return
+    except Exception as e:
+        raise ValueError("%s: %s" % (type(e).__name__, e))
+    raise ValueError("the call succeeded")
+"#;
+    std::fs::write(dir.join("app.py"), app).unwrap();
+    let case = dir.join("tests/probe");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::write(case.join("case.yaml"), "step:\n  transform: {}\nbatch: 1\n").unwrap();
+    std::fs::write(case.join("input.txt"), "/etc/passwd\nsocket\nA,1,2\n").unwrap();
+    let out = plugin(
+        tmp.path(),
+        &["test", "py-probe", "--case", "probe", "--bless"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let golden = std::fs::read_to_string(case.join("expected.jsonl")).unwrap();
+    assert_eq!(
+        golden.lines().collect::<Vec<_>>(),
+        [
+            r#"{"dead_letter": {"line": 1, "reason": "PermissionError: sluice plugins have no filesystem access"}}"#,
+            r#"{"dead_letter": {"line": 2, "reason": "PermissionError: sluice plugins have no network access"}}"#,
+            r#"{"row": {"station": "A", "entries": 1, "exits": 2, "traffic": 3}}"#,
+        ],
+        "{golden}"
+    );
 }

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::{Lang, PluginKind};
 
@@ -54,16 +54,12 @@ const RUST_WINDOW: &[TemplateFile] = template!("rust-window":
 );
 
 /// The template of `lang` and `kind`.
-fn template(lang: Lang, kind: PluginKind) -> anyhow::Result<&'static [TemplateFile]> {
-    Ok(match (lang, kind) {
+fn template(lang: Lang, kind: PluginKind) -> &'static [TemplateFile] {
+    match (lang, kind) {
         (Lang::Rust, PluginKind::Transform) => RUST_TRANSFORM,
         (Lang::Rust, PluginKind::Window) => RUST_WINDOW,
-        (lang, PluginKind::Window) => bail!(
-            "window plugins have a Rust template only; `--lang {}` has `--kind transform`",
-            lang.name()
-        ),
-        (Lang::Python | Lang::Js, PluginKind::Transform) => super::tools::template(lang),
-    })
+        (Lang::Python | Lang::Js, kind) => super::tools::template(lang, kind),
+    }
 }
 
 /// The SDK folder of the source tree this binary was built from.
@@ -94,7 +90,7 @@ pub fn scaffold(args: &NewArgs) -> anyhow::Result<PathBuf> {
         ))
         .into());
     }
-    let files = template(args.lang, args.kind).map_err(|e| crate::cli::UserError(e.to_string()))?;
+    let files = template(args.lang, args.kind);
     let sdk = match args.lang {
         Lang::Rust => Some(sdk_path(args.sdk.as_deref())?),
         _ => None,

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use super::Lang;
+use super::{Lang, PluginKind};
 
 /// The componentize-py release Python plugins are built with.
 pub const COMPONENTIZE_PY: &str = "0.25.1";
@@ -40,12 +40,24 @@ const JS_TRANSFORM: &[(&str, &str)] = files!("js-transform":
     "tests/filtered/case.yaml", "tests/filtered/input.txt", "tests/filtered/expected.jsonl",
 );
 
-/// The template of a `lang` transform.
-pub fn template(lang: Lang) -> &'static [(&'static str, &'static str)] {
-    match lang {
-        Lang::Python => PYTHON_TRANSFORM,
-        Lang::Js => JS_TRANSFORM,
-        Lang::Rust => &[],
+const PYTHON_WINDOW: &[(&str, &str)] = files!("python-window":
+    "app.py", "sluice_columns.py", "sluice_plugin.py", "README.md",
+    "tests/hourly/case.yaml", "tests/hourly/input.jsonl", "tests/hourly/expected.jsonl",
+);
+
+const JS_WINDOW: &[(&str, &str)] = files!("js-window":
+    "app.js", "sluice-columns.js", "README.md",
+    "tests/hourly/case.yaml", "tests/hourly/input.jsonl", "tests/hourly/expected.jsonl",
+);
+
+/// The template of a `lang` plugin of `kind`.
+pub fn template(lang: Lang, kind: PluginKind) -> &'static [(&'static str, &'static str)] {
+    match (lang, kind) {
+        (Lang::Python, PluginKind::Transform) => PYTHON_TRANSFORM,
+        (Lang::Js, PluginKind::Transform) => JS_TRANSFORM,
+        (Lang::Python, PluginKind::Window) => PYTHON_WINDOW,
+        (Lang::Js, PluginKind::Window) => JS_WINDOW,
+        (Lang::Rust, _) => &[],
     }
 }
 

@@ -294,9 +294,10 @@ class OutputBuilder:
                 self._dict.add(i)
         self.origins = []
         self.failures = []
+        self._rows = 0
 
     def __len__(self):
-        return len(self.origins)
+        return self._rows
 
     def _fit(self, field, v):
         ty = field.ty
@@ -334,7 +335,8 @@ class OutputBuilder:
 
     def push(self, row, origin):
         """Adds one output row (sequence in schema order, or dict by field name) that came
-        from input row `origin`. Checks every value first: a bad row adds nothing."""
+        from input row `origin`, or from state (`origin` None: a window result; a call's
+        rows are all one or the other). Checks every value first: a bad row adds nothing."""
         if isinstance(row, dict):
             unknown = set(row) - set(self._names)
             if unknown:
@@ -343,12 +345,16 @@ class OutputBuilder:
         elif len(row) != len(self.schema):
             raise ColumnError("a row of %d value(s) for a schema of %d field(s)"
                               % (len(row), len(self.schema)))
-        if not isinstance(origin, int) or not 0 <= origin <= _U32_MAX:
+        if origin is not None and (not isinstance(origin, int) or not 0 <= origin <= _U32_MAX):
             raise ColumnError("origin %r is not a u32 row index" % (origin,))
+        if self._rows and (origin is None) != (not self.origins):
+            raise ColumnError("a call's rows come all from input rows or all from state")
         fitted = [self._fit(f, v) for f, v in zip(self.schema, row)]
         for col, v in zip(self._cols, fitted):
             col.append(v)
-        self.origins.append(origin)
+        if origin is not None:
+            self.origins.append(origin)
+        self._rows += 1
 
     def fail(self, index, reason):
         """Dead-letters input row `index` with `reason`."""
@@ -356,7 +362,7 @@ class OutputBuilder:
 
     def batch(self):
         """The rows as a `types.Batch`."""
-        n = len(self.origins)
+        n = self._rows
         arena = bytearray()
         columns = []
         for i, (field, col) in enumerate(zip(self.schema, self._cols)):
