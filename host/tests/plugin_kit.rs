@@ -4,17 +4,16 @@
 //! fixing it. Python and JavaScript templates and a real pipeline over their plugins are in
 //! `plugin_langs.rs`.
 
+#[allow(unused_imports, reason = "these tests need no broker")]
 mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::sluice;
-
 /// `sluice plugin ...` in `dir` (outside the repository), with the shared cargo target
 /// folder so repeated runs build the plugin's dependencies once.
 fn plugin(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd: Command = sluice(dir);
+    let mut cmd: Command = common::sluice(dir);
     cmd.arg("plugin").args(args);
     cmd.output().expect("the sluice binary runs")
 }
