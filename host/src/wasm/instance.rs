@@ -24,10 +24,16 @@ mod window;
 pub use transform::TransformInstance;
 pub use window::WindowInstance;
 
-/// Linear memories one plugin instance may create: a component built from `wit/` has one.
-const MEMORIES: usize = 1;
-/// Tables one instance may create (the module's function table and the component's shims).
-const TABLES: usize = 4;
+/// Linear memories one plugin instance may create: a component built from `wit/` has one,
+/// and so do the language runtimes componentize-py and componentize-js make (their many
+/// modules share it). The memory cap applies to each.
+const MEMORIES: usize = 2;
+/// Tables one instance may create (a module's function table and the component's shims; a
+/// Python runtime links a dozen modules, each with its table).
+const TABLES: usize = 32;
+/// Core instances one component may create: 1-3 for a Rust plugin, ~100 for a Python runtime
+/// (libpython, libc and their shims are each an instance).
+const INSTANCES: usize = 256;
 /// Elements one table may hold (a function table of a large plugin has a few thousand).
 const TABLE_ELEMENTS: usize = 100_000;
 
@@ -203,7 +209,7 @@ impl Sandbox {
         let state = HostState {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
-                .instances(8)
+                .instances(INSTANCES)
                 .memories(MEMORIES)
                 .tables(TABLES)
                 .table_elements(TABLE_ELEMENTS)
@@ -227,8 +233,8 @@ impl Sandbox {
         }
     }
 
-    /// Links and instantiates `component` as `world` with `instantiate`, then arms the
-    /// deadline for the `init` call that follows.
+    /// Links and instantiates `component` as `world` with `instantiate` (within a call's
+    /// deadline), then arms the deadline for the `init` call that follows.
     fn instantiate<B>(
         &mut self,
         engine: &PluginEngine,
@@ -240,6 +246,9 @@ impl Sandbox {
             &Linker<HostState>,
         ) -> wasmtime::Result<B>,
     ) -> Result<B, PluginError> {
+        // Instantiating runs the component's start functions (a language runtime's set-up):
+        // they get a call's time budget too.
+        self.arm();
         let incompatible = |e: wasmtime::Error| PluginError::incompatible(&self.plugin, world, &e);
         let linker = super::sandbox::linker(engine, component).map_err(incompatible)?;
         let bindings = instantiate(&mut self.store, component, &linker).map_err(incompatible)?;
