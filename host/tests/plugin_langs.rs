@@ -130,7 +130,7 @@ fn python_and_js_parsers_feed_the_rust_window_from_the_topic_and_equal_the_oracl
                 r#"version: 1
 name: {name}
 source:
-  kafka: {{ brokers: "{}", topic: turnstile, group: {name}, start: earliest }}
+  kafka: {{ brokers: "{}", topic: turnstile, group: {name}, start: earliest, key: [station] }}
 steps:
   - transform: {{ plugin: {name}@^0.1, config: {{ format: weekly }}, limits: {{ call_timeout: 30s }} }}
   - window:
