@@ -98,10 +98,17 @@ fn build_fixture(dir: &Path, name: &str) -> PathBuf {
     let from = repo().join("host/tests/fixtures/kit").join(name);
     let to = dir.join(name);
     std::fs::create_dir_all(&to).unwrap();
-    for entry in std::fs::read_dir(&from).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    // The plugin's own files, then the SDK modules `sluice plugin new` would give it.
+    let sdk = repo().join(match name {
+        "py-turnstile-parse" => "host/templates/sdk/python",
+        _ => "host/templates/sdk/js",
+    });
+    for dir in [&from, &sdk] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+            }
         }
     }
     let out = plugin(dir, &["build", name]);

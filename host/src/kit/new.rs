@@ -99,7 +99,7 @@ pub fn scaffold(args: &NewArgs) -> anyhow::Result<PathBuf> {
         PluginKind::Transform => "transform",
         PluginKind::Window => "window",
     };
-    for (path, text) in files {
+    for (path, text) in files.iter().chain(super::tools::sdk(args.lang)) {
         let mut text = text
             .replace("{{name}}", name)
             .replace("{{crate}}", &name.replace('-', "_"))

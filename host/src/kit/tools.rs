@@ -28,27 +28,42 @@ macro_rules! files {
     };
 }
 
+/// The Python SDK modules every Python plugin folder gets (one copy, here).
+pub const PYTHON_SDK: &[(&str, &str)] =
+    files!("sdk/python": "sluice_columns.py", "sluice_plugin.py");
+/// The JavaScript SDK module every JavaScript plugin folder gets.
+pub const JS_SDK: &[(&str, &str)] = files!("sdk/js": "sluice-columns.js");
+
 const PYTHON_TRANSFORM: &[(&str, &str)] = files!("python-transform":
-    "app.py", "sluice_columns.py", "sluice_plugin.py", "README.md",
+    "app.py", "README.md",
     "tests/basic/case.yaml", "tests/basic/input.txt", "tests/basic/expected.jsonl",
     "tests/filtered/case.yaml", "tests/filtered/input.txt", "tests/filtered/expected.jsonl",
 );
 
 const JS_TRANSFORM: &[(&str, &str)] = files!("js-transform":
-    "app.js", "sluice-columns.js", "README.md",
+    "app.js", "README.md",
     "tests/basic/case.yaml", "tests/basic/input.txt", "tests/basic/expected.jsonl",
     "tests/filtered/case.yaml", "tests/filtered/input.txt", "tests/filtered/expected.jsonl",
 );
 
 const PYTHON_WINDOW: &[(&str, &str)] = files!("python-window":
-    "app.py", "sluice_columns.py", "sluice_plugin.py", "README.md",
+    "app.py", "README.md",
     "tests/hourly/case.yaml", "tests/hourly/input.jsonl", "tests/hourly/expected.jsonl",
 );
 
 const JS_WINDOW: &[(&str, &str)] = files!("js-window":
-    "app.js", "sluice-columns.js", "README.md",
+    "app.js", "README.md",
     "tests/hourly/case.yaml", "tests/hourly/input.jsonl", "tests/hourly/expected.jsonl",
 );
+
+/// The SDK modules a `lang` plugin folder gets beside its template.
+pub fn sdk(lang: Lang) -> &'static [(&'static str, &'static str)] {
+    match lang {
+        Lang::Python => PYTHON_SDK,
+        Lang::Js => JS_SDK,
+        Lang::Rust => &[],
+    }
+}
 
 /// The template of a `lang` plugin of `kind`.
 pub fn template(lang: Lang, kind: PluginKind) -> &'static [(&'static str, &'static str)] {
