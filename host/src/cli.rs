@@ -313,6 +313,12 @@ async fn run(
             *cluster.address.lock().unwrap_or_else(|e| e.into_inner()) = Some(bound.to_string());
         }
     }
+    if let Some(addr) = api.connect_api {
+        let bound = crate::api::start_face(addr, api.state(&manager), crate::api::Face::Connect)
+            .await
+            .map_err(user)?;
+        println!("Kafka Connect REST API: http://{bound}/");
+    }
     if once {
         tokio::spawn(stop_on_signal(manager.clone()));
         reload::scan(&manager, path).await;

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod dlq;
 pub mod kit;
+pub mod live;
 pub mod manager;
 pub mod objects;
 pub mod policy;

@@ -1,4 +1,5 @@
-//! Bearer-token authentication of mutating endpoints, and the rule that an API without a
+//! Token authentication of mutating endpoints (`Bearer <token>`, or HTTP Basic with the
+//! token as the password for Kafka Connect clients), and the rule that an API without a
 //! token listens on loopback only.
 
 use std::net::SocketAddr;
@@ -37,17 +38,31 @@ pub fn check(token: Option<&str>, header: Option<&str>) -> Result<(), ApiError> 
              host's --api-token).",
         ));
     };
-    let presented = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .unwrap_or("")
-        .trim();
+    let presented = presented(header).unwrap_or_default();
     if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
         Ok(())
     } else {
         Err(ApiError::unauthorized(
             "The bearer token is not the host's API token.",
         ))
+    }
+}
+
+/// The token of `Bearer <token>`, or the password of `Basic base64(<user>:<token>)` (what
+/// Kafka Connect clients send; the user name is not checked).
+fn presented(header: &str) -> Option<String> {
+    use base64::Engine;
+    let (scheme, value) = header.trim().split_once(' ')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => Some(value.trim().to_owned()),
+        "basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .ok()?;
+            let pair = String::from_utf8(decoded).ok()?;
+            Some(pair.split_once(':')?.1.to_owned())
+        }
+        _ => None,
     }
 }
 
@@ -82,6 +97,9 @@ mod tests {
     fn tokens_are_checked_only_when_configured() {
         assert!(check(None, None).is_ok());
         assert!(check(Some("s3cret"), Some("Bearer s3cret")).is_ok());
+        // Connect clients: Basic with the token as the password (base64 of `connect:s3cret`).
+        assert!(check(Some("s3cret"), Some("Basic Y29ubmVjdDpzM2NyZXQ=")).is_ok());
+        assert!(check(Some("s3cret"), Some("Basic Y29ubmVjdDpzM2NyZQ==")).is_err());
         assert_eq!(check(Some("s3cret"), None).unwrap_err().status, 401);
         assert_eq!(
             check(Some("s3cret"), Some("Bearer s3cre"))

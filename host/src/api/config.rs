@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::guard::Access;
+use super::server::Face;
 use super::state::{ApiState, BodyLimits};
 use crate::manager::Manager;
 
@@ -14,6 +15,10 @@ pub struct ApiArgs {
     /// Serve the dashboard and the API on this address (e.g. 127.0.0.1:8080).
     #[arg(long = "api", visible_alias = "listen", env = "SLUICE_LISTEN")]
     pub api: Option<SocketAddr>,
+    /// Serve the Kafka Connect–compatible REST API on this address too (Connect's usual
+    /// port is 8083): the same pipelines, token and limits as --api (docs/connect.md).
+    #[arg(long = "connect-api", env = "SLUICE_CONNECT_API")]
+    pub connect_api: Option<SocketAddr>,
     /// Bearer token required by every call that changes the host; without one the API
     /// listens on loopback addresses only.
     #[arg(long, env = "SLUICE_API_TOKEN", hide_env_values = true)]
@@ -88,6 +93,7 @@ impl ApiArgs {
                 .map(|n| n.trim().to_ascii_lowercase())
                 .collect(),
             bound: None,
+            connect: false,
         }
     }
 
@@ -118,6 +124,15 @@ fn non_empty(token: Option<&str>) -> Option<Arc<str>> {
 /// Checks the address against the token rule and serves `state` on `addr`; returns the
 /// bound address. A refused or busy address is a user error (`Err` with the reason).
 pub async fn start(addr: SocketAddr, state: ApiState) -> anyhow::Result<SocketAddr> {
+    start_face(addr, state, Face::Rest).await
+}
+
+/// [`start`] for either face of the host.
+pub async fn start_face(
+    addr: SocketAddr,
+    state: ApiState,
+    face: Face,
+) -> anyhow::Result<SocketAddr> {
     let access = &state.access;
     if access.read_token.is_some() && access.token.is_none() {
         anyhow::bail!(
@@ -127,5 +142,5 @@ pub async fn start(addr: SocketAddr, state: ApiState) -> anyhow::Result<SocketAd
         );
     }
     super::auth::check_bind(addr, access.token.as_deref()).map_err(anyhow::Error::msg)?;
-    super::server::serve(addr, state).await
+    super::server::serve_face(addr, state, face).await
 }

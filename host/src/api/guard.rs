@@ -44,6 +44,10 @@ pub struct Access {
     pub names: Arc<[String]>,
     /// The address the API is bound to (`None`: not known, any IP address is accepted).
     pub bound: Option<IpAddr>,
+    /// The Kafka Connect face: its clients send bodyless PUT, POST and DELETE without a
+    /// content type, so the cross-site rule there refuses only what a page can send (a POST
+    /// with an `Origin`); a token, when set, is still needed.
+    pub connect: bool,
 }
 
 /// A filter that passes the requests [`check`] lets through and rejects the others.
@@ -91,6 +95,9 @@ pub fn check(
         ));
     }
     auth::check(access.token.as_deref(), authorization)?;
+    if access.connect && !from_a_page(method, headers) {
+        return Ok(());
+    }
     if authorization.is_none() && headers.get(MARKER).is_none() {
         let media = text(header::CONTENT_TYPE)
             .and_then(|t| t.split(';').next())
@@ -108,6 +115,14 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+/// Whether a request that changes the host could have been sent by a web page without the
+/// API's consent: POST (a page sends it cross-site without a preflight) from a browser, which
+/// names the page's `Origin` on every POST. PUT, PATCH and DELETE cannot be sent cross-site
+/// without a CORS preflight, which this API never grants.
+fn from_a_page(method: &Method, headers: &HeaderMap) -> bool {
+    *method == Method::POST && headers.contains_key(header::ORIGIN)
 }
 
 /// Refuses a `Host` that is not an address of the bound socket, `localhost` or an allowed
@@ -169,6 +184,7 @@ mod tests {
             read_token: Some("reader".into()),
             names: Arc::from(vec!["sluice.internal".to_string()]),
             bound: Some("127.0.0.1".parse().unwrap()),
+            connect: false,
         }
     }
 

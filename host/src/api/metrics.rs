@@ -354,8 +354,9 @@ fn pipeline_metrics(out: &mut String, manager: &Manager, snapshots: &[Snapshot])
         let sinks = manager
             .host()
             .live
-            .latest(name, "connectors")
-            .map_or(Json::Null, |c| c["sinks"].clone());
+            .connectors(name)
+            .map(|c| Json::Array(c.sinks))
+            .unwrap_or_default();
         for sink in sinks.as_array().into_iter().flatten() {
             if let Some(rows) = sink["rows_written"].as_u64() {
                 let kind = sink["sink"].as_str().unwrap_or("sink");

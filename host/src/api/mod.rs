@@ -1,5 +1,6 @@
 //! The host's HTTP server (warp): the live dashboard at `/`, the live event stream of each
-//! pipeline (server-sent events) at `/api/v1/pipelines/{name}/live`, the list of pipelines,
+//! pipeline (server-sent events) at `/api/v1/pipelines/{name}/live` and its results view at
+//! `/api/v1/pipelines/{name}/results`, the list of pipelines,
 //! the plugin endpoints, the OpenAPI document and `/healthz`. Errors are JSON
 //! `{code, message, details}` ([`ApiError`], [`recover`]); every request passes
 //! [`guard`] (Host, tokens, cross-site) first; [`server`] serves the routes with a
@@ -10,13 +11,14 @@ use std::convert::Infallible;
 use futures::StreamExt;
 use warp::{Filter, Rejection, Reply};
 
-use crate::sinks::live::LiveHub;
+use crate::live::LiveHub;
 
 mod allowed;
 pub mod auth;
 mod body;
 mod cluster;
 mod config;
+pub mod connect;
 mod error;
 pub mod guard;
 mod install;
@@ -27,8 +29,9 @@ pub mod server;
 mod state;
 mod tokio_stream_shim;
 
-pub use config::{ApiArgs, start};
+pub use config::{ApiArgs, start, start_face};
 pub use error::{ApiError, from_rejection, recover};
+pub use server::Face;
 pub use state::{ApiState, BodyLimits};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -46,8 +49,13 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = I
     let with_hub = warp::any().map(move || hub.clone());
     let live = warp::path!("api" / "v1" / "pipelines" / String / "live")
         .and(warp::get())
-        .and(with_hub)
+        .and(with_hub.clone())
         .and_then(live);
+    let results = warp::path!("api" / "v1" / "pipelines" / String / "results")
+        .and(warp::get())
+        .and(warp::query::<ResultsQuery>())
+        .and(with_hub)
+        .map(results);
     let openapi = warp::path!("api" / "v1" / "openapi.json")
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
@@ -57,6 +65,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(health)
         .or(openapi)
         .or(live)
+        .or(results)
         .or(managed)
         .or(plugins::routes(state))
         .or(allowed::fallback());
@@ -79,6 +88,31 @@ async fn live(name: String, hub: LiveHub) -> Result<Box<dyn Reply>, Rejection> {
     Ok(Box::new(warp::sse::reply(
         warp::sse::keep_alive().stream(events),
     )))
+}
+
+/// `?top=&windows=` of `/results`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResultsQuery {
+    /// How many of the busiest keys get their recent windows (5).
+    top: Option<usize>,
+    /// How many recent windows each of them gets (60).
+    windows: Option<usize>,
+}
+
+/// The pipeline's results view: the latest window of every key and the recent windows of
+/// the busiest ones, for a dashboard that opens after the data was processed.
+fn results(name: String, query: ResultsQuery, hub: LiveHub) -> Box<dyn Reply> {
+    let top = query.top.unwrap_or(5).min(1000);
+    let windows = query.windows.unwrap_or(60).min(view_keep());
+    match hub.results(&name, top, windows) {
+        Some(view) => Box::new(warp::reply::json(&view)),
+        None => Box::new(unknown(&name)),
+    }
+}
+
+const fn view_keep() -> usize {
+    crate::live::view::KEEP_WINDOWS
 }
 
 fn unknown(name: &str) -> ApiError {

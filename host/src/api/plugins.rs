@@ -180,7 +180,7 @@ pub fn view(state: &ApiState, plugin: &Plugin) -> Json {
         "sample_config": as_json(&plugin.sample_config),
         "hash": plugin.hash,
         "size": plugin.size,
-        "builtin": !install::is_uploaded(state, plugin),
+        "builtin": !install::installer(state).is_uploaded(plugin),
         "pipelines": state.manager.pipelines_using(&plugin.id()),
     })
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Reply};
 
 use super::ApiState;
 
@@ -32,15 +35,41 @@ impl Default for Limits {
     }
 }
 
+/// Which face of the host a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Face {
+    /// The dashboard and `/api/v1` (`--api`).
+    Rest,
+    /// The Kafka Connect REST API (`--connect-api`).
+    Connect,
+}
+
 /// Serves the routes of `state` on `addr` until the process ends; returns the bound address.
-pub async fn serve(addr: SocketAddr, mut state: ApiState) -> anyhow::Result<SocketAddr> {
+pub async fn serve(addr: SocketAddr, state: ApiState) -> anyhow::Result<SocketAddr> {
+    serve_face(addr, state, Face::Rest).await
+}
+
+/// Serves `face` of `state` on `addr` until the process ends; returns the bound address.
+pub async fn serve_face(
+    addr: SocketAddr,
+    mut state: ApiState,
+    face: Face,
+) -> anyhow::Result<SocketAddr> {
+    let option = match face {
+        Face::Rest => "--api",
+        Face::Connect => "--connect-api",
+    };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        anyhow::anyhow!("Cannot listen on {addr}: {e}. Choose a free address with --api.")
+        anyhow::anyhow!("Cannot listen on {addr}: {e}. Choose a free address with {option}.")
     })?;
     let bound = listener.local_addr()?;
     state.access.bound = Some(bound.ip());
+    state.access.connect = face == Face::Connect;
     let limits = state.server;
-    let routes = super::routes(state);
+    let routes: BoxedFilter<(Response,)> = match face {
+        Face::Rest => super::routes(state).map(Reply::into_response).boxed(),
+        Face::Connect => super::connect::routes(state, bound.to_string()),
+    };
     let slots = Arc::new(Semaphore::new(limits.connections.max(1)));
     tokio::spawn(async move {
         loop {
@@ -69,8 +98,13 @@ pub async fn serve(addr: SocketAddr, mut state: ApiState) -> anyhow::Result<Sock
             });
         }
     });
-    tracing::info!(
-        "Serving the dashboard on http://{bound}/ and the API under http://{bound}/api/v1/."
-    );
+    match face {
+        Face::Rest => tracing::info!(
+            "Serving the dashboard on http://{bound}/ and the API under http://{bound}/api/v1/."
+        ),
+        Face::Connect => {
+            tracing::info!("Serving the Kafka Connect REST API on http://{bound}/.")
+        }
+    }
     Ok(bound)
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use warp::Filter;
 
 use super::guard::Access;
+use crate::live::LiveHub;
 use crate::manager::Manager;
-use crate::sinks::live::LiveHub;
 use crate::wasm::{PluginEngine, Registry};
 
 /// Request body limits, in bytes.

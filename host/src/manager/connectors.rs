@@ -57,8 +57,9 @@ impl Manager {
         let published = self
             .host()
             .live
-            .latest(name, "connectors")
-            .map_or(Json::Null, |c| c["sinks"].clone());
+            .connectors(name)
+            .map(|c| Json::Array(c.sinks))
+            .unwrap_or_default();
         let published = published.as_array().cloned().unwrap_or_default();
         for (i, sink) in loaded.spec.sinks.iter().enumerate() {
             let kind = sink_type(sink);

@@ -200,6 +200,11 @@ impl Manager {
         self.entries().get(name).and_then(|e| e.loaded.clone())
     }
 
+    /// The text of `name`'s spec file as written (`${VAR}` unexpanded).
+    pub fn raw(&self, name: &str) -> Option<String> {
+        self.entries().get(name).map(|e| e.raw.clone())
+    }
+
     /// True when every pipeline is running or finished (`/readyz`).
     pub fn ready(&self) -> bool {
         self.entries()

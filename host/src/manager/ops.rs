@@ -213,12 +213,17 @@ impl Manager {
     /// [`super::switch`]), else by stopping the old run of `name` and starting it again
     /// (unless the pipeline is paused: it then stays paused with the new spec).
     async fn replace(&self, name: &str, loaded: Loaded, raw: &str, hash: String) {
-        let held = self.with(name, |e| e.held).unwrap_or(false);
+        let (held, state) = self
+            .with(name, |e| (e.held, e.state))
+            .unwrap_or((false, State::Stopped));
         let restart = if self.switch_in_place(name, &loaded, raw).await {
             None
         } else {
-            let state = if held { State::Paused } else { State::Stopped };
-            Some(self.stop_run(name, state).await)
+            // A held pipeline keeps the state it was held in (paused, or stopped).
+            let state = if held { state } else { State::Stopped };
+            let last = self.stop_run(name, state).await;
+            self.with(name, |e| e.held = held);
+            Some(last)
         };
         self.with(name, |e| {
             e.loaded = Some(loaded);
@@ -288,6 +293,23 @@ impl Manager {
             self.exists(name)?;
             self.stop_run(name, State::Paused).await;
             tracing::info!(pipeline = name, "The pipeline is paused.");
+        }
+        self.status(name).await
+    }
+
+    /// Stops consuming like [`Manager::pause`], but the pipeline is `stopped` (Kafka Connect's
+    /// STOPPED, KIP-875: its offsets may then be changed); it stays stopped, also across spec
+    /// changes, until resumed or restarted.
+    pub async fn stop(&self, name: &str) -> Result<StatusView, ManagerError> {
+        {
+            let _ops = self.inner.ops.lock().await;
+            self.exists(name)?;
+            self.stop_run(name, State::Stopped).await;
+            self.with(name, |e| {
+                e.state = State::Stopped;
+                e.held = true;
+            });
+            tracing::info!(pipeline = name, "The pipeline is stopped.");
         }
         self.status(name).await
     }

@@ -43,6 +43,7 @@ pub use summary::Summary;
 pub use threshold::{DeadLetterThreshold, Paused};
 pub use watermark::Watermarks;
 
+use crate::live::{LiveEvent, RunState, StateEvent};
 use crate::sinks::Sink;
 use crate::sources::{self, SourceHandle};
 use crate::spec::{self, DlqSpec, Loaded, SourceSpec, SpecErrors};
@@ -57,7 +58,7 @@ pub struct Host {
     /// Where the host keeps its state (compile cache, embedded broker, dead letters).
     pub state_dir: PathBuf,
     /// Live event channels (dashboard, `/api/v1/pipelines/{name}/live`).
-    pub live: crate::sinks::live::LiveHub,
+    pub live: crate::live::LiveHub,
     /// The most any spec may grant a plugin (memory, call time, output).
     pub ceilings: crate::wasm::Limits,
     /// What specs from the API may use (files, hosts, listeners, properties, variables).
@@ -80,7 +81,7 @@ impl Host {
             engine,
             registry,
             state_dir: state_dir.to_owned(),
-            live: Default::default(),
+            live: crate::live::LiveHub::with_dir(state_dir.join("live")),
             ceilings: crate::wasm::Limits::ceilings(),
             api_policy: crate::policy::Policy::new(state_dir),
         })
@@ -175,6 +176,10 @@ impl Host {
             let resume = restored.as_ref().map(|c| c.offsets.clone());
             (restored, epoch, resume)
         };
+        if resume.is_none() {
+            // Starting over: the results a dashboard saw belong to the run that is gone.
+            self.live.clear_results(&spec.name);
+        }
         let (source, brokers) = self.start_source(loaded, once, stop.clone(), resume.clone())?;
         if let Err(error) = fits(spec, &source, resume.as_ref(), &checkpoints.describe) {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -605,20 +610,24 @@ pub fn spec_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// [`Paused`]), or `failed` with the error) on its live channel.
 pub async fn run(running: Running, stop: Arc<AtomicBool>) -> anyhow::Result<Summary> {
     let (name, live) = (running.name.clone(), running.live.clone());
+    let state = |state, reason, error| StateEvent {
+        state,
+        reason,
+        error,
+    };
     live.publish(
         &name,
-        &serde_json::json!({ "type": "state", "state": "running" }),
+        LiveEvent::State(state(RunState::Running, None, None)),
     );
     let result = pipeline::run(running, stop).await;
-    let state = match &result {
-        Ok(_) => serde_json::json!({ "type": "state", "state": "finished" }),
+    let ended = match &result {
+        Ok(_) => state(RunState::Finished, None, None),
         Err(e) if e.downcast_ref::<Paused>().is_some() => {
-            serde_json::json!({ "type": "state", "state": "paused", "reason": e.to_string() })
+            state(RunState::Paused, Some(e.to_string()), None)
         }
-        Err(e) => {
-            serde_json::json!({ "type": "state", "state": "failed", "error": format!("{e:#}") })
-        }
+        Err(e) => state(RunState::Failed, None, Some(format!("{e:#}"))),
     };
-    live.publish(&name, &state);
+    live.publish(&name, LiveEvent::State(ended));
+    live.save(&name);
     result
 }

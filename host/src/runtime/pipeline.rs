@@ -20,8 +20,8 @@ use super::emissions::EmissionGuard;
 use super::summary::Summary;
 use super::tasks::TaskPlan;
 use super::threshold::DeadLetterThreshold;
+use crate::live::{ConnectorsEvent, LiveEvent, LiveHub, StatsEvent};
 use crate::sinks::Sink;
-use crate::sinks::live::LiveHub;
 use crate::sources::SourceHandle;
 
 /// Live counters of a running pipeline.
@@ -656,21 +656,29 @@ async fn connectors_loop(
 /// Publishes the status of every sink and of the dead-letter destination on the pipeline's
 /// live channel.
 fn publish_connectors(name: &str, sinks: &[Sink], dlq: &DeadLetterSink, live: &LiveHub) {
-    let statuses: Vec<serde_json::Value> = sinks.iter().map(Sink::status).collect();
-    let event = serde_json::json!({ "type": "connectors", "sinks": statuses, "dlq": dlq.status() });
-    live.publish(name, &event);
+    let event = ConnectorsEvent {
+        sinks: sinks.iter().map(Sink::status).collect(),
+        dlq: dlq.status(),
+    };
+    live.publish(name, LiveEvent::Connectors(event));
 }
 
-/// Publishes the pipeline's counters on its live channel twice a second.
+/// Publishes the pipeline's counters on its live channel twice a second and saves its
+/// results view every 5 s (when it changed).
 async fn publish_loop(name: String, stats: Arc<Stats>, live: LiveHub) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last = (Instant::now(), 0u64);
+    let mut ticks = 0u64;
     loop {
         tick.tick().await;
         let records = stats.records_in.load(Ordering::Relaxed);
         let rate = (records - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
         last = (Instant::now(), records);
         publish_stats(&name, &stats, &live, rate);
+        ticks += 1;
+        if ticks.is_multiple_of(10) {
+            live.save(&name);
+        }
     }
 }
 
@@ -678,17 +686,16 @@ fn publish_stats(name: &str, stats: &Stats, live: &LiveHub, rate: f64) {
     let watermark = stats.watermark.load(Ordering::Relaxed);
     let watermark = (watermark != i64::MIN && watermark != i64::MAX)
         .then(|| sluice_plugin_sdk::time::format_timestamp(watermark));
-    let event = serde_json::json!({
-        "type": "stats",
-        "records_in": stats.records_in.load(Ordering::Relaxed),
-        "rows_out": stats.rows_out.load(Ordering::Relaxed),
-        "dead_letters": stats.dead_letters.load(Ordering::Relaxed),
-        "late_dropped": stats.late_dropped.load(Ordering::Relaxed),
-        "window_conflicts": stats.window_conflicts.load(Ordering::Relaxed),
-        "watermark": watermark,
-        "rate": rate,
-    });
-    live.publish(name, &event);
+    let event = StatsEvent {
+        records_in: stats.records_in.load(Ordering::Relaxed),
+        rows_out: stats.rows_out.load(Ordering::Relaxed),
+        dead_letters: stats.dead_letters.load(Ordering::Relaxed),
+        late_dropped: stats.late_dropped.load(Ordering::Relaxed),
+        window_conflicts: stats.window_conflicts.load(Ordering::Relaxed),
+        watermark,
+        rate,
+    };
+    live.publish(name, LiveEvent::Stats(event));
 }
 
 async fn progress_loop(name: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) {

@@ -69,7 +69,7 @@ pub struct SinkContext<'a> {
     /// Pipeline name.
     pub pipeline: &'a str,
     /// The live hub of the host.
-    pub live: &'a live::LiveHub,
+    pub live: &'a crate::live::LiveHub,
     /// The source's brokers (already resolved), the default of a Kafka sink.
     pub brokers: Option<&'a str>,
 }

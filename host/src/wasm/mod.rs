@@ -7,6 +7,7 @@ mod bindings;
 mod cache;
 mod engine;
 mod inspect;
+mod install;
 mod instance;
 mod output;
 mod registry;
@@ -22,6 +23,7 @@ pub use engine::{PluginEngine, sha256_hex};
 pub use inspect::{
     Contract, LoadError, WIT_PACKAGE, WIT_VERSION, inspect as inspect_component, precheck,
 };
+pub use install::{InitCheck, InstallError, Installed, Installer};
 pub use instance::{Limits, PluginOutput, TransformInstance, WindowInstance};
 pub use output::{MAX_REASON_BYTES, check as check_output, check_columns as check_column_output};
 pub use registry::{Kind, Plugin, Registry, check_bytes, load_bytes, load_file};
