@@ -39,9 +39,10 @@ tools:
 	    rm -rf "$(TANSU_VENV)"; $(TANSU_FROM_SOURCE); }; \
 	fi
 
-# What only the tests need: Debian's chromium and the browser driver (playwright-core), and
-# schemathesis (PyPI) for the OpenAPI test, and the lake tests' S3 server (moto) and readers
-# (deltalake, pyarrow), in a venv outside the clone.
+# What only the tests need: tansu with libsql, Debian's chromium and the browser driver
+# (playwright-core), and schemathesis (PyPI) for the OpenAPI test, the lake tests' S3 server
+# (moto) and readers (deltalake, pyarrow) and the Connect test's client (kafka-connect-py), in
+# a venv outside the clone.
 test-tools:
 	@if [ ! -x "$$HOME/.cargo/bin/tansu" ] && ! { command -v tansu >/dev/null && tansu --help | grep -q libsql; }; then \
 	  echo "Installing tansu $(TANSU_VERSION) with libsql (a test restarts a broker that keeps its topics in sqlite; 15-25 minutes, once per machine)..."; \
@@ -57,7 +58,8 @@ test-tools:
 	  python3 -m venv "$(TEST_VENV)" && \
 	  "$(TEST_VENV)/bin/pip" install --quiet "schemathesis==$(SCHEMATHESIS_VERSION)"; \
 	fi
-	@"$(TEST_VENV)/bin/pip" install --quiet --disable-pip-version-check -r host/tests/lake/requirements.txt
+	@"$(TEST_VENV)/bin/pip" install --quiet --disable-pip-version-check -r host/tests/lake/requirements.txt \
+	  -r host/tests/connect/requirements.txt
 
 build: tools
 	cargo build --release -p sluice-host -p sluice-plugin-artifacts

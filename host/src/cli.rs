@@ -66,6 +66,9 @@ pub enum Command {
         #[command(flatten)]
         api: crate::api::ApiArgs,
     },
+    /// Shows what applying a folder of specs to a running host would change (exit 0: no
+    /// change, 2: changes, 1: error); applies nothing.
+    Plan(crate::planner::PlanArgs),
     /// Replays MTA weekly files (or message files) into a Kafka topic.
     Produce {
         /// Bootstrap servers, or `embedded`.
@@ -143,6 +146,13 @@ pub struct UserError(pub String);
 pub async fn main(cli: Cli) -> i32 {
     match dispatch(cli).await {
         Ok(()) => 0,
+        Err(error)
+            if error
+                .downcast_ref::<crate::planner::PlanHasChanges>()
+                .is_some() =>
+        {
+            2
+        }
         Err(error) => {
             let user = error.downcast_ref::<UserError>().is_some()
                 || error.downcast_ref::<SpecErrors>().is_some();
@@ -203,6 +213,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let report = produce::run(&args).await.map_err(user)?;
             eprintln!("{report}");
             Ok(())
+        }
+        Command::Plan(ref args) => {
+            let args = args.clone();
+            tokio::task::spawn_blocking(move || crate::planner::run(&args)).await?
         }
         Command::Validate { ref paths } => validate(&cli, paths),
         Command::Broker { ref action } => broker(&cli.state_dir, action),

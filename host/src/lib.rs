@@ -15,6 +15,7 @@ pub mod kit;
 pub mod live;
 pub mod manager;
 pub mod objects;
+pub mod planner;
 pub mod policy;
 pub mod produce;
 pub mod redact;

@@ -15,6 +15,7 @@
 //! | `PUT /api/v1/pipelines/{name}/offsets`              | 200; 409 unless paused or stopped    |
 //! | `GET /api/v1/pipelines/{name}/connectors`           | 200 `[{name, kind, type, state, status}]` |
 //! | `POST /api/v1/pipelines/{name}/connectors/{c}/restart` | 202 status (restarts the run)     |
+//! | `POST /api/v1/pipelines:plan` `{specs: [{file, text}], complete}` | 200 plan (nothing applied) |
 //!
 //! A spec body is YAML (`application/yaml`, `text/yaml`, `application/x-yaml`) or JSON
 //! (`application/json`, stored as YAML); its `name` names the pipeline. Every error is
@@ -369,6 +370,12 @@ fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
         .and(body)
         .then(put_offsets)
         .map(respond);
+    let plan = warp::path!("api" / "v1" / "pipelines:plan")
+        .and(warp::post())
+        .and(with.clone())
+        .and(body)
+        .then(plan)
+        .map(respond);
     let restart =
         warp::path!("api" / "v1" / "pipelines" / String / "connectors" / String / "restart")
             .and(warp::post())
@@ -386,5 +393,33 @@ fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(restart)
         .unify()
+        .or(plan)
+        .unify()
         .boxed()
+}
+
+/// `POST /api/v1/pipelines:plan` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanRequest {
+    specs: Vec<crate::manager::plan::PlanSpec>,
+    /// The specs are the whole folder: pipelines none of them names would be deleted.
+    #[serde(default = "yes")]
+    complete: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What applying the specs would do (200 either way; `changes` counts the changes).
+async fn plan(manager: Manager, body: Bytes) -> Answer {
+    let request: PlanRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("The body is not a plan request ({{\"specs\": [{{\"file\", \"text\"}}], \"complete\": true}}): {e}."),
+        )
+    })?;
+    let plan = manager.plan(request.specs, request.complete).await;
+    reply(StatusCode::OK, &plan)
 }

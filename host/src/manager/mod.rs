@@ -18,6 +18,7 @@ pub mod connectors;
 pub mod files;
 pub mod offsets;
 mod ops;
+pub mod plan;
 pub mod reload;
 mod run;
 pub mod state;

@@ -113,7 +113,7 @@ impl Manager {
     }
 
     /// Parses and fully validates spec text.
-    async fn validated(&self, origin: &str, text: &str) -> Result<Loaded, SpecErrors> {
+    pub(super) async fn validated(&self, origin: &str, text: &str) -> Result<Loaded, SpecErrors> {
         let loaded = parse(origin, text)?;
         self.check(&loaded).await?;
         Ok(loaded)

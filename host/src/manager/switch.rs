@@ -91,7 +91,7 @@ impl Manager {
 }
 
 /// True when two spec texts (YAML or JSON) are the same but for their `steps`.
-fn only_steps_differ(old: &str, new: &str) -> bool {
+pub(super) fn only_steps_differ(old: &str, new: &str) -> bool {
     let parse = |text: &str| {
         let mut value = serde_yaml::from_str::<Json>(text).ok()?;
         let steps = value.as_object_mut()?.remove("steps");
