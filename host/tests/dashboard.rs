@@ -115,6 +115,50 @@ fn dashboard_fills_while_a_replay_runs() {
     check_early_then_final(&events);
 }
 
+/// Runs the browser check in `after` mode (the data was processed before the page opened)
+/// on the dashboard of `port`; fails the test unless the page fills.
+fn open_after(port: u16, shot: &Path) {
+    let out = Command::new("node")
+        .arg(browser_dir().join("dashboard.mjs"))
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(shot)
+        .arg("after")
+        .output()
+        .expect("node runs");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "the dashboard opened after the data was processed stays empty: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dashboard_opened_after_the_run_shows_the_current_state_also_after_a_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    browser_preflight();
+    let mut host = start_host("turnstile-after", "cumulative");
+    host.produce(&week("240106"), 500_000);
+    host.wait_records(WEEK_RECORDS, Duration::from_secs(120));
+    let (_, _, view) = http_get(host.port, "/api/v1/pipelines/turnstile/results?top=3").unwrap();
+    let view: serde_json::Value = serde_json::from_str(&view).unwrap();
+    assert!(view["keys"].as_u64().unwrap_or(0) > 300, "{view:#}");
+    assert_eq!(
+        view["busiest"].as_array().map(Vec::len),
+        Some(3),
+        "{view:#}"
+    );
+    let dir = screenshot_path().with_file_name("dashboard-after.png");
+    open_after(host.port, &dir);
+    // The view is saved every 5 s: after a crash and a restart the page opens filled too.
+    std::thread::sleep(Duration::from_secs(6));
+    host.restart_run("cumulative");
+    open_after(
+        host.port,
+        &dir.with_file_name("dashboard-after-restart.png"),
+    );
+}
+
 /// Early rows come before the first final ones and never exceed the final values (cumulative
 /// counts only grow).
 fn check_early_then_final(events: &[Event]) {

@@ -106,6 +106,38 @@ pub struct Host {
     pub sse: SseReader,
 }
 
+/// `sluice run --listen` of the live spec in `dir` on `topic` with `counters`, healthy.
+fn spawn_run(dir: &Path, broker: &LocalBroker, topic: &str, counters: &str, port: u16) -> Child {
+    let spec = live_spec(&repo(), dir);
+    let log = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    let mut run = sluice(dir)
+        .args(["run", "--pipelines"])
+        .arg(&spec)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("KAFKA_BROKERS", broker.bootstrap())
+        .env("TURNSTILE_TOPIC", topic)
+        .env("TURNSTILE_COUNTERS", counters)
+        .env("TURNSTILE_EARLY", "1s")
+        .env_remove("WAREHOUSE_URL")
+        .env("LAKE_URL", format!("file://{}", dir.join("lake").display()))
+        .stdout(log("run.out"))
+        .stderr(log("run.err"))
+        .spawn()
+        .expect("sluice run starts");
+    if let Err(e) = wait_healthy(port, &mut run, Duration::from_secs(60)) {
+        let _ = run.kill();
+        let err = std::fs::read_to_string(dir.join("run.err")).unwrap_or_default();
+        panic!("{e}\nsluice run stderr:\n{err}");
+    }
+    run
+}
+
 /// Starts a broker, creates `topic` (empty), runs the live spec on it with `counters`.
 pub fn start_host(topic: &str, counters: &str) -> Host {
     let broker = LocalBroker::start().expect("tansu starts");
@@ -122,32 +154,9 @@ pub fn start_host(topic: &str, counters: &str) -> Host {
             "--file",
         ])
         .arg(&empty));
-    let spec = live_spec(&repo(), dir.path());
     let port = free_port();
-    let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
-    let run = sluice(dir.path())
-        .args(["run", "--pipelines"])
-        .arg(&spec)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("KAFKA_BROKERS", broker.bootstrap())
-        .env("TURNSTILE_TOPIC", topic)
-        .env("TURNSTILE_COUNTERS", counters)
-        .env("TURNSTILE_EARLY", "1s")
-        .env_remove("WAREHOUSE_URL")
-        .env(
-            "LAKE_URL",
-            format!("file://{}", dir.path().join("lake").display()),
-        )
-        .stdout(log("run.out"))
-        .stderr(log("run.err"))
-        .spawn()
-        .expect("sluice run starts");
     let mut children = Children::default();
-    let i = children.keep(run);
-    if let Err(e) = wait_healthy(port, children.get(i), Duration::from_secs(60)) {
-        let err = std::fs::read_to_string(dir.path().join("run.err")).unwrap_or_default();
-        panic!("{e}\nsluice run stderr:\n{err}");
-    }
+    children.keep(spawn_run(dir.path(), &broker, topic, counters, port));
     // The server answers before the pipeline has registered its live channel: retry.
     let started = Instant::now();
     let sse = loop {
@@ -168,6 +177,22 @@ pub fn start_host(topic: &str, counters: &str) -> Host {
 }
 
 impl Host {
+    /// Kills `sluice run` (as a crash would) and starts it again on the same state folder,
+    /// port and topic.
+    pub fn restart_run(&mut self, counters: &str) {
+        let run = self.children.get(0);
+        let _ = run.kill();
+        let _ = run.wait();
+        let again = spawn_run(
+            self.dir.path(),
+            &self.broker,
+            &self.topic,
+            counters,
+            self.port,
+        );
+        self.children.0[0] = again;
+    }
+
     /// Starts `sluice produce --rate rate` of `file`; returns when it starts sending, with
     /// that instant and the lines it writes on stderr (its report comes last).
     pub fn produce(
