@@ -272,4 +272,50 @@ mod tests {
             200
         );
     }
+
+    #[test]
+    fn the_connect_face_takes_bodyless_writes_but_not_what_a_page_can_post() {
+        let open = Access {
+            token: None,
+            read_token: None,
+            connect: true,
+            ..access()
+        };
+        let host = ("host", "127.0.0.1:8083");
+        assert_eq!(
+            status(&open, Method::PUT, "/connectors/t/pause", &[host]),
+            200
+        );
+        assert_eq!(status(&open, Method::DELETE, "/connectors/t", &[host]), 200);
+        assert_eq!(
+            status(&open, Method::POST, "/connectors/t/restart", &[host]),
+            200
+        );
+        let page = ("origin", "https://evil.example");
+        assert_eq!(
+            status(&open, Method::POST, "/connectors/t/restart", &[host, page]),
+            403
+        );
+        let rest = Access {
+            connect: false,
+            ..open.clone()
+        };
+        assert_eq!(
+            status(&rest, Method::PUT, "/connectors/t/pause", &[host]),
+            403
+        );
+        let guarded = Access {
+            connect: true,
+            ..access()
+        };
+        assert_eq!(
+            status(&guarded, Method::PUT, "/connectors/t/pause", &[host]),
+            401
+        );
+        let basic = ("authorization", "Basic Y29ubmVjdDphZG1pbg==");
+        assert_eq!(
+            status(&guarded, Method::PUT, "/connectors/t/pause", &[host, basic]),
+            200
+        );
+    }
 }
