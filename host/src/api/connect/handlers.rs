@@ -212,18 +212,22 @@ impl Connect {
             self.manager().restart(name).await?;
             return Ok(empty(StatusCode::NO_CONTENT));
         }
-        let connector_failed = states.connector.state == "FAILED";
-        let any_failed = connector_failed || states.tasks.iter().any(|t| t.state.state == "FAILED");
-        if only_failed && !any_failed {
-            return Ok(accepted(&states));
-        }
-        if !only_failed || connector_failed {
+        // Connect's rule: the connector restarts unless only failed ones are asked for and it
+        // has not failed; a task restarts when tasks are included and (with onlyFailed) it
+        // failed. Here they share one run, which restarts when anything is to restart.
+        let mut any = false;
+        if !only_failed || states.connector.state == "FAILED" {
             states.connector.state = "RESTARTING";
+            any = true;
         }
         for task in &mut states.tasks {
             if include_tasks && (!only_failed || task.state.state == "FAILED") {
                 task.state.state = "RESTARTING";
+                any = true;
             }
+        }
+        if !any {
+            return Ok(accepted(&states));
         }
         self.manager().restart(name).await?;
         Ok(accepted(&states))
