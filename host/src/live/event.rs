@@ -38,6 +38,10 @@ pub struct RowsEvent {
     pub is_final: bool,
     /// Each row as a JSON object; timestamps as `YYYY-MM-DD HH:MM:SS` UTC.
     pub rows: Vec<Map<String, Json>>,
+    /// The field that names a row's group (the first string field of the schema not named
+    /// `window_*`), when the rows have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// `{"type": "stats", ...}`: the pipeline's counters.

@@ -262,6 +262,7 @@ mod tests {
         LiveEvent::Rows(RowsEvent {
             is_final: true,
             rows: vec![row],
+            key: Some("station".into()),
         })
     }
 

@@ -32,6 +32,9 @@ struct Entry {
 pub struct ResultsView {
     /// key → window_start → value.
     series: BTreeMap<String, BTreeMap<String, Entry>>,
+    /// The rows' key field, as the last rows event named it.
+    #[serde(default)]
+    key: Option<String>,
     /// Changed since it was last saved.
     #[serde(skip)]
     pub(super) dirty: bool,
@@ -42,7 +45,7 @@ pub struct ResultsView {
 pub struct ResultsSnapshot {
     /// Keys in the view.
     pub keys: usize,
-    /// The numeric field that ranks keys (the first of the rows), if any.
+    /// The numeric field that ranks keys (the first by name), if any.
     pub measure: Option<String>,
     /// The busiest keys, busiest first (sum of `measure` over their kept windows).
     pub busiest: Vec<String>,
@@ -54,8 +57,13 @@ pub struct ResultsSnapshot {
 impl ResultsView {
     /// Takes in the rows of a `rows` event.
     pub fn apply(&mut self, event: &RowsEvent) {
+        if event.key.is_some() {
+            self.key.clone_from(&event.key);
+        }
         for row in &event.rows {
-            let Some(key) = key_of(row) else { continue };
+            let Some(key) = key_of(event.key.as_deref(), row) else {
+                continue;
+            };
             let window = row
                 .get("window_start")
                 .and_then(Json::as_str)
@@ -120,6 +128,9 @@ impl ResultsView {
         order.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(b.1)));
         let (mut finals, mut early) = (RowsEvent::default(), RowsEvent::default());
         finals.is_final = true;
+        let key = self.key.clone();
+        finals.key.clone_from(&key);
+        early.key = key;
         for (_, _, entry) in order {
             let into = if entry.is_final {
                 &mut finals
@@ -140,8 +151,14 @@ impl ResultsView {
     }
 }
 
-/// The first string field not named `window_*`.
-fn key_of(row: &Map<String, Json>) -> Option<String> {
+/// The value of the event's key field, or else of the row's first string field not named
+/// `window_*`.
+fn key_of(field: Option<&str>, row: &Map<String, Json>) -> Option<String> {
+    if let Some(field) = field {
+        return row
+            .get(field)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+    }
     row.iter()
         .find(|(name, value)| value.is_string() && !name.starts_with("window_"))
         .and_then(|(_, value)| value.as_str().map(str::to_owned))
@@ -159,7 +176,11 @@ mod tests {
             .iter()
             .map(|r| r.as_object().unwrap().clone())
             .collect();
-        RowsEvent { is_final, rows }
+        RowsEvent {
+            is_final,
+            rows,
+            key: None,
+        }
     }
 
     #[test]

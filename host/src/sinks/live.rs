@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
-use sluice_plugin_sdk::rows::{Field, Value, decode_row};
+use sluice_plugin_sdk::rows::{Field, FieldType, Value, decode_row};
 
 use crate::live::{LiveEvent, LiveHub, RowsEvent};
 
@@ -70,9 +70,15 @@ impl LiveSink {
         for row in rows.batch().rows() {
             objects.push(row_object(&rows.schema, row)?);
         }
+        let key = rows
+            .schema
+            .iter()
+            .find(|f| f.ty == FieldType::Str && !f.name.starts_with("window_"))
+            .map(|f| f.name.clone());
         let event = RowsEvent {
             is_final,
             rows: objects,
+            key,
         };
         self.hub.publish(&self.pipeline, LiveEvent::Rows(event));
         Ok(())
