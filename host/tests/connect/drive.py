@@ -54,7 +54,9 @@ def main():
         {"name": NAME, "config": {"connector.class": CLASS, "sluice.spec": spec, "topics": topic}}
     )
     expect(created["name"] == NAME and created["type"] == "sink", f"create {created}")
-    expect(created["config"]["sluice.spec"] == spec, "the spec text is kept as sent")
+    # `topics` replaced the spec's placeholder topic: the stored spec says so.
+    expect(created["config"]["topics"] == topic, f"topics {created['config']}")
+    expect(f"topic: {topic}" in created["config"]["sluice.spec"], created["config"]["sluice.spec"])
     status = wait("RUNNING", lambda: (s := kc.get_connector_status(NAME))["connector"]["state"] == "RUNNING" and s)
     print(f"create_to_running_ms={(time.monotonic() - started) * 1000:.0f}", flush=True)
     expect(status["tasks"] and all(t["state"] == "RUNNING" for t in status["tasks"]), f"tasks {status}")

@@ -8,10 +8,30 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// The probe's client context: reaching the end is what the probe waits for, so librdkafka's
+/// global "end of partition" event is not logged as an error (rdkafka's default context
+/// logs every client error at ERROR).
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                tracing::debug!(reason, "The end probe reached the end of a partition.");
+            }
+            _ => tracing::warn!(%error, reason, "The end probe's Kafka client reported an error."),
+        }
+    }
+}
+
+impl ConsumerContext for Quiet {}
 
 /// The longest the read of the last batch may take.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -28,14 +48,14 @@ pub fn true_end(
     if high <= low {
         return Ok(high);
     }
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<Quiet> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "sluice-end-probe")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "20")
         .set("log_level", "3")
-        .create()
+        .create_with_context(Quiet)
         .context("Could not create a consumer to find the end of a partition.")?;
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, partition, Offset::Offset(high - 1))?;
