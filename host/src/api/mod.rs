@@ -104,15 +104,14 @@ struct ResultsQuery {
 /// the busiest ones, for a dashboard that opens after the data was processed.
 fn results(name: String, query: ResultsQuery, hub: LiveHub) -> Box<dyn Reply> {
     let top = query.top.unwrap_or(5).min(1000);
-    let windows = query.windows.unwrap_or(60).min(view_keep());
+    let windows = query
+        .windows
+        .unwrap_or(60)
+        .min(crate::live::view::KEEP_WINDOWS);
     match hub.results(&name, top, windows) {
         Some(view) => Box::new(warp::reply::json(&view)),
         None => Box::new(unknown(&name)),
     }
-}
-
-const fn view_keep() -> usize {
-    crate::live::view::KEEP_WINDOWS
 }
 
 fn unknown(name: &str) -> ApiError {

@@ -185,7 +185,8 @@ pub fn view(state: &ApiState, plugin: &Plugin) -> Json {
     })
 }
 
-fn decode(segment: &str) -> String {
+/// A path segment, percent-decoded (also for the Connect face's connector names).
+pub(super) fn decode(segment: &str) -> String {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8_lossy()
         .into_owned()

@@ -15,7 +15,6 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value as Json;
 use tokio::sync::broadcast;
 
 pub use event::{ConnectorsEvent, LiveEvent, RowsEvent, RunState, StateEvent, StatsEvent};
@@ -244,18 +243,18 @@ impl LiveHub {
     }
 }
 
-/// A JSON object's fields (for events built from `serde_json::json!`).
-pub fn object(json: Json) -> serde_json::Map<String, Json> {
-    match json {
-        Json::Object(map) => map,
-        _ => Default::default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value as Json, json};
+
+    /// A JSON object's fields (for events built from `serde_json::json!`).
+    fn object(json: Json) -> serde_json::Map<String, Json> {
+        match json {
+            Json::Object(map) => map,
+            _ => Default::default(),
+        }
+    }
 
     fn rows_event(i: usize, pad: &str) -> LiveEvent {
         let row = object(json!({ "station": "A", "window_start": format!("{i:05}"), "pad": pad }));

@@ -38,6 +38,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::error::{ApiError, from_rejection};
+use super::plugins::decode;
 use super::state::ApiState;
 use handlers::Connect;
 
@@ -206,10 +207,4 @@ async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
             .into();
     }
     Ok(error(api))
-}
-
-fn decode(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
 }
