@@ -4,7 +4,10 @@
 //! imports: the plugins use no WASI), and writes `target/plugins/<crate>.wasm` atomically.
 //! A crate whose manifest says `test-only = true` (under `[package.metadata.sluice]`, the
 //! misbehaving plugins of the tests) goes to `target/plugins/test/`, which the host does
-//! not search by default. Generates `plugins.rs` in `OUT_DIR` with the paths, for `src/lib.rs` to include.
+//! not search by default. A crate may also list `variants = ["<feature>", ...]` there: each
+//! is built again with that cargo feature (in `target/wasm-build/variant-<feature>`) into
+//! `target/plugins/test/<crate>-<feature>.wasm` (another version of the plugin, for tests).
+//! Generates `plugins.rs` in `OUT_DIR` with the paths, for `src/lib.rs` to include.
 
 use anyhow::{Context, Result, bail};
 use sluice_componentize::Contracts;
@@ -56,17 +59,52 @@ struct Plugin {
     name: String,
     /// Built for the tests only (`test-only = true`).
     test_only: bool,
+    /// The feature it is built with (a variant), if any.
+    feature: Option<String>,
 }
 
 impl Plugin {
+    /// Its variants: the same crate with one feature more, test-only.
+    fn variants(&self, manifest: &str) -> Vec<Plugin> {
+        let Some(line) = manifest.lines().find(|l| l.trim_start().starts_with("variants")) else {
+            return Vec::new();
+        };
+        let list = line.split_once('=').map_or("", |(_, v)| v);
+        list.trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|f| f.trim().trim_matches('"'))
+            .filter(|f| !f.is_empty())
+            .map(|f| Plugin {
+                name: self.name.clone(),
+                test_only: true,
+                feature: Some(f.to_owned()),
+            })
+            .collect()
+    }
+
+    /// The name its component and constant are made of (`turnstile-window-v2`).
+    fn artifact(&self) -> String {
+        match &self.feature {
+            Some(f) => format!("{}-{f}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
     /// File name of the core module cargo produces.
     fn module_file(&self) -> String {
         format!("{}.wasm", self.name.replace('-', "_"))
     }
 
+    /// Where a variant is built (its own target folder: other features, same file names).
+    fn build_dir(&self, main: &Path) -> PathBuf {
+        main.join(format!("variant-{}", self.feature.as_deref().unwrap_or("")))
+    }
+
     /// Name of the generated constant (`TURNSTILE_PARSE`).
     fn const_name(&self) -> String {
-        self.name.replace('-', "_").to_uppercase()
+        self.artifact().replace('-', "_").to_uppercase()
     }
 
     /// Where its component goes under `out_dir`.
@@ -76,7 +114,7 @@ impl Plugin {
         } else {
             out_dir.to_owned()
         };
-        dir.join(format!("{}.wasm", self.name))
+        dir.join(format!("{}.wasm", self.artifact()))
     }
 }
 
@@ -101,7 +139,12 @@ fn run() -> Result<()> {
     let plugins = find_plugins(&workspace.join("plugins"))?;
     let build_dir = workspace.join("target/wasm-build");
     let out_dir = workspace.join("target/plugins");
-    build_modules(&workspace, &build_dir, &plugins)?;
+    let (main, variants): (Vec<&Plugin>, Vec<&Plugin>) =
+        plugins.iter().partition(|p| p.feature.is_none());
+    build_modules(&workspace, &build_dir, &main)?;
+    for variant in &variants {
+        build_modules(&workspace, &variant.build_dir(&build_dir), &[variant])?;
+    }
     let test_dir = out_dir.join("test");
     fs::create_dir_all(&test_dir).with_context(|| format!("creating {}", test_dir.display()))?;
     let modules = build_dir.join(TARGET).join(PROFILE);
@@ -109,7 +152,11 @@ fn run() -> Result<()> {
     // earlier ones kept in wit/<major.minor>/, compiled into sluice-componentize.
     let contracts = Contracts::builtin()?;
     for plugin in &plugins {
-        let module = modules.join(plugin.module_file());
+        let module = match &plugin.feature {
+            Some(_) => plugin.build_dir(&build_dir).join(TARGET).join(PROFILE),
+            None => modules.clone(),
+        }
+        .join(plugin.module_file());
         let bytes = fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
         let made = contracts
             .componentize(&bytes)
@@ -137,10 +184,16 @@ fn find_plugins(dir: &Path) -> Result<Vec<Plugin>> {
                 let l: String = l.split_whitespace().collect();
                 l == "test-only=true"
             });
-            plugins.push(Plugin { name, test_only });
+            let plugin = Plugin {
+                name,
+                test_only,
+                feature: None,
+            };
+            plugins.extend(plugin.variants(&text));
+            plugins.push(plugin);
         }
     }
-    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    plugins.sort_by_key(Plugin::artifact);
     if plugins.is_empty() {
         bail!("no plugin crates found in {}", dir.display());
     }
@@ -173,7 +226,7 @@ fn wasm_rustflags() -> String {
 }
 
 /// Runs the nested `cargo build` of every plugin, with a clean environment.
-fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[Plugin]) -> Result<()> {
+fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[&Plugin]) -> Result<()> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
@@ -185,7 +238,8 @@ fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[Plugin]) -> Resu
             TARGET,
             "--locked",
         ])
-        .args(plugins.iter().flat_map(|p| ["-p", p.name.as_str()]));
+        .args(plugins.iter().flat_map(|p| ["-p", p.name.as_str()]))
+        .args(plugins.iter().filter_map(|p| p.feature.as_deref()).flat_map(|f| ["--features", f]));
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();
         if REMOVED_VARS.contains(&key.as_ref())
@@ -234,17 +288,17 @@ fn constants(out_dir: &Path, plugins: &[Plugin]) -> String {
         let path = p.component_path(out_dir).display().to_string();
         src += &format!(
             "/// Absolute path of the `{}` component.\npub const {}: &str = {path:?};\n",
-            p.name,
+            p.artifact(),
             p.const_name()
         );
     }
     src += "/// Every plugin: (crate name, component path).\npub const ALL: &[(&str, &str)] = &[\n";
     for p in plugins.iter().filter(|p| !p.test_only) {
-        src += &format!("    ({:?}, {}),\n", p.name, p.const_name());
+        src += &format!("    ({:?}, {}),\n", p.artifact(), p.const_name());
     }
     src += "];\n/// Every test-only plugin: (crate name, component path).\npub const TEST_ONLY: &[(&str, &str)] = &[\n";
     for p in plugins.iter().filter(|p| p.test_only) {
-        src += &format!("    ({:?}, {}),\n", p.name, p.const_name());
+        src += &format!("    ({:?}, {}),\n", p.artifact(), p.const_name());
     }
     src + "];\n"
 }

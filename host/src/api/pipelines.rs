@@ -16,6 +16,7 @@
 //! | `GET /api/v1/pipelines/{name}/connectors`           | 200 `[{name, kind, type, state, status}]` |
 //! | `POST /api/v1/pipelines/{name}/connectors/{c}/restart` | 202 status (restarts the run)     |
 //! | `POST /api/v1/pipelines:plan` `{specs: [{file, text}], complete}` | 200 plan (nothing applied) |
+//! | `/api/v1/pipelines/{name}/shadow[/promote]`         | shadow runs ([`shadow`])             |
 //!
 //! A spec body is YAML (`application/yaml`, `text/yaml`, `application/x-yaml`) or JSON
 //! (`application/json`, stored as YAML); its `name` names the pipeline. Every error is
@@ -35,6 +36,8 @@ use super::state::ApiState;
 use crate::manager::state::SpecErrorView;
 use crate::manager::{Manager, ManagerError, OffsetsRequest, PartitionOffset};
 
+mod shadow;
+
 /// The spec content types a create or replace accepts.
 const YAML_TYPES: [&str; 3] = ["application/yaml", "text/yaml", "application/x-yaml"];
 
@@ -44,6 +47,9 @@ impl From<ManagerError> for ApiError {
         match error {
             ManagerError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "pipeline_not_found", message)
+            }
+            ManagerError::NoShadow(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "shadow_not_found", message)
             }
             ManagerError::ConnectorNotFound { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "connector_not_found", message)
@@ -320,7 +326,10 @@ fn reads(manager: Manager) -> BoxedFilter<(Response,)> {
             warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
                 .into_response()
         });
+    let shadow = shadow::reads(manager_for_cluster.clone());
     list.or(get)
+        .unify()
+        .or(shadow)
         .unify()
         .or(super::cluster::route(manager_for_cluster))
         .unify()
@@ -336,6 +345,7 @@ fn reads(manager: Manager) -> BoxedFilter<(Response,)> {
 }
 
 fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
+    let shadow = shadow::writes(manager.clone(), state);
     let with = warp::any().map(move || manager.clone());
     let body = warp::body::content_length_limit(state.limits.spec_bytes).and(super::body::bytes());
     let content_type = warp::header::optional::<String>("content-type");
@@ -394,6 +404,8 @@ fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
         .or(restart)
         .unify()
         .or(plan)
+        .unify()
+        .or(shadow)
         .unify()
         .boxed()
 }

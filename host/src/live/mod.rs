@@ -8,6 +8,7 @@
 //! push rows out), then every new event. The results view outlives the replay buffer and,
 //! when the hub has a folder, a restart: [`LiveHub::save`] writes it there.
 
+pub mod diff;
 pub mod event;
 pub mod view;
 
@@ -164,6 +165,24 @@ impl LiveHub {
     pub fn results(&self, pipeline: &str, top: usize, windows: usize) -> Option<ResultsSnapshot> {
         let channels = self.lock();
         Some(channels.get(pipeline)?.view.snapshot(top, windows))
+    }
+
+    /// The rows of `candidate`'s results view compared with `baseline`'s (shadow runs); the
+    /// first `first` differing windows in full. A pipeline without a channel has no rows.
+    pub fn diff(&self, baseline: &str, candidate: &str, first: usize) -> diff::ViewDiff {
+        let channels = self.lock();
+        let empty = ResultsView::default();
+        let view = |name: &str| channels.get(name).map_or(&empty, |c| &c.view);
+        diff::diff(view(baseline), view(candidate), first)
+    }
+
+    /// Drops `pipeline`'s channel and its saved view (a shadow run that ended). Open live
+    /// connections to it end.
+    pub fn forget(&self, pipeline: &str) {
+        self.lock().remove(pipeline);
+        if let Some(path) = self.path(pipeline) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// Names of the pipelines with a channel, sorted.

@@ -21,20 +21,20 @@ pub const MAX_KEYS: usize = 20_000;
 
 /// One window of one key.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-struct Entry {
+pub(super) struct Entry {
     #[serde(rename = "final")]
-    is_final: bool,
-    row: Map<String, Json>,
+    pub(super) is_final: bool,
+    pub(super) row: Map<String, Json>,
 }
 
 /// The recent windows of every key of one pipeline.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ResultsView {
     /// key → window_start → value.
-    series: BTreeMap<String, BTreeMap<String, Entry>>,
+    pub(super) series: BTreeMap<String, BTreeMap<String, Entry>>,
     /// The rows' key field, as the last rows event named it.
     #[serde(default)]
-    key: Option<String>,
+    pub(super) key: Option<String>,
     /// Changed since it was last saved.
     #[serde(skip)]
     pub(super) dirty: bool,

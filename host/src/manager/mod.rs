@@ -21,6 +21,7 @@ mod ops;
 pub mod plan;
 pub mod reload;
 mod run;
+pub mod shadow;
 pub mod state;
 mod switch;
 
@@ -42,6 +43,9 @@ pub enum ManagerError {
     /// No pipeline of that name.
     #[error("No pipeline is named `{0}`.")]
     NotFound(String),
+    /// The pipeline has no shadow run.
+    #[error("Pipeline `{0}` has no shadow run; start one with POST /api/v1/pipelines/{0}/shadow.")]
+    NoShadow(String),
     /// No connector of that name in the pipeline.
     #[error("Pipeline `{pipeline}` has no connector `{connector}` (it has: {known}).")]
     ConnectorNotFound {
@@ -106,6 +110,8 @@ struct Inner {
     lags: Mutex<HashMap<String, (std::time::Instant, Vec<Lag>)>>,
     /// The cluster this host belongs to (`--cluster`), if any.
     cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// The shadow runs, by pipeline ([`shadow`]).
+    shadows: Mutex<HashMap<String, shadow::Shadow>>,
 }
 
 /// How long a consumer lag read stays fresh.
@@ -126,6 +132,7 @@ impl Manager {
                 seen: Mutex::new(HashMap::new()),
                 lags: Mutex::new(HashMap::new()),
                 cluster: std::sync::OnceLock::new(),
+                shadows: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -21,7 +21,7 @@ fn parse(origin: &str, text: &str) -> Result<Loaded, SpecErrors> {
 /// Parses spec text sent through the API and checks it against the host's policy: only the
 /// variables it names are interpolated, and what the spec uses must be granted
 /// ([`crate::policy`]). Error messages never show an interpolated value.
-fn parse_untrusted(policy: &Policy, text: &str) -> Result<Loaded, ManagerError> {
+pub(super) fn parse_untrusted(policy: &Policy, text: &str) -> Result<Loaded, ManagerError> {
     let origin = "request body";
     let asked = std::cell::RefCell::new(Vec::<String>::new());
     let lookup = |name: &str| {
@@ -85,7 +85,7 @@ pub const CHECK_DEADLINE: Duration = Duration::from_secs(120);
 impl Manager {
     /// Resolves the plugins of `loaded` and checks every schema, off the async threads, at
     /// most [`CHECKS_AT_ONCE`] at a time and within [`CHECK_DEADLINE`]. Holds no lock.
-    async fn check(&self, loaded: &Loaded) -> Result<(), SpecErrors> {
+    pub(super) async fn check(&self, loaded: &Loaded) -> Result<(), SpecErrors> {
         let failed = |message: String| SpecErrors(vec![SpecError::at(&loaded.file, 0, 0, message)]);
         let slot = self
             .inner
@@ -242,6 +242,7 @@ impl Manager {
         if !self.entries().contains_key(name) {
             return Err(ManagerError::NotFound(name.to_owned()));
         }
+        self.end_shadow(name).await;
         self.stop_run(name, State::Stopped).await;
         let removed = self.entries().remove(name);
         if let Some(entry) = removed {
@@ -424,6 +425,7 @@ impl Manager {
         let _ops = self.inner.ops.lock().await;
         self.inner.seen.lock().expect("seen lock").remove(path);
         if let Some(name) = self.name_of_file(path) {
+            self.end_shadow(&name).await;
             self.stop_run(&name, State::Stopped).await;
             self.entries().remove(&name);
             tracing::info!(pipeline = name, file = %path.display(), "The spec file was removed; the pipeline is stopped and removed.");
@@ -445,6 +447,9 @@ impl Manager {
     pub async fn shutdown(&self) {
         let _ops = self.inner.ops.lock().await;
         let names = self.names();
+        for name in &names {
+            self.end_shadow(name).await;
+        }
         let stops = names.iter().map(|name| self.stop_run(name, State::Stopped));
         futures::future::join_all(stops).await;
     }

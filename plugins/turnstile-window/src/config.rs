@@ -83,8 +83,9 @@ impl Settings {
         })
     }
 
-    /// The schema of the emitted rows: group fields, `window_start`, `window_end`, values.
-    pub fn output_schema(&self) -> Vec<Field> {
+    /// The schema of the emitted rows: group fields, `window_start`, `window_end`, values,
+    /// and with `traffic` (version 0.2.0) their sum.
+    pub fn output_schema(&self, traffic: bool) -> Vec<Field> {
         let mut out: Vec<Field> = self
             .group_by
             .iter()
@@ -93,6 +94,9 @@ impl Settings {
         out.push(Field::new("window_start", FieldType::Timestamp));
         out.push(Field::new("window_end", FieldType::Timestamp));
         out.extend(self.values.iter().map(|n| Field::new(n, FieldType::Int64)));
+        if traffic {
+            out.push(Field::new("traffic", FieldType::Int64));
+        }
         out
     }
 }
@@ -284,7 +288,7 @@ fn check_names(settings: &Settings, key: &[String]) -> Result<(), String> {
     if settings.counters == Counters::Cumulative && key.is_empty() {
         return Err("config key `key` must name at least one field".into());
     }
-    let output = settings.output_schema();
+    let output = settings.output_schema(crate::V2);
     for (i, f) in output.iter().enumerate() {
         if output[..i].iter().any(|g| g.name == f.name) {
             return Err(format!(

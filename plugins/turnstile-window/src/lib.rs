@@ -3,6 +3,10 @@
 //! [`config`] reads the config and rows, [`aggregate`] owns the semantics and state,
 //! [`snapshot`] its serialisation, [`touched`] what a batch changed (early results, config
 //! `emit_early`); this module is the thin [`Window`] implementation.
+//!
+//! With the cargo feature `v2` the crate builds version 0.2.0 (a test artifact for shadow
+//! runs): rows carry one more column, `traffic` (the sum of the values), and snapshots are
+//! written in format 2 ([`snapshot`]); format-1 snapshots of 0.1 still restore.
 
 pub mod aggregate;
 pub mod config;
@@ -48,6 +52,9 @@ pub struct TurnstileWindow {
     ids: dictionary::Ids,
 }
 
+/// Version 0.2.0 (the `v2` feature): the `traffic` column and snapshot format 2.
+pub const V2: bool = cfg!(feature = "v2");
+
 impl TurnstileWindow {
     /// The aggregation state (for tests and benchmarks).
     pub fn state(&self) -> &Aggregator {
@@ -57,11 +64,16 @@ impl TurnstileWindow {
 
 impl Window for TurnstileWindow {
     fn metadata() -> Metadata {
-        sluice_plugin_sdk::metadata!(
+        let mut metadata = sluice_plugin_sdk::metadata!(
             "Sums turnstile entries and exits per station and event-time window (cumulative or incremental counters).",
             CONFIG.json_schema(),
             r#"{"counters":"cumulative","group_by":["station"]}"#
-        )
+        );
+        if V2 {
+            "0.2.0".clone_into(&mut metadata.version);
+            metadata.description += " Adds `traffic`, the sum of the values.";
+        }
+        metadata
     }
 
     fn init(
@@ -74,7 +86,7 @@ impl Window for TurnstileWindow {
         let plan = Plan::new(&settings, input, &window.event_time)?;
         let mut agg = Aggregator::new(settings.counters, windows, plan.n_values());
         agg.track_touched(settings.emit_early);
-        let schema = settings.output_schema();
+        let schema = settings.output_schema(V2);
         Ok((
             TurnstileWindow {
                 settings,
@@ -124,7 +136,7 @@ impl Window for TurnstileWindow {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        snapshot::encode(&self.agg, &self.settings)
+        snapshot::encode(&self.agg, &self.settings, snapshot::WRITES)
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
@@ -133,7 +145,7 @@ impl Window for TurnstileWindow {
             self.agg.windows,
             self.plan.n_values(),
         );
-        self.agg = snapshot::decode(state, &empty, &self.settings)?;
+        self.agg = snapshot::decode(state, &empty, &self.settings, snapshot::WRITES)?;
         // Its ids name the replaced state's turnstiles and groups.
         self.ids = Default::default();
         self.agg.track_touched(self.settings.emit_early);
@@ -142,7 +154,7 @@ impl Window for TurnstileWindow {
 }
 
 /// Appends one result row: the group fields (from the row-encoded group key), window start
-/// and end, sums.
+/// and end, sums (and, in 0.2.0, their total).
 fn put_row(out: &mut Output, group: &[u8], start: i64, end: i64, sums: &[i64]) {
     let mut rest = group;
     while let Some((len, tail)) = rest.split_first_chunk::<4>() {
@@ -153,6 +165,9 @@ fn put_row(out: &mut Output, group: &[u8], start: i64, end: i64, sums: &[i64]) {
     out.rows.push_i64(start);
     out.rows.push_i64(end);
     sums.iter().for_each(|&v| out.rows.push_i64(v));
+    if V2 {
+        out.rows.push_i64(sums.iter().sum());
+    }
     out.end_result_row();
 }
 

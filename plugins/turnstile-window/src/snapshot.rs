@@ -5,6 +5,10 @@
 //! value count, the config's field names), the emitted-up-to time, the group keys, the
 //! turnstiles (key, time, values) and the open windows (start, then group id and sums per
 //! group). Restoring checks everything and fails, never panics, on bad or foreign input.
+//!
+//! Format 2 (written by version 0.2.0, the `v2` feature) stores each open window column by
+//! column: its start and group count, all its group ids, then all its sums. 0.2.0 restores
+//! format 1 as well (a switch from 0.1 keeps the window state); 0.1 refuses format 2.
 
 use crate::aggregate::{Aggregator, Counters, NO_GROUP, Predecessor, WindowSums};
 use crate::config::Settings;
@@ -12,13 +16,14 @@ use crate::intern::Interner;
 use sluice_plugin_sdk::{BatchBuilder, RowReader};
 
 const MAGIC: &[u8] = b"sluice-turnstile-window";
-const VERSION: i64 = 1;
+/// The format this build writes, and the newest it reads.
+pub const WRITES: i64 = if crate::V2 { 2 } else { 1 };
 
-/// Serialises `agg`, configured by `settings`.
-pub fn encode(agg: &Aggregator, settings: &Settings) -> Vec<u8> {
+/// Serialises `agg`, configured by `settings`, in format `version` (1 or 2).
+pub fn encode(agg: &Aggregator, settings: &Settings, version: i64) -> Vec<u8> {
     let mut w = BatchBuilder::new();
     w.put_bytes(MAGIC);
-    w.put_i64(VERSION);
+    w.put_i64(version);
     w.put_str(header(settings, agg).as_str());
     w.put_i64(agg.closed_upto);
     w.put_i64(agg.groups.len() as i64);
@@ -33,6 +38,11 @@ pub fn encode(agg: &Aggregator, settings: &Settings) -> Vec<u8> {
     for (&start, win) in &agg.open {
         w.put_i64(start);
         w.put_i64(win.groups.len() as i64);
+        if version >= 2 {
+            win.groups.iter().for_each(|&gid| w.put_i64(i64::from(gid)));
+            win.sums.iter().for_each(|&v| w.put_i64(v));
+            continue;
+        }
         for (slot, &gid) in win.groups.iter().enumerate() {
             w.put_i64(i64::from(gid));
             let at = slot * agg.n_values;
@@ -64,17 +74,23 @@ fn header(s: &Settings, agg: &Aggregator) -> String {
     )
 }
 
-/// Rebuilds the state of an instance configured like `empty` (fresh from `init`).
-pub fn decode(state: &[u8], empty: &Aggregator, settings: &Settings) -> Result<Aggregator, String> {
+/// Rebuilds the state of an instance configured like `empty` (fresh from `init`) from a
+/// snapshot of format `newest` or older.
+pub fn decode(
+    state: &[u8],
+    empty: &Aggregator,
+    settings: &Settings,
+    newest: i64,
+) -> Result<Aggregator, String> {
     let mut r = RowReader::new(state);
     let err = |e: sluice_plugin_sdk::DecodeError| format!("snapshot is corrupt: {e}");
     if r.bytes().ok() != Some(MAGIC) {
         return Err("not a turnstile-window snapshot".into());
     }
     let version = r.i64().map_err(err)?;
-    if version != VERSION {
+    if !(1..=newest).contains(&version) {
         return Err(format!(
-            "snapshot format version {version} is not supported (this plugin reads {VERSION})"
+            "snapshot format version {version} is not supported (this plugin reads 1 to {newest})"
         ));
     }
     let (theirs, ours) = (r.str().map_err(err)?, header(settings, empty));
@@ -84,7 +100,7 @@ pub fn decode(state: &[u8], empty: &Aggregator, settings: &Settings) -> Result<A
         ));
     }
     let mut agg = empty.clone();
-    read_body(&mut r, &mut agg, settings).map_err(err)?;
+    read_body(&mut r, &mut agg, settings, version).map_err(err)?;
     if r.remaining() > 0 {
         return Err(format!(
             "snapshot is corrupt: {} bytes after the end",
@@ -112,7 +128,12 @@ fn count(r: &mut RowReader<'_>) -> Res<usize> {
     }
 }
 
-fn read_body(r: &mut RowReader<'_>, agg: &mut Aggregator, settings: &Settings) -> Res<()> {
+fn read_body(
+    r: &mut RowReader<'_>,
+    agg: &mut Aggregator,
+    settings: &Settings,
+    version: i64,
+) -> Res<()> {
     agg.closed_upto = r.i64()?;
     agg.groups = read_keys(r, settings.group_by.len(), 0, |_| Ok(()))?;
     let n_values = agg.n_values;
@@ -141,7 +162,11 @@ fn read_body(r: &mut RowReader<'_>, agg: &mut Aggregator, settings: &Settings) -
             return Err(corrupt(r, "window starts are not increasing"));
         }
         last = Some(start);
-        let win = read_window(r, agg.groups.len(), n_values)?;
+        let win = if version >= 2 {
+            read_window_columns(r, agg.groups.len(), n_values)?
+        } else {
+            read_window(r, agg.groups.len(), n_values)?
+        };
         agg.open.insert(start, win);
     }
     Ok(())
@@ -176,19 +201,46 @@ fn read_keys(
     Ok(keys)
 }
 
+/// Checks and adds group `gid` (as read) at `slot` of `win`.
+fn add_group(r: &RowReader<'_>, win: &mut WindowSums, gid: i64, slot: usize, n_groups: usize) -> Res<()> {
+    let gid = u32::try_from(gid).ok().filter(|&g| (g as usize) < n_groups);
+    let Some(gid) = gid else {
+        return Err(corrupt(r, "unknown group id"));
+    };
+    if win.slots.insert(gid, slot as u32).is_some() {
+        return Err(corrupt(r, "a group appears twice in a window"));
+    }
+    win.groups.push(gid);
+    Ok(())
+}
+
+/// Format 2: the group ids of the window, then its sums.
+fn read_window_columns(
+    r: &mut RowReader<'_>,
+    n_groups: usize,
+    n_values: usize,
+) -> Res<WindowSums> {
+    let n = count(r)?;
+    let mut win = WindowSums::default();
+    for slot in 0..n {
+        let gid = r.i64()?;
+        add_group(r, &mut win, gid, slot, n_groups)?;
+    }
+    if r.remaining() / 8 < n * n_values {
+        return Err(corrupt(r, "truncated window sums"));
+    }
+    for _ in 0..n * n_values {
+        win.sums.push(r.i64()?);
+    }
+    Ok(win)
+}
+
 fn read_window(r: &mut RowReader<'_>, n_groups: usize, n_values: usize) -> Res<WindowSums> {
     let n = count(r)?;
     let mut win = WindowSums::default();
     for slot in 0..n {
         let gid = r.i64()?;
-        let gid = u32::try_from(gid).ok().filter(|&g| (g as usize) < n_groups);
-        let Some(gid) = gid else {
-            return Err(corrupt(r, "unknown group id"));
-        };
-        if win.slots.insert(gid, slot as u32).is_some() {
-            return Err(corrupt(r, "a group appears twice in a window"));
-        }
-        win.groups.push(gid);
+        add_group(r, &mut win, gid, slot, n_groups)?;
         for _ in 0..n_values {
             win.sums.push(r.i64()?);
         }

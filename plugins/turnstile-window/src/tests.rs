@@ -308,3 +308,28 @@ fn restore_rejects_garbage_and_foreign_snapshots() {
 }
 
 mod early;
+
+/// Format 2 (version 0.2.0) holds the same state as format 1 in another layout; 0.2.0 reads
+/// both, 0.1 refuses format 2.
+#[test]
+fn snapshot_format_2_migrates_format_1_and_0_1_refuses_it() {
+    for counters in ["cumulative", "incremental"] {
+        let mut w = init(counters);
+        let mut out = output();
+        w.process_rows(&batch(&STREAM[..STREAM.len() / 2]), 0, &mut out)
+            .unwrap();
+        let v1 = snapshot::encode(&w.agg, &w.settings, 1);
+        let v2 = snapshot::encode(&w.agg, &w.settings, 2);
+        assert_ne!(v1, v2, "{counters}: the layouts differ");
+        let empty = init(counters).agg;
+        let from_v1 = snapshot::decode(&v1, &empty, &w.settings, 2).unwrap();
+        assert_eq!(snapshot::encode(&from_v1, &w.settings, 2), v2, "{counters}");
+        let from_v2 = snapshot::decode(&v2, &empty, &w.settings, 2).unwrap();
+        assert_eq!(snapshot::encode(&from_v2, &w.settings, 1), v1, "{counters}");
+        let refused = snapshot::decode(&v2, &empty, &w.settings, 1).unwrap_err();
+        assert!(refused.contains("format version 2"), "{refused}");
+        for cut in [v2.len() - 1, v2.len() - 9] {
+            assert!(snapshot::decode(&v2[..cut], &empty, &w.settings, 2).is_err());
+        }
+    }
+}

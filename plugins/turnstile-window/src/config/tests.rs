@@ -35,7 +35,7 @@ fn defaults_and_explicit_settings() {
         r#"{"counters":"incremental","group_by":["station","linename"],"values":["exits"]}"#,
     )
     .unwrap();
-    let names: Vec<String> = s.output_schema().into_iter().map(|f| f.name).collect();
+    let names: Vec<String> = s.output_schema(false).into_iter().map(|f| f.name).collect();
     assert_eq!(
         names,
         strings(&["station", "linename", "window_start", "window_end", "exits"])
