@@ -66,7 +66,10 @@ struct Plugin {
 impl Plugin {
     /// Its variants: the same crate with one feature more, test-only.
     fn variants(&self, manifest: &str) -> Vec<Plugin> {
-        let Some(line) = manifest.lines().find(|l| l.trim_start().starts_with("variants")) else {
+        let Some(line) = manifest
+            .lines()
+            .find(|l| l.trim_start().starts_with("variants"))
+        else {
             return Vec::new();
         };
         let list = line.split_once('=').map_or("", |(_, v)| v);
@@ -239,7 +242,12 @@ fn build_modules(workspace: &Path, build_dir: &Path, plugins: &[&Plugin]) -> Res
             "--locked",
         ])
         .args(plugins.iter().flat_map(|p| ["-p", p.name.as_str()]))
-        .args(plugins.iter().filter_map(|p| p.feature.as_deref()).flat_map(|f| ["--features", f]));
+        .args(
+            plugins
+                .iter()
+                .filter_map(|p| p.feature.as_deref())
+                .flat_map(|f| ["--features", f]),
+        );
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();
         if REMOVED_VARS.contains(&key.as_ref())

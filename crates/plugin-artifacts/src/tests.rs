@@ -88,7 +88,10 @@ fn the_test_plugins_are_built_for_their_contracts() {
     for (name, path) in TEST_ONLY {
         if *name == "turnstile-window-v2" {
             assert_eq!(shape(path).imports[0], shape(TURNSTILE_WINDOW).imports[0]);
-            assert_ne!(std::fs::read(path).unwrap(), std::fs::read(TURNSTILE_WINDOW).unwrap());
+            assert_ne!(
+                std::fs::read(path).unwrap(),
+                std::fs::read(TURNSTILE_WINDOW).unwrap()
+            );
             continue;
         }
         let s = shape(path);

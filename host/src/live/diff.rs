@@ -83,7 +83,9 @@ pub fn diff(baseline: &ResultsView, candidate: &ResultsView, first: usize) -> Vi
         let theirs = baseline.series.get(key);
         out.only_candidate += series
             .iter()
-            .filter(|(w, e)| e.is_final && !theirs.and_then(|s| s.get(*w)).is_some_and(|b| b.is_final))
+            .filter(|(w, e)| {
+                e.is_final && !theirs.and_then(|s| s.get(*w)).is_some_and(|b| b.is_final)
+            })
             .count();
     }
     differing.sort_by(|a, b| {
@@ -146,19 +148,34 @@ mod tests {
         );
         candidate.apply(&RowsEvent {
             is_final: false,
-            rows: vec![json!({"station": "C", "window_start": "w1", "entries": 1, "exits": 1})
-                .as_object()
-                .unwrap()
-                .clone()],
+            rows: vec![
+                json!({"station": "C", "window_start": "w1", "entries": 1, "exits": 1})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ],
             key: Some("station".into()),
         });
         let d = diff(&baseline, &candidate, 2);
         assert_eq!(d.key.as_deref(), Some("station"));
-        assert_eq!((d.windows_compared, d.windows_differing, d.windows_equal), (3, 3, 0));
-        assert_eq!((d.only_baseline, d.only_candidate), (1, 1), "C is early there, D new");
-        assert_eq!(d.fields, BTreeMap::from([("entries".into(), 1), ("traffic".into(), 3)]));
+        assert_eq!(
+            (d.windows_compared, d.windows_differing, d.windows_equal),
+            (3, 3, 0)
+        );
+        assert_eq!(
+            (d.only_baseline, d.only_candidate),
+            (1, 1),
+            "C is early there, D new"
+        );
+        assert_eq!(
+            d.fields,
+            BTreeMap::from([("entries".into(), 1), ("traffic".into(), 3)])
+        );
         assert_eq!(d.first.len(), 2);
-        assert_eq!((d.first[0].key.as_str(), d.first[0].window_start.as_str()), ("A", "w1"));
+        assert_eq!(
+            (d.first[0].key.as_str(), d.first[0].window_start.as_str()),
+            ("A", "w1")
+        );
         assert_eq!(d.first[1].key, "B", "window w1 first, then by key");
         assert_eq!(d.first[0].fields, ["traffic"]);
         let same = diff(&baseline, &baseline, 10);

@@ -130,7 +130,9 @@ impl Manager {
                  changes with PUT /api/v1/pipelines/{name}."
             )));
         }
-        self.check(&candidate).await.map_err(ManagerError::Invalid)?;
+        self.check(&candidate)
+            .await
+            .map_err(ManagerError::Invalid)?;
         let _ops = self.inner.ops.lock().await;
         if self.shadows().contains_key(name) {
             return Err(ManagerError::Conflict(format!(
@@ -297,7 +299,11 @@ impl Manager {
 
     /// Copies the newest checkpoint of the live pipeline (of each partition, for tasks) to the
     /// shadow run `shadow`, as if its own source had written them; returns how many.
-    async fn copy_checkpoints(&self, live: &Loaded, shadow: &Loaded) -> Result<usize, ManagerError> {
+    async fn copy_checkpoints(
+        &self,
+        live: &Loaded,
+        shadow: &Loaded,
+    ) -> Result<usize, ManagerError> {
         let host = &self.inner.host;
         let from = host.checkpoint_store(live)?;
         let dir = self.shadow_dir().join(&shadow.spec.name);
@@ -306,7 +312,8 @@ impl Manager {
         let identity = shadow.spec.source.config().identity(&shadow.spec.name);
         let copy = async {
             let mut copied = 0;
-            let mut stores: Vec<(CheckpointStore, CheckpointStore)> = vec![(from.clone(), to.clone())];
+            let mut stores: Vec<(CheckpointStore, CheckpointStore)> =
+                vec![(from.clone(), to.clone())];
             for p in from.partitions().await? {
                 stores.push((from.partition(p), to.partition(p)));
             }

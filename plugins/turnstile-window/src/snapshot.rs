@@ -202,7 +202,13 @@ fn read_keys(
 }
 
 /// Checks and adds group `gid` (as read) at `slot` of `win`.
-fn add_group(r: &RowReader<'_>, win: &mut WindowSums, gid: i64, slot: usize, n_groups: usize) -> Res<()> {
+fn add_group(
+    r: &RowReader<'_>,
+    win: &mut WindowSums,
+    gid: i64,
+    slot: usize,
+    n_groups: usize,
+) -> Res<()> {
     let gid = u32::try_from(gid).ok().filter(|&g| (g as usize) < n_groups);
     let Some(gid) = gid else {
         return Err(corrupt(r, "unknown group id"));
@@ -215,11 +221,7 @@ fn add_group(r: &RowReader<'_>, win: &mut WindowSums, gid: i64, slot: usize, n_g
 }
 
 /// Format 2: the group ids of the window, then its sums.
-fn read_window_columns(
-    r: &mut RowReader<'_>,
-    n_groups: usize,
-    n_values: usize,
-) -> Res<WindowSums> {
+fn read_window_columns(r: &mut RowReader<'_>, n_groups: usize, n_values: usize) -> Res<WindowSums> {
     let n = count(r)?;
     let mut win = WindowSums::default();
     for slot in 0..n {

@@ -34,10 +34,12 @@ pub(super) fn reads(manager: Manager) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(warp::query::<ViewQuery>())
         .and(with)
-        .then(|name: String, query: ViewQuery, manager: Manager| async move {
-            let first = query.first.unwrap_or(FIRST_ROWS).min(MAX_FIRST);
-            reply(StatusCode::OK, &manager.shadow_view(&name, first).await?)
-        })
+        .then(
+            |name: String, query: ViewQuery, manager: Manager| async move {
+                let first = query.first.unwrap_or(FIRST_ROWS).min(MAX_FIRST);
+                reply(StatusCode::OK, &manager.shadow_view(&name, first).await?)
+            },
+        )
         .map(respond)
         .boxed()
 }
@@ -45,7 +47,8 @@ pub(super) fn reads(manager: Manager) -> BoxedFilter<(Response,)> {
 /// `POST .../shadow`, `POST .../shadow/promote`, `DELETE .../shadow`.
 pub(super) fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Response,)> {
     let with = warp::any().map(move || manager.clone());
-    let body = warp::body::content_length_limit(state.limits.spec_bytes).and(crate::api::body::bytes());
+    let body =
+        warp::body::content_length_limit(state.limits.spec_bytes).and(crate::api::body::bytes());
     let start = warp::path!("api" / "v1" / "pipelines" / String / "shadow")
         .and(warp::post())
         .and(with.clone())
@@ -71,7 +74,15 @@ pub(super) fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Respons
     start.or(promote).unify().or(discard).unify().boxed()
 }
 
-async fn start(name: String, manager: Manager, content_type: Option<String>, body: Bytes) -> Answer {
+async fn start(
+    name: String,
+    manager: Manager,
+    content_type: Option<String>,
+    body: Bytes,
+) -> Answer {
     let text = spec_text(content_type.as_deref(), &body)?;
-    reply(StatusCode::CREATED, &manager.start_shadow(&name, &text).await?)
+    reply(
+        StatusCode::CREATED,
+        &manager.start_shadow(&name, &text).await?,
+    )
 }
