@@ -47,6 +47,7 @@ steps:
       config: {{ counters: cumulative, group_by: [station] }}
 sinks:
   - lake: {{ url: "file://{}", partition_by: [window_start] }}
+  - live: {{}}
 checkpoint: {{ interval: 1s }}
 "#,
         lake.display()
@@ -222,6 +223,41 @@ fn assert_like_oracle(rows: &[String], expected: &[String], share: usize) {
     );
 }
 
+/// Headless Chromium opens the dashboard: its shadow panel shows the diff and the first
+/// differing windows, the candidate's with `traffic`.
+fn dashboard_shows_the_diff(api: SocketAddr) {
+    let shot = std::env::temp_dir().join("sluice-dashboard-shadow.png");
+    let out = std::process::Command::new("node")
+        .arg(repo().join("host/tests/browser/dashboard.mjs"))
+        .arg(format!("http://{api}/"))
+        .arg(&shot)
+        .arg("shadow")
+        .output()
+        .expect("node runs (make test-tools installs the browser test's packages)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the dashboard shows no shadow diff: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page: Json = serde_json::from_str(&stdout).unwrap();
+    let panel = &page["shadow"];
+    assert!(
+        panel["diff"].as_str().unwrap().contains("differ"),
+        "{panel}"
+    );
+    let row = panel["rows"][0].to_string();
+    assert!(row.contains("traffic="), "{row}");
+    assert!(
+        panel["runs"]
+            .as_str()
+            .unwrap()
+            .contains("turnstile-window@0.2.0"),
+        "{panel}"
+    );
+}
+
 /// Week `name` as two gzip CSV files in `dir`: the records dated before `day` (MM/DD/YYYY,
 /// within one month), and the rest.
 fn split_week(dir: &Path, name: &str, day: &str) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -382,6 +418,7 @@ fn a_shadow_of_a_new_window_version_shows_the_diff_then_is_discarded_or_promoted
     assert_eq!(status, 201, "{body}");
     produce_into(dir.path(), &bootstrap, "turnstile", &[head], PARTITIONS);
     assert_traffic_diff(&settled_shadow(api));
+    dashboard_shows_the_diff(api);
     wait_live(api, "week 240120 but its last day to be read live");
     let (status, body) = http(
         api,

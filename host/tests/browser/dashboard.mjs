@@ -1,7 +1,9 @@
 // Drives Debian's headless Chromium over the live dashboard, as a person watching it would:
-//   node dashboard.mjs URL SCREENSHOT [after]
+//   node dashboard.mjs URL SCREENSHOT [after|shadow]
 // With `after`, the data was processed before the page opens: the table and the chart must
-// fill from the host's results view within 15 s, with nothing arriving live.
+// fill from the host's results view within 15 s, with nothing arriving live. With `shadow`,
+// the pipeline has a shadow run: its panel must show the diff and the first differing windows
+// within 15 s (host/tests/shadow.rs); the summary has the panel's text and rows.
 // Loads URL, waits (at most 60 s) until the table of current windows has at least 20 rows and
 // the chart at least 2 series with points, records what the page shows, waits a few seconds
 // and checks that it changed (the page must fill while the replay runs), saves a screenshot,
@@ -15,13 +17,26 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const FILL_TIMEOUT_MS = process.argv[4] === "after" ? 15_000 : 60_000;
+const FILL_TIMEOUT_MS = ["after", "shadow"].includes(process.argv[4]) ? 15_000 : 60_000;
 const CHANGE_WINDOW_MS = 8_000;
 const MIN_ROWS = 20;
 const MIN_SERIES = 2;
 
 const [url, screenshot, mode] = process.argv.slice(2);
 const AFTER = mode === "after";
+const SHADOW = mode === "shadow";
+
+/** The shadow panel: hidden or not, its diff line and its rows. Runs in the page. */
+function readShadow() {
+  const section = document.getElementById("shadowsection");
+  return {
+    shown: !!section && !section.hidden,
+    runs: document.getElementById("shadowruns")?.textContent ?? "",
+    diff: document.getElementById("shadowdiff")?.textContent ?? "",
+    rows: [...document.querySelectorAll("#shadowrows tbody tr")].map(tr =>
+      [...tr.querySelectorAll("td")].map(td => td.textContent)),
+  };
+}
 
 /** Ends the test with `message` (thrown, so the browser is closed on the way out). */
 function fail(message) {
@@ -86,6 +101,20 @@ async function main() {
     const response = await page.goto(url, { waitUntil: "load", timeout: 20_000 });
     if (!response || !response.ok()) fail(`GET ${url} answered ${response?.status()}`);
     console.error("dashboard: page loaded"); // host/tests/dashboard.rs starts the replay now
+    if (SHADOW) {
+      let panel = await page.evaluate(readShadow);
+      while (!(panel.shown && panel.rows.length > 0)) {
+        if (Date.now() - started > FILL_TIMEOUT_MS) {
+          fail(`after ${FILL_TIMEOUT_MS / 1000} s the shadow panel shows ${JSON.stringify(panel)}; ${errors.join("; ")}`);
+        }
+        await page.waitForTimeout(250);
+        panel = await page.evaluate(readShadow);
+      }
+      await page.screenshot({ path: screenshot, fullPage: true });
+      if (errors.length) fail(errors.join("; "));
+      console.log(JSON.stringify({ url, screenshot, shown_after_ms: Date.now() - started, shadow: panel }, null, 2));
+      return;
+    }
     let first = await page.evaluate(readPage);
     while (!filled(first)) {
       if (Date.now() - started > FILL_TIMEOUT_MS) {
