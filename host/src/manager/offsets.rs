@@ -141,7 +141,9 @@ pub fn lag(host: &Host, loaded: &Loaded) -> anyhow::Result<Vec<Lag>> {
             partition,
             offset,
             end,
-            lag: end - if offset < 0 { low } else { offset },
+            // Never below 0: tansu 0.6.0 answers the base offset of a partition's last batch
+            // as its high watermark, so a group that read everything is ahead of `end`.
+            lag: (end - if offset < 0 { low } else { offset }).max(0),
         })
         .collect())
 }
