@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -26,22 +25,6 @@ fn python() -> Option<PathBuf> {
             Some(PathBuf::from(home).join(".cache/sluice/venv/bin/python"))
         })?;
     path.is_file().then_some(path)
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 fn spec(broker: &str, lake: &Path) -> String {

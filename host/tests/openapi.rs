@@ -12,7 +12,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "openapi-test-token";
@@ -28,14 +28,6 @@ fn schemathesis() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One request over TCP; returns the status.
 fn status(addr: SocketAddr, request: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(addr).ok()?;
@@ -43,16 +35,6 @@ fn status(addr: SocketAddr, request: &str) -> Option<u16> {
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
     text.get(9..12)?.parse().ok()
-}
-
-/// Kills the host when the test ends, however it ends.
-struct Host(Child);
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A pipelines folder: a file-source pipeline, and an HTTP-source one that keeps running.
@@ -72,13 +54,13 @@ fn pipelines(dir: &std::path::Path) -> PathBuf {
     std::fs::write(folder.join("from-file.yaml"), file).unwrap();
     let http = format!(
         "version: 1\nname: from-http\nsource:\n  http: {{ listen: \"127.0.0.1:{}\", path: /ingest }}\n{steps}sinks:\n  - live: {{}}\n",
-        free_port()
+        common::free_addr().port()
     );
     std::fs::write(folder.join("from-http.yaml"), http).unwrap();
     folder
 }
 
-fn start(dir: &std::path::Path, addr: SocketAddr) -> Host {
+fn start(dir: &std::path::Path, addr: SocketAddr) -> common::Running {
     let mut cmd = common::sluice(dir);
     cmd.arg("run")
         .arg("--pipelines")
@@ -88,7 +70,7 @@ fn start(dir: &std::path::Path, addr: SocketAddr) -> Host {
         .env("SLUICE_API_TOKEN", TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    let host = Host(cmd.spawn().expect("the sluice binary starts"));
+    let host = common::Running(cmd.spawn().expect("the sluice binary starts"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     while status(addr, health) != Some(200) {
@@ -118,7 +100,7 @@ fn schemathesis_finds_no_server_error_and_no_undocumented_response() {
         );
     };
     let dir = tempfile::tempdir().unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let addr = common::free_addr();
     let _host = start(dir.path(), addr);
     let mut cmd = Command::new(schemathesis);
     let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis");

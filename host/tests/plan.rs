@@ -8,19 +8,10 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn plan(dir: &Path, folder: &Path, api: SocketAddr) -> Output {
     sluice(dir)
@@ -44,10 +35,7 @@ fn plan_shows_each_change_against_a_running_host() {
         )
         .unwrap();
     }
-    let api: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let api = free_addr();
     let _host = Running(
         sluice(dir.path())
             .arg("run")

@@ -14,22 +14,13 @@ mod common;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value as Json;
 
 const PARTITIONS: u32 = 3;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn spec(broker: &str, lake: &Path, window: &str) -> String {
     format!(
@@ -311,10 +302,7 @@ fn a_shadow_of_a_new_window_version_shows_the_diff_then_is_discarded_or_promoted
     std::fs::create_dir_all(&folder).unwrap();
     let live_spec = spec(&bootstrap, &lake, "^0.1");
     std::fs::write(folder.join("turnstile.yaml"), &live_spec).unwrap();
-    let api: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let api = free_addr();
     let log = std::fs::File::create(dir.path().join("host.log")).unwrap();
     let _host = Running(
         sluice(dir.path())
