@@ -3,7 +3,7 @@
 //!
 //! | method and path                                     | answer                               |
 //! |-----------------------------------------------------|--------------------------------------|
-//! | `GET /api/v1/pipelines`                             | 200 `[{name, state, file, plugins, last_error}]` |
+//! | `GET /api/v1/pipelines`                             | 200 `[{name, state, file, plugins, last_error, shadow}]` |
 //! | `POST /api/v1/pipelines` (YAML or JSON spec)        | 201 pipeline; 400, 409, 415          |
 //! | `GET /api/v1/pipelines/{name}`                      | 200 `{name, file, spec, status}`; 404 |
 //! | `PUT /api/v1/pipelines/{name}`                      | 200 replaced, 201 created; 400, 415  |

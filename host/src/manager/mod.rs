@@ -153,6 +153,14 @@ impl Manager {
 
     /// Every pipeline, sorted by name.
     pub fn list(&self) -> Vec<ListItem> {
+        let shadows: Vec<String> = self
+            .inner
+            .shadows
+            .lock()
+            .expect("shadows lock")
+            .keys()
+            .cloned()
+            .collect();
         self.entries()
             .iter()
             .map(|(name, e)| ListItem {
@@ -161,6 +169,7 @@ impl Manager {
                 file: e.file.display().to_string(),
                 plugins: e.plugins(&self.inner.host.registry),
                 last_error: e.last_error.clone(),
+                shadow: shadows.contains(name),
             })
             .collect()
     }

@@ -215,6 +215,8 @@ pub struct ListItem {
     pub plugins: Vec<String>,
     /// Last error.
     pub last_error: Option<Note>,
+    /// A shadow run is on (`GET /api/v1/pipelines/{name}/shadow`).
+    pub shadow: bool,
 }
 
 /// Counters of one stage.
