@@ -140,15 +140,20 @@ impl Manager {
             )));
         }
         let stamp = runtime::now_ms();
-        let mut runs = Vec::new();
+        let mut specs = Vec::new();
         let mut copied = 0;
         for (role, loaded) in ROLES.into_iter().zip([&live, &candidate]) {
             let loaded = self.shadow_spec(loaded, role, stamp);
             // Rows of an earlier shadow (a host that stopped without discarding it) go.
             self.inner.host.live.forget(&loaded.spec.name);
             copied = self.copy_checkpoints(&live, &loaded).await?;
-            runs.push(self.spawn_shadow_run(role, loaded));
+            specs.push((role, loaded));
         }
+        // Both runs start once both have their state: a failed copy starts neither.
+        let runs = specs
+            .into_iter()
+            .map(|(role, loaded)| self.spawn_shadow_run(role, loaded))
+            .collect();
         tracing::info!(
             pipeline = name,
             checkpoints = copied,
