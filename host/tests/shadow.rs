@@ -338,6 +338,13 @@ fn a_shadow_of_a_new_window_version_shows_the_diff_then_is_discarded_or_promoted
         Some(&other_source),
     );
     assert_eq!(status, 400, "{body}");
+    let unknown = Some("plugin: station-filter@^1\n");
+    let (status, body) = http(api, "POST", "/api/v1/pipelines/turnstile/shadow", unknown);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("None of"),
+        "{body}"
+    );
 
     // A shadow over week 240113, then discarded.
     let (status, body) = http(
@@ -396,14 +403,12 @@ fn a_shadow_of_a_new_window_version_shows_the_diff_then_is_discarded_or_promoted
     assert_like_oracle(&rows, &expected, 60);
 
     // A shadow over week 240120 but its last day, promoted; then the last day arrives.
+    // This time given as a plugin version: the live spec with that step's plugin switched.
     let (head, tail) = split_week(dir.path(), "240120", "01/19/2024");
-    let (status, body) = http(
-        api,
-        "POST",
-        "/api/v1/pipelines/turnstile/shadow",
-        Some(&candidate),
-    );
+    let plugin = Some("plugin: turnstile-window@^0.2\n");
+    let (status, body) = http(api, "POST", "/api/v1/pipelines/turnstile/shadow", plugin);
     assert_eq!(status, 201, "{body}");
+    assert_eq!(body["candidate_spec"], candidate.as_str());
     produce_into(dir.path(), &bootstrap, "turnstile", &[head], PARTITIONS);
     assert_traffic_diff(&settled_shadow(api));
     dashboard_shows_the_diff(api);

@@ -170,6 +170,60 @@ impl Manager {
         self.shadow_view(name, FIRST_ROWS).await
     }
 
+    /// The candidate spec of a shadow given as a plugin version: `name`'s spec text as written,
+    /// with the one step that runs plugin `reference`'s name switched to `reference`
+    /// (`turnstile-window@^0.2`). Refused when no step or several run it, or when its
+    /// reference is not written out once in the text (an interpolated one).
+    pub fn candidate_with_plugin(
+        &self,
+        name: &str,
+        reference: &str,
+    ) -> Result<String, ManagerError> {
+        let (raw, loaded) = self
+            .with(name, |e| (e.raw.clone(), e.loaded.clone()))
+            .ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
+        let loaded = loaded.ok_or_else(|| {
+            ManagerError::Conflict(format!("Pipeline `{name}` has no valid spec to shadow."))
+        })?;
+        let plugin = reference
+            .split_once('@')
+            .map(|(p, _)| p.trim())
+            .unwrap_or_default();
+        if plugin.is_empty() {
+            return Err(ManagerError::BadRequest(format!(
+                "`plugin` is a plugin reference `name@version`, e.g. `turnstile-window@^0.2`, not \
+                 `{reference}`."
+            )));
+        }
+        let running: Vec<&str> = loaded
+            .spec
+            .steps
+            .iter()
+            .map(|step| match step {
+                crate::spec::StepSpec::Transform(t) => t.plugin.as_str(),
+                crate::spec::StepSpec::Window(w) => w.plugin.as_str(),
+            })
+            .filter(|r| r.split_once('@').map_or(*r, |(p, _)| p).trim() == plugin)
+            .collect();
+        let whole = "; send the whole candidate spec instead";
+        let [old] = running.as_slice() else {
+            return Err(ManagerError::BadRequest(format!(
+                "{} of pipeline `{name}`'s steps run plugin `{plugin}`{whole}.",
+                if running.is_empty() {
+                    "None"
+                } else {
+                    "Several"
+                }
+            )));
+        };
+        if raw.matches(old).count() != 1 {
+            return Err(ManagerError::BadRequest(format!(
+                "The reference `{old}` is not written out once in pipeline `{name}`'s spec file{whole}."
+            )));
+        }
+        Ok(raw.replacen(old, reference.trim(), 1))
+    }
+
     /// The shadow of `name`: its runs and their diff (the first `first` differing rows in
     /// full).
     pub async fn shadow_view(&self, name: &str, first: usize) -> Result<ShadowView, ManagerError> {

@@ -2,7 +2,7 @@
 //!
 //! | method and path                                     | answer                               |
 //! |-----------------------------------------------------|--------------------------------------|
-//! | `POST /api/v1/pipelines/{name}/shadow` (candidate spec, YAML or JSON) | 201 shadow; 400, 404, 409, 415 |
+//! | `POST /api/v1/pipelines/{name}/shadow` (candidate spec, YAML or JSON, or `{plugin: name@version}`) | 201 shadow; 400, 404, 409, 415 |
 //! | `GET /api/v1/pipelines/{name}/shadow?first=N`       | 200 `{runs, diff, ...}`; 404         |
 //! | `POST /api/v1/pipelines/{name}/shadow/promote`      | 200 pipeline (candidate in force); 404 |
 //! | `DELETE /api/v1/pipelines/{name}/shadow`            | 204 (discarded); 404                 |
@@ -74,15 +74,43 @@ pub(super) fn writes(manager: Manager, state: &ApiState) -> BoxedFilter<(Respons
     start.or(promote).unify().or(discard).unify().boxed()
 }
 
+/// The plugin reference of a body that is `{plugin: "name@version"}` and nothing else.
+fn plugin_form(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_yaml::from_str(text).ok()?;
+    let object = value.as_object().filter(|o| o.len() == 1)?;
+    object.get("plugin")?.as_str().map(str::to_owned)
+}
+
 async fn start(
     name: String,
     manager: Manager,
     content_type: Option<String>,
     body: Bytes,
 ) -> Answer {
-    let text = spec_text(content_type.as_deref(), &body)?;
+    let mut text = spec_text(content_type.as_deref(), &body)?;
+    // `{plugin: turnstile-window@^0.2}`: the live spec with that plugin version.
+    if let Some(reference) = plugin_form(&text) {
+        text = manager.candidate_with_plugin(&name, &reference)?;
+    }
     reply(
         StatusCode::CREATED,
         &manager.start_shadow(&name, &text).await?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plugin_form;
+
+    #[test]
+    fn a_body_of_one_plugin_reference_is_the_plugin_form() {
+        let json_as_yaml = "plugin: turnstile-window@^0.2\n";
+        assert_eq!(
+            plugin_form(json_as_yaml).as_deref(),
+            Some("turnstile-window@^0.2")
+        );
+        assert_eq!(plugin_form("name: p\nplugin: x@1\n"), None, "a spec");
+        assert_eq!(plugin_form("plugin: [x]\n"), None);
+        assert_eq!(plugin_form("not: [yaml"), None);
+    }
 }
