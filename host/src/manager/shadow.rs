@@ -140,15 +140,19 @@ impl Manager {
             )));
         }
         let stamp = runtime::now_ms();
-        let mut specs = Vec::new();
-        let mut copied = 0;
-        for (role, loaded) in ROLES.into_iter().zip([&live, &candidate]) {
-            let loaded = self.shadow_spec(loaded, role, stamp);
+        let specs: Vec<(&'static str, Loaded)> = ROLES
+            .into_iter()
+            .zip([&live, &candidate])
+            .map(|(role, loaded)| (role, self.shadow_spec(loaded, role, stamp)))
+            .collect();
+        for (_, loaded) in &specs {
             // Rows of an earlier shadow (a host that stopped without discarding it) go.
             self.inner.host.live.forget(&loaded.spec.name);
-            copied = self.copy_checkpoints(&live, &loaded).await?;
-            specs.push((role, loaded));
         }
+        // Both runs get the same checkpoints, read once, so they start from the same point.
+        let copied = self
+            .copy_checkpoints(&live, [&specs[0].1, &specs[1].1])
+            .await?;
         // Both runs start once both have their state: a failed copy starts neither.
         let runs = specs
             .into_iter()
@@ -356,32 +360,35 @@ impl Manager {
         shadow
     }
 
-    /// Copies the newest checkpoint of the live pipeline (of each partition, for tasks) to the
-    /// shadow run `shadow`, as if its own source had written them; returns how many.
+    /// Copies the newest checkpoint of the live pipeline (of each partition, for tasks) to
+    /// both shadow runs, as if their own sources had written them; returns how many.
     async fn copy_checkpoints(
         &self,
         live: &Loaded,
-        shadow: &Loaded,
+        shadows: [&Loaded; 2],
     ) -> Result<usize, ManagerError> {
         let host = &self.inner.host;
         let from = host.checkpoint_store(live)?;
-        let dir = self.shadow_dir().join(&shadow.spec.name);
-        let _ = std::fs::remove_dir_all(&dir);
-        let to = host.checkpoint_store(shadow)?;
-        let identity = shadow.spec.source.config().identity(&shadow.spec.name);
+        let mut targets = Vec::new();
+        for shadow in shadows {
+            let _ = std::fs::remove_dir_all(self.shadow_dir().join(&shadow.spec.name));
+            let identity = shadow.spec.source.config().identity(&shadow.spec.name);
+            targets.push((host.checkpoint_store(shadow)?, identity));
+        }
         let copy = async {
             let mut copied = 0;
-            let mut stores: Vec<(CheckpointStore, CheckpointStore)> =
-                vec![(from.clone(), to.clone())];
-            for p in from.partitions().await? {
-                stores.push((from.partition(p), to.partition(p)));
-            }
-            for (from, to) in stores {
-                if let Some(mut checkpoint) = from.latest().await? {
-                    checkpoint.source.clone_from(&identity);
-                    to.write(&checkpoint).await?;
-                    copied += 1;
+            let mut partitions: Vec<Option<i32>> = vec![None];
+            partitions.extend(from.partitions().await?.into_iter().map(Some));
+            for p in partitions {
+                let store = |s: &CheckpointStore| p.map_or_else(|| s.clone(), |p| s.partition(p));
+                let Some(mut checkpoint) = store(&from).latest().await? else {
+                    continue;
+                };
+                for (to, identity) in &targets {
+                    checkpoint.source.clone_from(identity);
+                    store(to).write(&checkpoint).await?;
                 }
+                copied += 1;
             }
             anyhow::Ok(copied)
         };
