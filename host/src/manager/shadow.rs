@@ -110,12 +110,7 @@ impl Manager {
                 body: candidate.spec.name.clone(),
             });
         }
-        let (live, raw) = self
-            .with(name, |e| (e.loaded.clone(), e.raw.clone()))
-            .ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
-        let live = live.ok_or_else(|| {
-            ManagerError::Conflict(format!("Pipeline `{name}` has no valid spec to shadow."))
-        })?;
+        let (raw, live) = self.shadowable(name)?;
         if !matches!(live.spec.source, SourceSpec::Kafka(_)) {
             return Err(ManagerError::Unsupported(format!(
                 "A shadow reads the live pipeline's input again in consumer groups of its own: \
@@ -183,12 +178,7 @@ impl Manager {
         name: &str,
         reference: &str,
     ) -> Result<String, ManagerError> {
-        let (raw, loaded) = self
-            .with(name, |e| (e.raw.clone(), e.loaded.clone()))
-            .ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
-        let loaded = loaded.ok_or_else(|| {
-            ManagerError::Conflict(format!("Pipeline `{name}` has no valid spec to shadow."))
-        })?;
+        let (raw, loaded) = self.shadowable(name)?;
         let plugin = reference
             .split_once('@')
             .map(|(p, _)| p.trim())
@@ -317,6 +307,17 @@ impl Manager {
                 tracing::warn!(path = %dir.display(), %error, "Cannot remove a shadow run's checkpoints.");
             }
         }
+    }
+
+    /// The spec text as written and the spec in force of `name`, which a shadow starts from.
+    fn shadowable(&self, name: &str) -> Result<(String, Loaded), ManagerError> {
+        let (raw, loaded) = self
+            .with(name, |e| (e.raw.clone(), e.loaded.clone()))
+            .ok_or_else(|| ManagerError::NotFound(name.to_owned()))?;
+        let loaded = loaded.ok_or_else(|| {
+            ManagerError::Conflict(format!("Pipeline `{name}` has no valid spec to shadow."))
+        })?;
+        Ok((raw, loaded))
     }
 
     fn shadows(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Shadow>> {
